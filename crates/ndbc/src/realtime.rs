@@ -1,0 +1,804 @@
+//! Parser for NDBC standard meteorological ("stdmet") text files: the 45-day
+//! `realtime2/<ID>.txt` files and the historical `stdmet` archive files.
+//!
+//! # Layout
+//!
+//! The first non-blank line must be the column header, e.g.
+//!
+//! ```text
+//! #YY  MM DD hh mm WDIR WSPD GST  WVHT   DPD   APD MWD   PRES  ATMP  WTMP  DEWP  VIS PTDY  TIDE
+//! #yr  mo dy hr mn degT m/s  m/s     m   sec   sec degT   hPa  degC  degC  degC  nmi  hPa    ft
+//! ```
+//!
+//! Columns are mapped **by name**, so files lacking columns still parse (an
+//! absent column gives `None`) and unknown columns are counted but ignored.
+//! The historical variants are accepted too: a header without `#`, `YYYY`
+//! instead of `YY`, `WD` for `WDIR`, `BAR` for `PRES`, no `mm` minute column
+//! (minute 0), and no units line. The year, month (`MM`), day (`DD`) and hour
+//! (`hh`) columns are required, as is at least one of the 14 value columns.
+//! Any later line that starts with `#` (the units line, a repeated header) is
+//! skipped, as are blank lines. A two-digit year `yy` means `19yy` (NDBC used
+//! two-digit years only up to 1998); otherwise the year must have four digits.
+//!
+//! Headers naming a column that belongs to another NDBC product (`GDR`/`GTIME`
+//! of `.cwind`, `PTIME`/`WTIME` of `.supl`, `SwH`/`STEEPNESS`/... of `.spec`)
+//! are rejected with [`ParseError::OtherProduct`]: those files reuse names such
+//! as `WSPD`, `GST` and `PRES` with a different meaning (hourly peak gust,
+//! lowest 1-minute pressure), so filling a [`Record`] from them would be wrong.
+//!
+//! # Missing values: realtime vs historical format
+//!
+//! The format is decided once per file from the header: **a header with a
+//! `PTDY` column is a realtime file, a header without one is a historical
+//! file.** (Every realtime2 stdmet file has `PTDY`; no historical stdmet file
+//! has it. Neither the `#` prefix nor the units line tells them apart: archive
+//! files since 2007 have both.)
+//!
+//! * Realtime: `MM` is missing; every number is taken literally, so a real
+//!   gust of `99.0` m/s stays `Some(99.0)`.
+//! * Historical: missing values are 9-filled per column, as listed on NDBC's
+//!   measurement-description page, and become `None` when the parsed value
+//!   equals the column's sentinel: `WDIR`/`MWD` 999, `WSPD`/`GST`/`VIS` 99,
+//!   `WVHT`/`DPD`/`APD`/`TIDE` 99, `PRES` 9999, `ATMP`/`WTMP`/`DEWP` 999
+//!   (so a real direction of 99° or a real pressure of 999.0 hPa is kept).
+//!   `MM` is accepted as missing too. Historical files whose header ends in
+//!   `TIDE` may omit that last field on rows written before the column was
+//!   introduced (46035h2000.txt): such a row, if it ends with a newline, gets
+//!   `tide_ft: None`.
+//!
+//! # Rows
+//!
+//! Fields are separated by any run of spaces/tabs; CRLF, trailing blanks,
+//! blank lines and a missing final newline are tolerated. A row with the
+//! wrong number of fields, a non-numeric or non-finite value, or an
+//! impossible date/time becomes a [`RowError`] in [`Parsed::skipped`]; the
+//! other rows are still returned. Numbers are `[+-]digits[.digits]` (a
+//! leading or trailing `.` is fine, exponents and `inf`/`nan` are not) and
+//! parse to exactly the same `f64` as `str::parse::<f64>`.
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+
+/// One row of a standard meteorological file. All values in the file's units; None = `MM` / missing / absent column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Observation time (UTC), from the `YY MM DD hh mm` columns (minute 0 if there is no `mm` column).
+    pub time: NaiveDateTime,
+    /// `WDIR` (or `WD` in old files): direction the wind is coming from, degrees clockwise from true north.
+    pub wind_dir_deg: Option<f64>,
+    /// `WSPD`: wind speed averaged over the sampling period, m/s.
+    pub wind_speed_mps: Option<f64>,
+    /// `GST`: peak 5- or 8-second gust speed, m/s.
+    pub gust_mps: Option<f64>,
+    /// `WVHT`: significant wave height, metres.
+    pub wave_height_m: Option<f64>,
+    /// `DPD`: dominant wave period, seconds.
+    pub dominant_wave_period_s: Option<f64>,
+    /// `APD`: average wave period, seconds.
+    pub average_wave_period_s: Option<f64>,
+    /// `MWD`: direction the dominant-period waves come from, degrees from true north.
+    pub mean_wave_dir_deg: Option<f64>,
+    /// `PRES` (or `BAR`): sea-level pressure, hPa.
+    pub pressure_hpa: Option<f64>,
+    /// `ATMP`: air temperature, °C.
+    pub air_temp_c: Option<f64>,
+    /// `WTMP`: sea-surface temperature, °C.
+    pub water_temp_c: Option<f64>,
+    /// `DEWP`: dew point, °C.
+    pub dew_point_c: Option<f64>,
+    /// `VIS`: station visibility, nautical miles.
+    pub visibility_nmi: Option<f64>,
+    /// `PTDY`: signed pressure tendency over 3 hours, hPa (`+0.6`, `-1.0`).
+    pub pressure_tendency_hpa: Option<f64>,
+    /// `TIDE`: water level above or below mean lower low water, feet.
+    pub tide_ft: Option<f64>,
+}
+
+/// Result of parsing a whole file: good rows in file order (realtime2 = newest first) and the rows that were skipped.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Parsed {
+    /// Successfully parsed rows, in file order.
+    pub records: Vec<Record>,
+    /// Data rows that could not be read, in file order.
+    pub skipped: Vec<RowError>,
+}
+
+/// A data row that could not be read (kept going: one bad row never loses the others).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct RowError {
+    /// 1-based line number in the input.
+    pub line: usize,
+    /// Human-readable description of what was wrong with the row.
+    pub reason: String,
+}
+
+/// The file as a whole is not a standard meteorological file (empty, no/unknown header, no time columns, not text...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The input is empty or contains only blank lines.
+    #[error("input is empty: no header line")]
+    Empty,
+    /// The header line contains bytes that are not printable ASCII (binary, compressed or non-text input).
+    #[error("line {line}: not a text file (non-ASCII or control bytes in the header line)")]
+    NotText {
+        /// 1-based line number of the offending header line.
+        line: usize,
+    },
+    /// The first non-blank line is not a column header (it neither starts with `#` nor with `YY`/`YYYY`).
+    #[error(
+        "line {line}: expected a standard meteorological header such as `#YY  MM DD hh mm WDIR WSPD ...`, found {found:?}"
+    )]
+    NoHeader {
+        /// 1-based line number of the line found instead.
+        line: usize,
+        /// The start of that line (at most 60 characters).
+        found: String,
+    },
+    /// The header lacks one of the required time columns.
+    #[error("line {line}: header has no `{column}` time column")]
+    MissingTimeColumn {
+        /// 1-based line number of the header.
+        line: usize,
+        /// Name of the missing column (`YY`, `MM`, `DD` or `hh`).
+        column: &'static str,
+    },
+    /// The header has none of the 14 standard meteorological value columns.
+    #[error(
+        "line {line}: header has none of the standard meteorological columns WDIR WSPD GST WVHT DPD APD MWD PRES ATMP WTMP DEWP VIS PTDY TIDE"
+    )]
+    NoValueColumns {
+        /// 1-based line number of the header.
+        line: usize,
+    },
+    /// The header names the same quantity twice (e.g. `WDIR` and `WD`), so the mapping is ambiguous.
+    #[error("line {line}: header names column `{column}` more than once")]
+    DuplicateColumn {
+        /// 1-based line number of the header.
+        line: usize,
+        /// The repeated column name as written in the header.
+        column: String,
+    },
+    /// The header has a column that identifies another NDBC file type (`.spec`, `.cwind`, `.supl`...).
+    #[error(
+        "line {line}: column `{column}` marks an NDBC {product} file, not a standard meteorological file"
+    )]
+    OtherProduct {
+        /// 1-based line number of the header.
+        line: usize,
+        /// The column name that gave it away.
+        column: String,
+        /// The product that column belongs to.
+        product: &'static str,
+    },
+}
+
+/// Number of value columns a [`Record`] can hold.
+const N_VALUES: usize = 14;
+
+/// Index of the `PTDY` column among the value columns.
+const PTDY: u8 = 12;
+/// Index of the `TIDE` column among the value columns.
+const TIDE: u8 = 13;
+
+/// Canonical names of the value columns, in [`Record`] field order.
+const VALUE_NAMES: [&str; N_VALUES] = [
+    "WDIR", "WSPD", "GST", "WVHT", "DPD", "APD", "MWD", "PRES", "ATMP", "WTMP", "DEWP", "VIS",
+    "PTDY", "TIDE",
+];
+
+/// Historical 9-fill "missing" value for each value column (PTDY never occurs in historical files).
+const SENTINELS: [f64; N_VALUES] = [
+    999.0,
+    99.0,
+    99.0,
+    99.0,
+    99.0,
+    99.0,
+    999.0,
+    9999.0,
+    999.0,
+    999.0,
+    999.0,
+    99.0,
+    f64::NAN,
+    99.0,
+];
+
+/// Column names that identify other NDBC products.
+const OTHER_PRODUCTS: [(&str, &str); 13] = [
+    ("GDR", "continuous winds (.cwind)"),
+    ("GTIME", "continuous winds (.cwind)"),
+    ("GSP", "continuous winds (.cwind)"),
+    ("GMN", "continuous winds (.cwind)"),
+    ("PTIME", "supplemental measurements (.supl)"),
+    ("WTIME", "supplemental measurements (.supl)"),
+    ("SwH", "spectral wave summary (.spec)"),
+    ("SwP", "spectral wave summary (.spec)"),
+    ("WWH", "spectral wave summary (.spec)"),
+    ("WWP", "spectral wave summary (.spec)"),
+    ("SwD", "spectral wave summary (.spec)"),
+    ("WWD", "spectral wave summary (.spec)"),
+    ("STEEPNESS", "spectral wave summary (.spec)"),
+];
+
+/// Exact powers of ten representable in an `f64`.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// What a header column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Value(u8),
+    Ignored,
+}
+
+/// Column layout decided from the header line.
+#[derive(Debug, PartialEq, Eq)]
+struct Layout {
+    cols: Vec<Col>,
+    /// Historical format: 9-filled missing values.
+    historical: bool,
+    /// Rows may omit the last (`TIDE`) field.
+    tide_optional: bool,
+}
+
+/// Cache of the last date built, since consecutive rows nearly always share a day.
+#[derive(Debug, Default)]
+struct DateCache {
+    key: Option<(i32, u32, u32)>,
+    date: Option<NaiveDate>,
+}
+
+impl DateCache {
+    fn get(&mut self, y: i32, m: u32, d: u32) -> Option<NaiveDate> {
+        if self.key != Some((y, m, d)) {
+            self.key = Some((y, m, d));
+            self.date = NaiveDate::from_ymd_opt(y, m, d);
+        }
+        self.date
+    }
+}
+
+/// What went wrong in a field; the message is only built if the row is really reported.
+#[derive(Debug, Clone, Copy)]
+enum FieldFault {
+    NotNumber,
+    NotFinite,
+    BadYear,
+    BadTimeField,
+}
+
+/// Parse a whole standard meteorological file (realtime2 or historical stdmet).
+///
+/// Returns `Err` only if the file as a whole is unusable (see [`ParseError`]);
+/// individual bad rows are reported in [`Parsed::skipped`]. Never panics.
+pub fn parse_realtime(input: &[u8]) -> Result<Parsed, ParseError> {
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    let mut lines = Lines::new(input);
+
+    let layout = loop {
+        let Some((line_no, line, _)) = lines.next() else {
+            return Err(ParseError::Empty);
+        };
+        if line.iter().all(|&b| is_ws(b)) {
+            continue;
+        }
+        break parse_header(line, line_no)?;
+    };
+
+    let mut parsed = Parsed {
+        records: Vec::with_capacity(lines.rest_len() / 96 + 1),
+        skipped: Vec::new(),
+    };
+    let mut cache = DateCache::default();
+    for (line_no, line, terminated) in lines {
+        let Some(first) = line.iter().position(|&b| !is_ws(b)) else {
+            continue;
+        };
+        if line[first] == b'#' {
+            continue;
+        }
+        match parse_row(&line[first..], &layout, terminated, &mut cache) {
+            Ok(rec) => parsed.records.push(rec),
+            Err(reason) => parsed.skipped.push(RowError {
+                line: line_no,
+                reason,
+            }),
+        }
+    }
+    Ok(parsed)
+}
+
+/// Iterator over `(1-based line number, line without its terminator, had a '\n')`.
+#[derive(Debug)]
+struct Lines<'a> {
+    rest: &'a [u8],
+    line_no: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(input: &'a [u8]) -> Self {
+        Lines {
+            rest: input,
+            line_no: 0,
+        }
+    }
+
+    fn rest_len(&self) -> usize {
+        self.rest.len()
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = (usize, &'a [u8], bool);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        self.line_no += 1;
+        let (line, terminated) = match self.rest.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                let line = &self.rest[..i];
+                self.rest = &self.rest[i + 1..];
+                (line, true)
+            }
+            None => {
+                let line = self.rest;
+                self.rest = &[];
+                (line, false)
+            }
+        };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        Some((self.line_no, line, terminated))
+    }
+}
+
+#[inline]
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | 0x0b | 0x0c)
+}
+
+/// Split a line into whitespace-separated fields.
+fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    line.split(|&b| is_ws(b)).filter(|f| !f.is_empty())
+}
+
+fn parse_header(line: &[u8], line_no: usize) -> Result<Layout, ParseError> {
+    if line.iter().any(|&b| !(b.is_ascii_graphic() || is_ws(b))) {
+        return Err(ParseError::NotText { line: line_no });
+    }
+    let mut tokens: Vec<&str> = Vec::new();
+    for (i, tok) in fields(line).enumerate() {
+        // Header is checked ASCII above, so this never fails.
+        let tok = std::str::from_utf8(tok).unwrap_or_default();
+        let tok = if i == 0 {
+            tok.strip_prefix('#').unwrap_or(tok)
+        } else {
+            tok
+        };
+        if !tok.is_empty() {
+            tokens.push(tok);
+        }
+    }
+    let starts_with_hash = line.iter().find(|&&b| !is_ws(b)) == Some(&b'#');
+    let first_is_year = matches!(tokens.first(), Some(&("YY" | "YYYY")));
+    if !starts_with_hash && !first_is_year {
+        let text = String::from_utf8_lossy(line);
+        return Err(ParseError::NoHeader {
+            line: line_no,
+            found: text.trim().chars().take(60).collect(),
+        });
+    }
+
+    let mut cols = Vec::with_capacity(tokens.len());
+    let mut seen_time = [false; 5];
+    let mut seen_value = [false; N_VALUES];
+    for &tok in &tokens {
+        if let Some(&(_, product)) = OTHER_PRODUCTS.iter().find(|(name, _)| *name == tok) {
+            return Err(ParseError::OtherProduct {
+                line: line_no,
+                column: tok.to_owned(),
+                product,
+            });
+        }
+        let col = column_for(tok);
+        let seen = match col {
+            Col::Year => &mut seen_time[0],
+            Col::Month => &mut seen_time[1],
+            Col::Day => &mut seen_time[2],
+            Col::Hour => &mut seen_time[3],
+            Col::Minute => &mut seen_time[4],
+            Col::Value(k) => &mut seen_value[usize::from(k)],
+            Col::Ignored => {
+                cols.push(col);
+                continue;
+            }
+        };
+        if *seen {
+            return Err(ParseError::DuplicateColumn {
+                line: line_no,
+                column: tok.to_owned(),
+            });
+        }
+        *seen = true;
+        cols.push(col);
+    }
+    for (seen, name) in seen_time[..4].iter().zip(["YY", "MM", "DD", "hh"]) {
+        if !seen {
+            return Err(ParseError::MissingTimeColumn {
+                line: line_no,
+                column: name,
+            });
+        }
+    }
+    if !seen_value.iter().any(|&s| s) {
+        return Err(ParseError::NoValueColumns { line: line_no });
+    }
+    let historical = !seen_value[usize::from(PTDY)];
+    let tide_optional = historical && cols.last() == Some(&Col::Value(TIDE));
+    Ok(Layout {
+        cols,
+        historical,
+        tide_optional,
+    })
+}
+
+fn column_for(name: &str) -> Col {
+    match name {
+        "YY" | "YYYY" => Col::Year,
+        "MM" => Col::Month,
+        "DD" => Col::Day,
+        "hh" => Col::Hour,
+        "mm" => Col::Minute,
+        "WD" => Col::Value(0),
+        "BAR" => Col::Value(7),
+        _ => VALUE_NAMES
+            .iter()
+            .position(|&n| n == name)
+            .and_then(|k| u8::try_from(k).ok())
+            .map_or(Col::Ignored, Col::Value),
+    }
+}
+
+/// Parse one data row (leading whitespace already removed).
+fn parse_row(
+    line: &[u8],
+    layout: &Layout,
+    terminated: bool,
+    cache: &mut DateCache,
+) -> Result<Record, String> {
+    let cols = &layout.cols[..];
+    let mut values = [None; N_VALUES];
+    let (mut year, mut month, mut day, mut hour, mut minute) = (0i32, 0u32, 0u32, 0u32, 0u32);
+    let mut fault: Option<(FieldFault, usize, &[u8])> = None;
+    let mut n = 0usize;
+
+    let len = line.len();
+    let mut pos = 0usize;
+    loop {
+        while pos < len && is_ws(line[pos]) {
+            pos += 1;
+        }
+        if pos >= len {
+            break;
+        }
+        let start = pos;
+        while pos < len && !is_ws(line[pos]) {
+            pos += 1;
+        }
+        let field = &line[start..pos];
+        let idx = n;
+        n += 1;
+        let Some(&col) = cols.get(idx) else {
+            continue; // too many fields: reported below once counted
+        };
+        if fault.is_some() {
+            continue;
+        }
+        let res = match col {
+            Col::Value(k) => parse_value(field, usize::from(k), layout.historical)
+                .map(|v| values[usize::from(k)] = v),
+            Col::Year => parse_year(field).map(|y| year = y),
+            Col::Month => parse_small(field).map(|v| month = v),
+            Col::Day => parse_small(field).map(|v| day = v),
+            Col::Hour => parse_small(field).map(|v| hour = v),
+            Col::Minute => parse_small(field).map(|v| minute = v),
+            Col::Ignored => Ok(()),
+        };
+        if let Err(f) = res {
+            fault = Some((f, idx, field));
+        }
+    }
+
+    let expected = cols.len();
+    let tide_dropped = layout.tide_optional && terminated && n + 1 == expected;
+    if n != expected && !tide_dropped {
+        return Err(format!("expected {expected} fields, found {n}"));
+    }
+    if let Some((f, idx, field)) = fault {
+        let name = match cols.get(idx) {
+            Some(Col::Value(k)) => VALUE_NAMES[usize::from(*k)],
+            Some(Col::Year) => "YY",
+            Some(Col::Month) => "MM",
+            Some(Col::Day) => "DD",
+            Some(Col::Hour) => "hh",
+            Some(Col::Minute) => "mm",
+            _ => "?",
+        };
+        let shown: String = String::from_utf8_lossy(field).chars().take(40).collect();
+        let what = match f {
+            FieldFault::NotNumber => "not a number",
+            FieldFault::NotFinite => "number out of range",
+            FieldFault::BadYear => "year must be 2 or 4 digits",
+            FieldFault::BadTimeField => "not a 1- or 2-digit number",
+        };
+        return Err(format!("field {} ({name}): {what}: {shown:?}", idx + 1));
+    }
+
+    let Some(date) = cache.get(year, month, day) else {
+        return Err(format!("impossible date {year:04}-{month:02}-{day:02}"));
+    };
+    let Some(time) = NaiveTime::from_hms_opt(hour, minute, 0) else {
+        return Err(format!("impossible time {hour:02}:{minute:02}"));
+    };
+    let [
+        wind_dir_deg,
+        wind_speed_mps,
+        gust_mps,
+        wave_height_m,
+        dominant_wave_period_s,
+        average_wave_period_s,
+        mean_wave_dir_deg,
+        pressure_hpa,
+        air_temp_c,
+        water_temp_c,
+        dew_point_c,
+        visibility_nmi,
+        pressure_tendency_hpa,
+        tide_ft,
+    ] = values;
+    Ok(Record {
+        time: NaiveDateTime::new(date, time),
+        wind_dir_deg,
+        wind_speed_mps,
+        gust_mps,
+        wave_height_m,
+        dominant_wave_period_s,
+        average_wave_period_s,
+        mean_wave_dir_deg,
+        pressure_hpa,
+        air_temp_c,
+        water_temp_c,
+        dew_point_c,
+        visibility_nmi,
+        pressure_tendency_hpa,
+        tide_ft,
+    })
+}
+
+#[inline]
+fn parse_value(field: &[u8], k: usize, historical: bool) -> Result<Option<f64>, FieldFault> {
+    if field == b"MM" {
+        return Ok(None);
+    }
+    let v = parse_number(field)?;
+    if historical && v == SENTINELS[k] {
+        return Ok(None);
+    }
+    Ok(Some(v))
+}
+
+/// Year: two digits mean 19yy, otherwise exactly four digits.
+fn parse_year(field: &[u8]) -> Result<i32, FieldFault> {
+    let century = match field.len() {
+        2 => 1900,
+        4 => 0,
+        _ => return Err(FieldFault::BadYear),
+    };
+    if !field.iter().all(u8::is_ascii_digit) {
+        return Err(FieldFault::BadYear);
+    }
+    let v = field
+        .iter()
+        .fold(0i32, |acc, &b| acc * 10 + i32::from(b - b'0'));
+    Ok(century + v)
+}
+
+/// Month, day, hour or minute: one or two ASCII digits (range checked when the date is built).
+#[inline]
+fn parse_small(field: &[u8]) -> Result<u32, FieldFault> {
+    match *field {
+        [a] if a.is_ascii_digit() => Ok(u32::from(a - b'0')),
+        [a, b] if a.is_ascii_digit() && b.is_ascii_digit() => {
+            Ok(u32::from(a - b'0') * 10 + u32::from(b - b'0'))
+        }
+        _ => Err(FieldFault::BadTimeField),
+    }
+}
+
+/// Parse `[+-]digits[.digits]` to the same `f64` as `str::parse`, rejecting non-finite results.
+#[inline]
+fn parse_number(field: &[u8]) -> Result<f64, FieldFault> {
+    let (neg, body) = match field.first() {
+        Some(b'-') => (true, &field[1..]),
+        Some(b'+') => (false, &field[1..]),
+        _ => (false, field),
+    };
+    let mut mantissa: u64 = 0;
+    let mut digits = 0usize;
+    let mut frac_digits = 0usize;
+    let mut seen_dot = false;
+    for &b in body {
+        if b.is_ascii_digit() {
+            if digits < 19 {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+            }
+            digits += 1;
+            frac_digits += usize::from(seen_dot);
+        } else if b == b'.' && !seen_dot {
+            seen_dot = true;
+        } else {
+            return Err(FieldFault::NotNumber);
+        }
+    }
+    if digits == 0 {
+        return Err(FieldFault::NotNumber);
+    }
+    // Clinger's fast path: an integer below 2^53 divided by an exact power of
+    // ten is a single correctly rounded operation, i.e. the exact answer.
+    let v = if digits <= 15 && frac_digits < POW10.len() {
+        #[allow(clippy::cast_precision_loss)] // mantissa < 10^15 < 2^53: exact
+        let m = mantissa as f64;
+        let v = m / POW10[frac_digits];
+        if neg { -v } else { v }
+    } else {
+        let text = std::str::from_utf8(field).map_err(|_| FieldFault::NotNumber)?;
+        text.parse::<f64>().map_err(|_| FieldFault::NotNumber)?
+    };
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(FieldFault::NotFinite)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "#YY  MM DD hh mm WDIR WSPD GST  WVHT   DPD   APD MWD   PRES  ATMP  WTMP  DEWP  VIS PTDY  TIDE\n#yr  mo dy hr mn degT m/s  m/s     m   sec   sec degT   hPa  degC  degC  degC  nmi  hPa    ft\n";
+
+    fn dt(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(y, mo, d)
+            .and_then(|d| d.and_hms_opt(h, mi, 0))
+            .expect("valid test date")
+    }
+
+    #[test]
+    fn number_parser_matches_std() {
+        for s in [
+            "0",
+            "-0.0",
+            "+0.6",
+            "-1.0",
+            "1022.9",
+            ".9",
+            "-.2",
+            "5.",
+            "09.9",
+            "0983.2",
+            "123456789012345",
+            "1234567890123456789",
+            "0.1234567890123456789",
+            "99.00",
+            "00000000000000000000000000001.5",
+        ] {
+            let ours = parse_number(s.as_bytes()).expect(s);
+            let std: f64 = s.parse().expect(s);
+            assert_eq!(ours.to_bits(), std.to_bits(), "{s}");
+        }
+        for s in [
+            "", "-", "+", ".", "1.2.3", "1e5", "inf", "NaN", "--1", "1-", "MM", "1,5",
+        ] {
+            assert!(parse_number(s.as_bytes()).is_err(), "{s}");
+        }
+        let huge = "9".repeat(400);
+        assert!(matches!(
+            parse_number(huge.as_bytes()),
+            Err(FieldFault::NotFinite)
+        ));
+    }
+
+    #[test]
+    fn header_variants() {
+        let h = parse_header(
+            b"YY MM DD hh WD   WSPD GST  WVHT  DPD   APD  MWD  BAR    ATMP  WTMP  DEWP  VIS",
+            1,
+        )
+        .expect("1985 header");
+        assert!(h.historical);
+        assert_eq!(h.cols[4], Col::Value(0));
+        assert_eq!(h.cols[11], Col::Value(7));
+        let h = parse_header(HEADER.lines().next().unwrap_or_default().as_bytes(), 1)
+            .expect("realtime header");
+        assert!(!h.historical);
+        assert!(!h.tide_optional);
+        let h = parse_header(b"# YY MM DD hh mm WSPD", 1).expect("spaced #");
+        assert_eq!(h.cols[0], Col::Year);
+        assert_eq!(
+            parse_header(b"#YY MM DD hh WDIR WD", 3),
+            Err(ParseError::DuplicateColumn {
+                line: 3,
+                column: "WD".into()
+            })
+        );
+        assert_eq!(
+            parse_header(b"#YY MM DD mm WDIR", 1),
+            Err(ParseError::MissingTimeColumn {
+                line: 1,
+                column: "hh"
+            })
+        );
+    }
+
+    #[test]
+    fn realtime_literal_99_kept_historical_nulled() {
+        let rt = format!(
+            "{HEADER}2018 08 01 15 10 999 99.0 99.0 99.00 99 99.0 999 9999.0 999.0 999.0 999.0 99.0 +0.0 99.00\n"
+        );
+        let p = parse_realtime(rt.as_bytes()).expect("parse");
+        let r = &p.records[0];
+        assert_eq!(r.gust_mps, Some(99.0));
+        assert_eq!(r.pressure_hpa, Some(9999.0));
+        assert_eq!(r.tide_ft, Some(99.0));
+
+        let hist = "#YY  MM DD hh mm WDIR WSPD GST  WVHT   DPD   APD MWD   PRES  ATMP  WTMP  DEWP  VIS  TIDE\n\
+                    2019 08 01 00 00 99 99.0 99.0 99.00 99.00 99.00 999 999.0 999.0 999.0 MM 99.0 99.00\n";
+        let p = parse_realtime(hist.as_bytes()).expect("parse");
+        let r = &p.records[0];
+        assert_eq!(r.wind_dir_deg, Some(99.0), "99 degrees is a real direction");
+        assert_eq!(r.pressure_hpa, Some(999.0), "999 hPa is a real pressure");
+        assert_eq!(r.wind_speed_mps, None);
+        assert_eq!(r.mean_wave_dir_deg, None);
+        assert_eq!(r.air_temp_c, None);
+        assert_eq!(r.dew_point_c, None);
+        assert_eq!(r.tide_ft, None);
+        assert_eq!(r.time, dt(2019, 8, 1, 0, 0));
+    }
+
+    #[test]
+    fn two_digit_year_and_no_minute() {
+        let s = "YY MM DD hh WD   WSPD\n85 09 13 20 169 09.9\n";
+        let p = parse_realtime(s.as_bytes()).expect("parse");
+        assert_eq!(p.records[0].time, dt(1985, 9, 13, 20, 0));
+        assert_eq!(p.records[0].wind_speed_mps, Some(9.9));
+        let s = "YY MM DD hh WSPD\n985 09 13 20 1.0\n";
+        let p = parse_realtime(s.as_bytes()).expect("parse");
+        assert_eq!(p.skipped.len(), 1);
+        assert!(p.skipped[0].reason.contains("year"), "{}", p.skipped[0]);
+        // Found by proptest: a long digit run in the year column used to overflow.
+        let s = "YY MM DD hh WSPD\n2150000000 09 13 20 1.0\n99999999999999999999 1 1 1 1\n";
+        let p = parse_realtime(s.as_bytes()).expect("parse");
+        assert_eq!(p.skipped.len(), 2);
+    }
+
+    #[test]
+    fn optional_tide_only_when_terminated() {
+        let h = "YYYY MM DD hh WD WSPD TIDE\n";
+        let p =
+            parse_realtime(format!("{h}2000 01 01 01 84 10.4\n2000 01 01 02 84 10.4").as_bytes())
+                .expect("parse");
+        assert_eq!(p.records.len(), 1);
+        assert_eq!(p.records[0].tide_ft, None);
+        assert_eq!(p.skipped.len(), 1);
+        assert_eq!(p.skipped[0].line, 3);
+    }
+}

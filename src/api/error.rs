@@ -1,0 +1,76 @@
+//! The API's one error type, mapped to `{"error":{"code","message"}}` in one place.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::store::StoreError;
+
+/// Everything an HTTP handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A parameter, header or body is invalid.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Nothing at this path.
+    #[error("{0}")]
+    NotFound(String),
+    /// The method is not served at this path (the router adds the `Allow` header).
+    #[error("method not allowed at this path")]
+    MethodNotAllowed,
+    /// The `Accept` header excludes what the endpoint produces.
+    #[error("{0}")]
+    NotAcceptable(String),
+    /// A dependency is down, or the server is shutting down; try again after the given seconds.
+    #[error("{message}")]
+    Unavailable { message: String, retry_after_secs: u32 },
+    /// Too many open streams; try again after the given seconds.
+    #[error("{message}")]
+    TooManyStreams { message: String, retry_after_secs: u32 },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "not_acceptable"),
+            Self::Unavailable { .. } | Self::Store(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            Self::TooManyStreams { .. } => (StatusCode::SERVICE_UNAVAILABLE, "too_many_streams"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.parts();
+        let message = match &self {
+            // Store errors are logged in full and answered without internals.
+            Self::Store(e) => {
+                tracing::error!(event = "store_error", error = %e, "store request failed");
+                "the store is unavailable; try again shortly".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = serde_json::json!({ "error": { "code": code, "message": message } });
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        match self {
+            Self::Unavailable { retry_after_secs, .. }
+            | Self::TooManyStreams { retry_after_secs, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            Self::Store(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(5));
+            }
+            _ => {}
+        }
+        response
+    }
+}

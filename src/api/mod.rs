@@ -1,0 +1,62 @@
+//! The HTTP API: one router built from each feature module's routes.
+
+mod error;
+mod health;
+mod observations;
+mod params;
+mod stations;
+pub mod stream;
+
+use std::sync::Arc;
+
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+
+pub use error::ApiError;
+
+use crate::bus::Bus;
+use crate::hub::Hub;
+use crate::store::Store;
+use stream::StreamLimiter;
+
+/// Largest page a list endpoint returns.
+pub const MAX_LIMIT: u32 = 1000;
+/// Page size when a request names none.
+pub const DEFAULT_LIMIT: u32 = 100;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The ordered log.
+    pub store: Arc<dyn Store>,
+    /// The notification path (for publishing and readiness).
+    pub bus: Arc<dyn Bus>,
+    /// This server's fan-out point.
+    pub hub: Arc<Hub>,
+    /// Counts open streams against the limit.
+    pub streams: Arc<StreamLimiter>,
+    /// Most events replayed to one resuming stream.
+    pub max_replay: u32,
+    /// Cancelled when the server shuts down: streams end, new ones are refused.
+    pub shutdown: CancellationToken,
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(stream::router())
+        .merge(observations::router())
+        .merge(stations::router())
+        .merge(health::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,116 @@
+//! Query-string parsing shared by the endpoints: every invalid value is a 400 with a clear message.
+
+use std::collections::HashMap;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+
+use super::{ApiError, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::domain::{Seq, StationFilter, parse_timestamp};
+
+/// The query string as name → value (the last of repeated names wins).
+#[derive(Debug, Default)]
+pub struct Params(HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))?;
+        Ok(Self(pairs.into_iter().collect()))
+    }
+}
+
+impl Params {
+    /// The raw value of a parameter, if present and non-empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
+    }
+
+    /// `stations=44009,46042`.
+    pub fn stations(&self) -> Result<Option<StationFilter>, ApiError> {
+        match self.get("stations") {
+            None => Ok(None),
+            Some(raw) => StationFilter::parse(raw)
+                .map_err(|e| ApiError::BadRequest(format!("stations: {e}"))),
+        }
+    }
+
+    /// A seq parameter such as `after=1234` or `lastEventId=1234`.
+    pub fn seq(&self, name: &str) -> Result<Option<Seq>, ApiError> {
+        self.get(name)
+            .map(|raw| {
+                Seq::parse(raw).ok_or_else(|| {
+                    ApiError::BadRequest(format!("{name}: expected a non-negative integer, got {raw:?}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// A time parameter (ISO 8601).
+    pub fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+        self.get(name)
+            .map(|raw| {
+                parse_timestamp(raw).ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "{name}: expected an ISO 8601 time such as 2025-11-15T12:00:00Z, got {raw:?}"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    /// `limit=`, 1..=[`MAX_LIMIT`], default [`DEFAULT_LIMIT`].
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        self.bounded_int("limit", 1, MAX_LIMIT).map(|v| v.unwrap_or(DEFAULT_LIMIT))
+    }
+
+    /// An integer parameter within `lo..=hi`.
+    pub fn bounded_int(&self, name: &str, lo: u32, hi: u32) -> Result<Option<u32>, ApiError> {
+        self.get(name)
+            .map(|raw| {
+                raw.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|v| (lo..=hi).contains(v))
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!("{name}: expected an integer from {lo} to {hi}, got {raw:?}"))
+                    })
+            })
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(q: &str) -> Params {
+        Params(serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap().into_iter().collect())
+    }
+
+    #[test]
+    fn reads_and_bounds_values() {
+        let p = params("after=12&limit=5&stations=44009%2C46042&since=2025-11-15T12:00:00Z");
+        assert_eq!(p.seq("after").unwrap(), Some(Seq::new(12)));
+        assert_eq!(p.limit().unwrap(), 5);
+        assert_eq!(p.stations().unwrap().unwrap().len(), 2);
+        assert!(p.time("since").unwrap().is_some());
+        assert_eq!(params("").limit().unwrap(), DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for q in ["after=-1", "after=x", "limit=0", "limit=100000", "stations=a;b", "since=soon"] {
+            let p = params(q);
+            let failed = p.seq("after").is_err()
+                || p.limit().is_err()
+                || p.stations().is_err()
+                || p.time("since").is_err();
+            assert!(failed, "{q} should be rejected");
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! `GET /v1/observations/stream`: the SSE endpoint (SPEC §4).
+//!
+//! A stream subscribes to the hub first, then replays from the store what the client missed,
+//! then forwards live frames, skipping any seq it already sent: the hand-over has no gap (the
+//! subscription predates the replay query) and no duplicate (seq order is total).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio_util::sync::CancellationToken;
+
+use super::params::Params;
+use super::{ApiError, AppState};
+use crate::domain::{Seq, StationFilter};
+use crate::hub::{Frame, Hub};
+use crate::hub::frame::{
+    encode_connection, encode_reset, encode_shutdown, write_observation,
+};
+use crate::store::{AfterQuery, Store};
+
+/// Rows per replay query (and per chunk written while replaying).
+const REPLAY_PAGE: u32 = 500;
+/// Live frames gathered into one write when a connection has a backlog.
+const COALESCE: usize = 64;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/v1/observations/stream", get(stream).head(head).options(options))
+}
+
+/// Counts open streams against a limit.
+#[derive(Debug)]
+pub struct StreamLimiter {
+    open: AtomicUsize,
+    max: usize,
+}
+
+impl StreamLimiter {
+    /// A limiter allowing `max` open streams.
+    pub fn new(max: usize) -> Self {
+        Self { open: AtomicUsize::new(0), max }
+    }
+
+    /// Streams open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// The limit.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    fn acquire(self: &Arc<Self>) -> Option<StreamGuard> {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1))
+            .ok()
+            .map(|n| StreamGuard { limiter: self.clone(), opened: Instant::now(), count: n + 1 })
+    }
+}
+
+/// One open stream; closing it (dropping) releases its place and logs the disconnect.
+#[derive(Debug)]
+struct StreamGuard {
+    limiter: Arc<StreamLimiter>,
+    opened: Instant,
+    count: usize,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let left = self.limiter.open.fetch_sub(1, Ordering::AcqRel) - 1;
+        tracing::info!(
+            event = "sse_client_disconnected",
+            connectionCount = left,
+            connectionDurationMs = self.opened.elapsed().as_millis() as u64,
+            "stream closed"
+        );
+    }
+}
+
+/// Where a new stream starts.
+#[derive(Debug, Clone, PartialEq)]
+struct Resume {
+    /// Replay observations with a seq above this one.
+    after: Option<Seq>,
+    /// ...measured at or after this time (`since=`).
+    since: Option<DateTime<Utc>>,
+}
+
+fn check_accept(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(accept) = headers.get(header::ACCEPT) else { return Ok(()) };
+    let accept = accept
+        .to_str()
+        .map_err(|_| ApiError::BadRequest("Accept header is not valid text".into()))?;
+    let allowed = accept.split(',').any(|item| {
+        let mut parts = item.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        !refused && matches!(media.as_str(), "text/event-stream" | "text/*" | "*/*")
+    });
+    if allowed || accept.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::NotAcceptable(
+            "this endpoint produces text/event-stream; send Accept: text/event-stream".into(),
+        ))
+    }
+}
+
+fn resume_point(headers: &HeaderMap, params: &Params) -> Result<Resume, ApiError> {
+    let header_id = match headers.get("last-event-id") {
+        None => None,
+        Some(v) => {
+            let raw = v
+                .to_str()
+                .map_err(|_| ApiError::BadRequest("Last-Event-ID is not valid text".into()))?;
+            if raw.trim().is_empty() {
+                None
+            } else {
+                Some(Seq::parse(raw).ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "Last-Event-ID: expected a non-negative integer event id, got {:?}",
+                        raw.chars().take(40).collect::<String>()
+                    ))
+                })?)
+            }
+        }
+    };
+    let query_id = params.seq("lastEventId")?;
+    let since = params.time("since")?;
+    // The header (sent by EventSource on reconnect) wins over the query parameter and `since`.
+    let after = header_id.or(query_id);
+    Ok(Resume { after, since: if after.is_some() { None } else { since } })
+}
+
+fn sse_headers(response: &mut Response) {
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+}
+
+fn check_serving(state: &AppState) -> Result<(), ApiError> {
+    if state.shutdown.is_cancelled() {
+        return Err(ApiError::Unavailable {
+            message: "the server is shutting down; reconnect to another instance".into(),
+            retry_after_secs: 2,
+        });
+    }
+    Ok(())
+}
+
+async fn head(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Result<Response, ApiError> {
+    check_accept(&headers)?;
+    resume_point(&headers, &params)?;
+    params.stations()?;
+    check_serving(&state)?;
+    let mut response = StatusCode::OK.into_response();
+    sse_headers(&mut response);
+    Ok(response)
+}
+
+async fn options() -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+    response
+}
+
+async fn stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, ApiError> {
+    check_accept(&headers)?;
+    let resume = resume_point(&headers, &params)?;
+    let filter = params.stations()?;
+    check_serving(&state)?;
+    if let Err(e) = state.bus.ping().await {
+        return Err(ApiError::Unavailable {
+            message: format!("live updates are unavailable: {e}"),
+            retry_after_secs: 5,
+        });
+    }
+    let Some(guard) = state.streams.acquire() else {
+        return Err(ApiError::TooManyStreams {
+            message: format!("this server is at its limit of {} streams", state.streams.max()),
+            retry_after_secs: 5,
+        });
+    };
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    tracing::info!(
+        event = "sse_client_connected",
+        connectionCount = guard.count,
+        requestId = %request_id,
+        "stream opened"
+    );
+
+    // Subscribe before anything is read from the store: nothing can fall between the two.
+    let live = state.hub.subscribe();
+    let start = start_position(&state, &resume, filter.as_ref()).await?;
+    let conn = Connection {
+        store: state.store.clone(),
+        hub: state.hub.clone(),
+        live,
+        filter,
+        since: resume.since,
+        last: start.after,
+        replay_left: state.max_replay,
+        phase: Phase::Greeting { reset: start.reset, replay: start.replay },
+        live_since_replay: false,
+        shutdown: state.shutdown.clone(),
+        _guard: guard,
+    };
+    let body = futures_util::stream::unfold(conn, |mut conn| async move {
+        conn.next_chunk().await.map(|chunk| (chunk, conn))
+    })
+    .map(Ok::<_, Infallible>);
+    let mut response = Response::new(Body::from_stream(body));
+    sse_headers(&mut response);
+    Ok(response)
+}
+
+/// The replay start and, if the resume point cannot be honoured, the `reset` frame to send.
+struct Start {
+    after: Seq,
+    reset: Option<Bytes>,
+    /// Whether anything is to be read from the store first.
+    replay: bool,
+}
+
+async fn start_position(
+    state: &AppState,
+    resume: &Resume,
+    filter: Option<&StationFilter>,
+) -> Result<Start, ApiError> {
+    let Some(after) = resume.after.or(resume.since.map(|_| Seq::ZERO)) else {
+        // A fresh stream: live events only. The subscription yields a gap-free, ordered suffix
+        // of what the hub broadcasts, so nothing is skipped until the first frame sets a position.
+        return Ok(Start { after: Seq::ZERO, reset: None, replay: false });
+    };
+    let head = state.store.max_seq().await?.max(state.hub.last_seq());
+    if after > head {
+        return Ok(Start {
+            replay: false,
+            after: head,
+            reset: Some(encode_reset(
+                head.next(),
+                "unknown_event_id",
+                "Last-Event-ID is ahead of this server's log (was the log reset?); continuing with new events",
+            )),
+        });
+    }
+    let query = AfterQuery {
+        after,
+        stations: filter.cloned(),
+        since: resume.since,
+        ..AfterQuery::default()
+    };
+    Ok(match state.store.replay_cutoff(&query, state.max_replay).await? {
+        Some(cutoff) => Start {
+            replay: true,
+            after: cutoff,
+            reset: Some(encode_reset(
+                cutoff.next(),
+                "replay_limit",
+                &format!(
+                    "more than {} events were missed; replaying the newest {} of them",
+                    state.max_replay, state.max_replay
+                ),
+            )),
+        },
+        None => Start { after, reset: None, replay: true },
+    })
+}
+
+enum Phase {
+    /// Send the `connection` event (and a `reset` if needed), then replay or go live.
+    Greeting { reset: Option<Bytes>, replay: bool },
+    /// Reading missed events from the store.
+    Replay,
+    /// Forwarding hub frames.
+    Live,
+    /// Finished.
+    Done,
+}
+
+/// Per-stream state, polled by the response body.
+struct Connection {
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+    live: broadcast::Receiver<Arc<Frame>>,
+    filter: Option<StationFilter>,
+    since: Option<DateTime<Utc>>,
+    /// Highest seq sent (or skipped as not wanted) so far; [`Seq::ZERO`] for a fresh stream
+    /// that has seen no frame yet.
+    last: Seq,
+    /// Events this stream may still read from the store (bounds repeated catch-ups).
+    replay_left: u32,
+    /// Whether a live frame was received since the last replay: a stream that lags after that
+    /// is a slow client and is closed; one that lags while catching up replays again.
+    live_since_replay: bool,
+    phase: Phase,
+    shutdown: CancellationToken,
+    _guard: StreamGuard,
+}
+
+impl Connection {
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        loop {
+            match std::mem::replace(&mut self.phase, Phase::Done) {
+                Phase::Greeting { reset, replay } => {
+                    self.phase = if replay { Phase::Replay } else { Phase::Live };
+                    let hello = encode_connection(Utc::now());
+                    return Some(match reset {
+                        None => hello,
+                        Some(reset) => [hello, reset].concat().into(),
+                    });
+                }
+                Phase::Replay => {
+                    if let Some(chunk) = self.replay_page().await? {
+                        return Some(chunk);
+                    }
+                }
+                Phase::Live => {
+                    self.phase = Phase::Live;
+                    if let Some(chunk) = self.live_chunk().await? {
+                        return Some(chunk);
+                    }
+                }
+                Phase::Done => return None,
+            }
+        }
+    }
+
+    /// One page of missed events; `Some(None)` when there was nothing to send, `None` to end.
+    async fn replay_page(&mut self) -> Option<Option<Bytes>> {
+        let limit = REPLAY_PAGE.min(self.replay_left);
+        if limit == 0 {
+            tracing::info!(event = "sse_client_too_slow", "stream keeps falling behind; closing it");
+            return None;
+        }
+        let query = AfterQuery {
+            after: self.last,
+            until: None,
+            stations: self.filter.clone(),
+            since: self.since,
+            limit,
+        };
+        let page = tokio::select! {
+            () = self.shutdown.cancelled() => return Some(self.shutting_down()),
+            page = self.store.observations_after(&query) => page,
+        };
+        let page = match page {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(event = "replay_failed", error = %e, "store unavailable during replay; closing stream");
+                return None;
+            }
+        };
+        self.replay_left -= page.len() as u32;
+        self.live_since_replay = false;
+        self.phase = if page.len() < limit as usize { Phase::Live } else { Phase::Replay };
+        let Some(last) = page.last() else { return Some(None) };
+        self.last = last.seq;
+        let mut out = BytesMut::with_capacity(page.len() * 400);
+        for stored in &page {
+            write_observation(&mut out, Some(stored.seq), &stored.observation);
+        }
+        Some(Some(out.freeze()))
+    }
+
+    /// Live frames ready now (at least one, waiting if needed); `Some(None)` when all were skipped.
+    async fn live_chunk(&mut self) -> Option<Option<Bytes>> {
+        let first = tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => return Some(self.shutting_down()),
+            received = self.live.recv() => received,
+        };
+        let mut chunk: Option<Bytes> = None;
+        let mut buf: Option<BytesMut> = None;
+        let mut next = first;
+        for _ in 0..COALESCE {
+            match next {
+                Ok(frame) => {
+                    self.live_since_replay = true;
+                    if self.accept(&frame) {
+                        match (&mut buf, chunk.take()) {
+                            (Some(buf), _) => buf.extend_from_slice(&frame.bytes),
+                            (None, None) => chunk = Some(frame.bytes.clone()),
+                            (None, Some(prev)) => {
+                                let mut b = BytesMut::with_capacity(prev.len() * 4 + frame.bytes.len());
+                                b.extend_from_slice(&prev);
+                                b.extend_from_slice(&frame.bytes);
+                                buf = Some(b);
+                            }
+                        }
+                    }
+                }
+                Err(RecvError::Lagged(missed)) if !self.live_since_replay => {
+                    // Fell behind while catching up: the missed frames are all in the log.
+                    tracing::debug!(event = "sse_catch_up_lagged", missed, "catching up again from the store");
+                    if self.last == Seq::ZERO {
+                        // A fresh stream with no position yet starts from what was broadcast.
+                        self.last = self.hub.last_seq();
+                    }
+                    self.phase = Phase::Replay;
+                    break;
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    // A slow client: its backlog overflowed. Close the stream (after what is
+                    // already gathered); the client resumes with Last-Event-ID from the store.
+                    tracing::info!(event = "sse_client_too_slow", missed, "stream fell behind its backlog; closing it");
+                    self.phase = Phase::Done;
+                    break;
+                }
+                Err(RecvError::Closed) => {
+                    self.phase = Phase::Done;
+                    break;
+                }
+            }
+            next = match self.live.try_recv() {
+                Ok(frame) => Ok(frame),
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+            };
+        }
+        Some(buf.map(BytesMut::freeze).or(chunk))
+    }
+
+    /// Whether to send a live frame; advances the position past every stored frame.
+    fn accept(&mut self, frame: &Frame) -> bool {
+        if let Some(seq) = frame.seq {
+            if seq <= self.last {
+                return false; // already sent during replay
+            }
+            self.last = seq;
+        }
+        frame.wanted_by(self.filter.as_ref())
+    }
+
+    fn shutting_down(&mut self) -> Option<Bytes> {
+        self.phase = Phase::Done;
+        Some(encode_shutdown(Utc::now()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn accept_header_rules() {
+        for ok in ["text/event-stream", "*/*", "text/*", "application/json, text/event-stream;q=0.5", ""] {
+            assert!(check_accept(&headers(&[("accept", ok)])).is_ok(), "{ok}");
+        }
+        assert!(check_accept(&HeaderMap::new()).is_ok());
+        for bad in ["application/json", "text/html", "text/event-stream;q=0"] {
+            assert!(check_accept(&headers(&[("accept", bad)])).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn last_event_id_header_wins() {
+        let p = Params::default();
+        let r = resume_point(&headers(&[("last-event-id", "42")]), &p).unwrap();
+        assert_eq!(r.after, Some(Seq::new(42)));
+        assert!(resume_point(&headers(&[("last-event-id", "abc")]), &p).is_err());
+        assert_eq!(resume_point(&headers(&[("last-event-id", " ")]), &p).unwrap().after, None);
+    }
+}

@@ -1,0 +1,230 @@
+//! Startup: builds the store, bus, hub, API and ingest from settings, and runs them as sibling
+//! tasks under one cancellation token.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::{self, AppState, stream::StreamLimiter};
+use crate::bus::{Bus, MemoryBus};
+use crate::hub::{self, Hub, HubConfig};
+use crate::ingest::ndbc::{NdbcConfig, NdbcSource};
+use crate::ingest::replay::{self, ReplayConfig};
+use crate::store::{SqliteStore, Store};
+
+/// Open files kept free for the store, logs and outgoing requests when sizing the stream limit.
+const RESERVED_FILES: u64 = 100;
+
+/// Where observations come from in this process.
+#[derive(Debug, Clone)]
+pub enum IngestSource {
+    /// Poll NDBC.
+    Ndbc(NdbcConfig),
+    /// Play a directory of files.
+    Replay(ReplayConfig),
+}
+
+/// Everything [`Application::build`] needs (the command line maps onto it).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `sqlite://…` (or a path).
+    pub database_url: String,
+    /// Redis URL for the distributed bus.
+    pub redis_url: Option<String>,
+    /// HTTP server, if this process serves.
+    pub server: Option<ServerSettings>,
+    /// Ingest, if this process ingests.
+    pub ingest: Option<IngestSource>,
+}
+
+/// The HTTP side.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Address to bind (ignored when a listener is passed in).
+    pub listen: SocketAddr,
+    /// Interval of heartbeat events.
+    pub heartbeat: Duration,
+    /// Stream limit; 0 = derived from the open-file limit.
+    pub max_streams: usize,
+    /// Most events replayed to one stream.
+    pub max_replay: u32,
+    /// Hub tuning.
+    pub hub: HubConfig,
+    /// Time streams and requests get to finish on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            heartbeat: Duration::from_secs(15),
+            max_streams: 0,
+            max_replay: 50_000,
+            hub: HubConfig::default(),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens the store named by a URL.
+pub async fn connect_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        anyhow::bail!("PostgreSQL (distributed mode) is not available in this version; use a sqlite:// URL");
+    }
+    let store = SqliteStore::connect(url).await.context("opening the SQLite store")?;
+    store.migrate().await.context("migrating the SQLite store")?;
+    Ok(Arc::new(store))
+}
+
+/// Opens the bus: in-process unless a Redis URL is given.
+pub fn connect_bus(redis_url: Option<&str>) -> anyhow::Result<Arc<dyn Bus>> {
+    if redis_url.is_some() {
+        anyhow::bail!("the Redis bus (distributed mode) is not available in this version; unset REDIS_URL");
+    }
+    Ok(Arc::new(MemoryBus::new()))
+}
+
+/// Raises the open-file soft limit to the hard limit; returns the limit in force.
+fn raise_open_files() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(event = "nofile_limit_unchanged", error = %e, "could not raise the open-file limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft).unwrap_or(1024)
+        }
+    }
+}
+
+/// A built, not yet running, process.
+#[derive(Debug)]
+pub struct Application {
+    listener: Option<TcpListener>,
+    state: AppState,
+    settings: Settings,
+    cancel: CancellationToken,
+}
+
+impl Application {
+    /// Connects everything. Pass a bound listener to serve on it (tests bind port 0); without
+    /// one, the server binds `settings.server.listen`.
+    pub async fn build(settings: Settings, listener: Option<TcpListener>) -> anyhow::Result<Self> {
+        let store = connect_store(&settings.database_url).await?;
+        let bus = connect_bus(settings.redis_url.as_deref())?;
+        let server = settings.server.clone().unwrap_or_default();
+        let listener = match (&settings.server, listener) {
+            (None, _) => None,
+            (Some(_), Some(l)) => Some(l),
+            (Some(s), None) => Some(
+                TcpListener::bind(s.listen).await.with_context(|| format!("binding {}", s.listen))?,
+            ),
+        };
+        let files = raise_open_files();
+        let fit = files.saturating_sub(RESERVED_FILES) as usize;
+        let max_streams = match server.max_streams {
+            0 => fit,
+            n if n > fit => {
+                tracing::warn!(event = "max_streams_lowered", requested = n, allowed = fit, "the open-file limit allows fewer streams");
+                fit
+            }
+            n => n,
+        };
+        let hub = Arc::new(Hub::new(server.hub, store.max_seq().await?));
+        let state = AppState {
+            store,
+            bus,
+            hub,
+            streams: Arc::new(StreamLimiter::new(max_streams)),
+            max_replay: server.max_replay,
+            shutdown: CancellationToken::new(),
+        };
+        let cancel = state.shutdown.clone();
+        Ok(Self { listener, state, settings, cancel })
+    }
+
+    /// The address the server listens on, if it serves.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The store (for tests and tools that publish beside the server).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// The bus.
+    pub fn bus(&self) -> Arc<dyn Bus> {
+        self.state.bus.clone()
+    }
+
+    /// Cancelling this token shuts the process down gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Runs the server, relay, heartbeats and ingest until the shutdown token is cancelled (or
+    /// the ingest of a replay ends when there is no server), then drains.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self { listener, state, settings, cancel } = self;
+        let server_settings = settings.server.clone().unwrap_or_default();
+        let tasks = TaskTracker::new();
+
+        if listener.is_some() {
+            let subscription = state.bus.subscribe().await?;
+            tasks.spawn(hub::run_relay(state.hub.clone(), state.store.clone(), subscription, cancel.clone()));
+            tasks.spawn(hub::run_heartbeats(state.hub.clone(), server_settings.heartbeat, cancel.clone()));
+        }
+        match settings.ingest.clone() {
+            Some(IngestSource::Ndbc(config)) => {
+                let source = Arc::new(NdbcSource::new(config)?);
+                tasks.spawn(source.run(state.store.clone(), state.bus.clone(), cancel.clone()));
+            }
+            Some(IngestSource::Replay(config)) => {
+                let (store, bus, cancel) = (state.store.clone(), state.bus.clone(), cancel.clone());
+                tasks.spawn(async move {
+                    if let Err(e) = replay::run(config, store.as_ref(), bus.as_ref(), cancel).await {
+                        tracing::error!(event = "replay_failed", error = format!("{e:#}"), "replay stopped");
+                    }
+                });
+            }
+            None => {}
+        }
+        tasks.close();
+
+        match listener {
+            Some(listener) => {
+                let addr = listener.local_addr()?;
+                tracing::info!(event = "server_started", address = %addr, maxStreams = state.streams.max(), "listening");
+                let app = api::router(state.clone());
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                let server = axum::serve(listener, app)
+                    .with_graceful_shutdown(cancel.clone().cancelled_owned());
+                let mut server = std::pin::pin!(server.into_future());
+                tokio::select! {
+                    result = &mut server => result.context("HTTP server failed")?,
+                    () = cancel.cancelled() => {
+                        // Streams end on the token; give them and in-flight requests a bounded drain.
+                        if tokio::time::timeout(server_settings.shutdown_grace, &mut server).await.is_err() {
+                            tracing::warn!(event = "shutdown_drain_timeout", "connections still open after the grace period; closing");
+                        }
+                    }
+                }
+            }
+            None => cancel.cancelled().await,
+        }
+        cancel.cancel();
+        if tokio::time::timeout(server_settings.shutdown_grace, tasks.wait()).await.is_err() {
+            tracing::warn!(event = "shutdown_tasks_timeout", "background tasks still running after the grace period");
+        }
+        tracing::info!(event = "server_stopped", "stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,199 @@
+//! The command line's actions: maps parsed flags onto [`Settings`] and runs them.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{Application, IngestSource, ServerSettings, Settings};
+use crate::config::{
+    Cli, Command, IngestArgs, LogFormat, ParseArgs, ServerArgs, SourceKind,
+};
+use crate::domain::{Observation, StationId};
+use crate::hub::HubConfig;
+use crate::ingest::ndbc::NdbcConfig;
+use crate::ingest::replay::ReplayConfig;
+use crate::telemetry;
+
+/// Runs a parsed command line; errors are printed and turn into a failing exit code.
+pub async fn main(cli: Cli) -> ExitCode {
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(event = "fatal", error = format!("{e:#}"), "buoycast stopped on an error");
+            eprintln!("buoycast: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => {
+            telemetry::init(args.log.log_format);
+            let settings = Settings {
+                database_url: args.store.database_url.expose().to_owned(),
+                redis_url: args.bus.redis_url.map(|s| s.expose().to_owned()),
+                server: Some(server_settings(&args.server)),
+                ingest: ingest_source(&args.ingest)?,
+            };
+            serve(settings).await
+        }
+        Command::Serve(args) => {
+            telemetry::init(args.log.log_format);
+            let settings = Settings {
+                database_url: args.store.database_url.expose().to_owned(),
+                redis_url: args.bus.redis_url.map(|s| s.expose().to_owned()),
+                server: Some(server_settings(&args.server)),
+                ingest: None,
+            };
+            serve(settings).await
+        }
+        Command::Ingest(args) => {
+            telemetry::init(args.log.log_format);
+            let Some(redis_url) = args.bus.redis_url else {
+                anyhow::bail!(
+                    "`buoycast ingest` runs beside separate servers and needs the distributed bus \
+                     (--redis-url / REDIS_URL); for one process use `buoycast run`"
+                );
+            };
+            let settings = Settings {
+                database_url: args.store.database_url.expose().to_owned(),
+                redis_url: Some(redis_url.expose().to_owned()),
+                server: None,
+                ingest: ingest_source(&args.ingest)?,
+            };
+            serve(settings).await
+        }
+        Command::Migrate(args) => {
+            telemetry::init(args.log.log_format);
+            crate::app::connect_store(args.store.database_url.expose()).await?;
+            tracing::info!(event = "migrated", "store migrations applied");
+            Ok(())
+        }
+        Command::Parse(args) => {
+            telemetry::init(LogFormat::Pretty);
+            parse_files(&args)
+        }
+    }
+}
+
+fn server_settings(args: &ServerArgs) -> ServerSettings {
+    ServerSettings {
+        listen: args.listen,
+        heartbeat: Duration::from_secs(args.heartbeat_secs),
+        max_streams: args.max_streams,
+        max_replay: args.max_replay,
+        hub: HubConfig { shards: args.hub_shards.max(1), backlog: args.stream_backlog.max(16) },
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+    }
+}
+
+fn ingest_source(args: &IngestArgs) -> anyhow::Result<Option<IngestSource>> {
+    Ok(match args.source {
+        SourceKind::None => None,
+        SourceKind::Ndbc => {
+            let stations = args
+                .stations
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(StationId::parse)
+                .collect::<Result<Vec<_>, _>>()
+                .context("--stations")?;
+            Some(IngestSource::Ndbc(NdbcConfig {
+                base_url: args.ndbc_base_url.clone(),
+                stations,
+                interval: Duration::from_secs(args.poll_interval_secs),
+                concurrency: args.fetch_concurrency as usize,
+                timeout: Duration::from_secs(args.fetch_timeout_secs),
+                retry_base: Duration::from_secs(1),
+            }))
+        }
+        SourceKind::Replay => {
+            let dir = args.replay_dir.clone().context("--source replay needs --replay-dir DIR")?;
+            anyhow::ensure!(dir.is_dir(), "--replay-dir {} is not a directory", dir.display());
+            anyhow::ensure!(
+                args.replay_speed.is_finite() && args.replay_speed >= 0.0,
+                "--replay-speed must be a number ≥ 0"
+            );
+            Some(IngestSource::Replay(ReplayConfig { dir, speed: args.replay_speed }))
+        }
+    })
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings, None).await?;
+    let cancel = app.shutdown_token();
+    tokio::spawn(cancel_on_signal(cancel));
+    app.run_until_stopped().await
+}
+
+/// Cancels the token on Ctrl-C or SIGTERM.
+async fn cancel_on_signal(cancel: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!(event = "shutdown_requested", "shutting down");
+    cancel.cancel();
+}
+
+/// `buoycast parse`: one JSON line per observation, oldest first per file; a summary on stderr.
+fn parse_files(args: &ParseArgs) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut failed = false;
+    for path in &args.files {
+        let name = args.station.clone().or_else(|| {
+            path.file_stem().and_then(|s| s.to_str()).map(str::to_owned)
+        });
+        let station = match name.as_deref().map(StationId::parse) {
+            Some(Ok(id)) => id,
+            _ => {
+                eprintln!("{}: cannot tell the station from the file name; pass --station ID", path.display());
+                failed = true;
+                continue;
+            }
+        };
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        match ndbc::parse_realtime(&bytes) {
+            Ok(parsed) => {
+                for record in parsed.records.iter().rev() {
+                    serde_json::to_writer(&mut out, &Observation::from_ndbc(station.clone(), record))?;
+                    out.write_all(b"\n")?;
+                }
+                eprintln!(
+                    "{}: {} observations, {} rows skipped",
+                    path.display(),
+                    parsed.records.len(),
+                    parsed.skipped.len()
+                );
+                for row in &parsed.skipped {
+                    eprintln!("  skipped {row}");
+                }
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                failed = true;
+            }
+        }
+    }
+    out.flush()?;
+    anyhow::ensure!(!failed, "some files could not be parsed");
+    Ok(())
+}

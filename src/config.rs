@@ -1,0 +1,244 @@
+//! Configuration: one typed definition gives the flags, their `BUOYCAST_*` environment
+//! variables and `--help`. Nothing else in the crate reads the environment.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Stations ingested when none are configured: a few well-known NDBC buoys on both coasts.
+pub const DEFAULT_STATIONS: &str = "44009,44013,46026,46042,41002,51001";
+
+/// Command line of the `buoycast` binary.
+#[derive(Debug, Parser)]
+#[command(name = "buoycast", version, about = "Streams live ocean-buoy observations over Server-Sent Events")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Everything in one process: HTTP server and ingest (embedded mode by default).
+    Run(RunArgs),
+    /// HTTP server only (live data comes from the bus and the publish API).
+    Serve(ServeArgs),
+    /// Ingest only: fetch, store and publish observations (distributed mode).
+    Ingest(IngestOnlyArgs),
+    /// Parse NDBC realtime2 standard meteorological files and print observations as JSON lines.
+    Parse(ParseArgs),
+    /// Apply the store's migrations and exit.
+    Migrate(MigrateArgs),
+}
+
+/// `buoycast run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub bus: BusArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub ingest: IngestArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `buoycast serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub bus: BusArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `buoycast ingest`.
+#[derive(Debug, Args)]
+pub struct IngestOnlyArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub bus: BusArgs,
+    #[command(flatten)]
+    pub ingest: IngestArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `buoycast migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `buoycast parse`.
+#[derive(Debug, Args)]
+pub struct ParseArgs {
+    /// Files to parse (the station id is taken from each file name, e.g. `44009.txt`).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Station id to use instead of the file name.
+    #[arg(long)]
+    pub station: Option<String>,
+}
+
+/// Where observations are stored.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Store URL: `sqlite://FILE` (embedded, the default) or `postgres://…` (distributed).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://buoycast.db")]
+    pub database_url: Secret,
+}
+
+/// How servers are notified.
+#[derive(Debug, Clone, Args)]
+pub struct BusArgs {
+    /// Redis URL for the distributed bus; without it the in-process bus is used.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<Secret>,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BUOYCAST_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Seconds between heartbeat events on every stream.
+    #[arg(long, env = "BUOYCAST_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub heartbeat_secs: u64,
+    /// Most open streams; 0 = as many as the open-file limit allows.
+    #[arg(long, env = "BUOYCAST_MAX_STREAMS", default_value_t = 0)]
+    pub max_streams: usize,
+    /// Most events replayed to one resuming client; an older resume point gets a `reset` event.
+    #[arg(long, env = "BUOYCAST_MAX_REPLAY", default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_replay: u32,
+    /// Events a stream may fall behind by before it is disconnected (to resume from the store).
+    #[arg(long, env = "BUOYCAST_STREAM_BACKLOG", default_value_t = 1024)]
+    pub stream_backlog: usize,
+    /// Broadcast channels the streams are spread over.
+    #[arg(long, env = "BUOYCAST_HUB_SHARDS", default_value_t = 16)]
+    pub hub_shards: usize,
+    /// Seconds open streams and requests get to finish on shutdown.
+    #[arg(long, env = "BUOYCAST_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
+    pub shutdown_grace_secs: u64,
+    /// Bearer token of the publish API (`POST /v1/observations`); unset disables it.
+    #[arg(long, env = "BUOYCAST_PUBLISH_TOKEN")]
+    pub publish_token: Option<Secret>,
+}
+
+/// Where observations come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceKind {
+    /// Poll NDBC realtime2 files over HTTP.
+    Ndbc,
+    /// Play a directory of realtime2 files forward in time.
+    Replay,
+    /// No ingest (publish API or another process only).
+    None,
+}
+
+/// Ingest.
+#[derive(Debug, Clone, Args)]
+pub struct IngestArgs {
+    /// Source of observations.
+    #[arg(long, env = "BUOYCAST_SOURCE", value_enum, default_value_t = SourceKind::Ndbc)]
+    pub source: SourceKind,
+    /// Stations to poll (comma-separated NDBC ids).
+    #[arg(long, env = "BUOYCAST_STATIONS", default_value = DEFAULT_STATIONS)]
+    pub stations: String,
+    /// Base URL of NDBC (files are fetched from `<base>/data/realtime2/<STATION>.txt`).
+    #[arg(long, env = "BUOYCAST_NDBC_BASE_URL", default_value = "https://www.ndbc.noaa.gov")]
+    pub ndbc_base_url: String,
+    /// Seconds between two polls of one station.
+    #[arg(long, env = "BUOYCAST_POLL_INTERVAL_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub poll_interval_secs: u64,
+    /// Stations fetched at the same time.
+    #[arg(long, env = "BUOYCAST_FETCH_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub fetch_concurrency: u64,
+    /// Seconds before a fetch is abandoned.
+    #[arg(long, env = "BUOYCAST_FETCH_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub fetch_timeout_secs: u64,
+    /// Directory of realtime2 files (`<STATION>.txt`) for `--source replay`.
+    #[arg(long, env = "BUOYCAST_REPLAY_DIR")]
+    pub replay_dir: Option<PathBuf>,
+    /// Replay speed: observation time passes this many times faster than real time (0 = no waiting).
+    #[arg(long, env = "BUOYCAST_REPLAY_SPEED", default_value_t = 60.0)]
+    pub replay_speed: f64,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// `json` (one object per line) or `pretty` (for humans).
+    #[arg(long, env = "BUOYCAST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Pretty,
+}
+
+/// A value that must never be printed (tokens, URLs with passwords).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::from("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,13 @@
+//! Domain types: parsed at the edge, so raw strings never reach the store, the bus or the hub.
+
+mod observation;
+mod seq;
+mod station;
+mod station_id;
+mod timestamp;
+
+pub use observation::{Observation, StoredObservation, VALUE_COLUMNS, VALUE_COUNT};
+pub use seq::Seq;
+pub use station::Station;
+pub use station_id::{StationFilter, StationId, StationIdError};
+pub use timestamp::{format_timestamp, parse_timestamp};

@@ -1,0 +1,137 @@
+//! SSE frames: each event is encoded once into its wire bytes, which every connection shares.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Observation, Seq, StationFilter, StationId, format_timestamp};
+
+/// Reconnection delay suggested to clients, milliseconds.
+pub const RETRY_MS: u32 = 2000;
+
+/// An encoded event plus what a connection needs to route it.
+#[derive(Debug)]
+pub struct Frame {
+    /// The event id, for observations that were stored.
+    pub seq: Option<Seq>,
+    /// The station, for observations; `None` for events every client gets (heartbeats).
+    pub station: Option<StationId>,
+    /// The whole frame, ready to write.
+    pub bytes: Bytes,
+}
+
+impl Frame {
+    /// An `observation` event.
+    pub fn observation(seq: Option<Seq>, observation: &Observation) -> Self {
+        Self {
+            seq,
+            station: Some(observation.station_id.clone()),
+            bytes: encode_observation(seq, observation),
+        }
+    }
+
+    /// A `heartbeat` event.
+    pub fn heartbeat(now: DateTime<Utc>) -> Self {
+        Self { seq: None, station: None, bytes: encode_heartbeat(now) }
+    }
+
+    /// Whether a client with this filter wants the frame.
+    pub fn wanted_by(&self, filter: Option<&StationFilter>) -> bool {
+        match (filter, &self.station) {
+            (Some(filter), Some(station)) => filter.contains(station),
+            _ => true,
+        }
+    }
+}
+
+/// Appends `id: …\nevent: observation\ndata: {json}\n\n` to `out`.
+pub fn write_observation(out: &mut BytesMut, seq: Option<Seq>, observation: &Observation) {
+    if let Some(seq) = seq {
+        out.put_slice(b"id: ");
+        out.put_slice(seq.to_string().as_bytes());
+        out.put_u8(b'\n');
+    }
+    out.put_slice(b"event: observation\ndata: ");
+    // serde_json's compact output escapes control characters, so it never contains a newline.
+    let _ = serde_json::to_writer((&mut *out).writer(), observation);
+    out.put_slice(b"\n\n");
+}
+
+/// One `observation` event.
+pub fn encode_observation(seq: Option<Seq>, observation: &Observation) -> Bytes {
+    let mut out = BytesMut::with_capacity(512);
+    write_observation(&mut out, seq, observation);
+    out.freeze()
+}
+
+/// What a stream starts with: the retry hint and the `connection` event.
+pub fn encode_connection(now: DateTime<Utc>) -> Bytes {
+    Bytes::from(format!(
+        "retry: {RETRY_MS}\n\nevent: connection\ndata: {{\"status\":\"connected\",\"timestamp\":\"{}\"}}\n\n",
+        format_timestamp(now)
+    ))
+}
+
+/// A `heartbeat` event.
+pub fn encode_heartbeat(now: DateTime<Utc>) -> Bytes {
+    Bytes::from(format!(
+        "event: heartbeat\ndata: {{\"timestamp\":\"{}\"}}\n\n",
+        format_timestamp(now)
+    ))
+}
+
+/// A `reset` event: the resume point cannot be honoured in full; replay goes on from `oldest_seq`.
+pub fn encode_reset(oldest_seq: Seq, reason: &str, message: &str) -> Bytes {
+    let data = serde_json::json!({
+        "oldestSeq": oldest_seq,
+        "reason": reason,
+        "message": message,
+    });
+    Bytes::from(format!("event: reset\ndata: {data}\n\n"))
+}
+
+/// A `shutdown` event, sent before the server closes a stream on shutdown.
+pub fn encode_shutdown(now: DateTime<Utc>) -> Bytes {
+    Bytes::from(format!(
+        "event: shutdown\ndata: {{\"reason\":\"server shutting down\",\"timestamp\":\"{}\"}}\n\n",
+        format_timestamp(now)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::parse_timestamp;
+
+    fn t() -> DateTime<Utc> {
+        parse_timestamp("2025-11-15T12:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn connection_frame_matches_the_contract() {
+        assert_eq!(
+            encode_connection(t()),
+            "retry: 2000\n\nevent: connection\ndata: {\"status\":\"connected\",\"timestamp\":\"2025-11-15T12:00:00.000Z\"}\n\n"
+        );
+    }
+
+    #[test]
+    fn observation_frames_carry_the_seq_as_id() {
+        let o = Observation::from_values(StationId::parse("44009").unwrap(), t(), [None; 14]);
+        let with_id = encode_observation(Some(Seq::new(1234)), &o);
+        let text = std::str::from_utf8(&with_id).unwrap();
+        assert!(text.starts_with("id: 1234\nevent: observation\ndata: {\"stationId\":\"44009\""));
+        assert!(text.ends_with("}\n\n"));
+        assert_eq!(text.matches('\n').count(), 4);
+        let without = encode_observation(None, &o);
+        assert!(without.starts_with(b"event: observation\ndata: {"));
+    }
+
+    #[test]
+    fn heartbeats_reach_every_filter() {
+        let f = StationFilter::parse("46042").unwrap();
+        assert!(Frame::heartbeat(t()).wanted_by(f.as_ref()));
+        let o = Observation::from_values(StationId::parse("44009").unwrap(), t(), [None; 14]);
+        assert!(!Frame::observation(None, &o).wanted_by(f.as_ref()));
+        assert!(Frame::observation(None, &o).wanted_by(None));
+    }
+}

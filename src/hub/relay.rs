@@ -1,0 +1,109 @@
+//! The relay: takes bus messages to the hub in seq order, repairing gaps from the store.
+//!
+//! Architecture Invariant: the hub sees stored observations in strictly increasing seq order, and
+//! every seq the store has is broadcast once — a missing or lagging bus message is fetched from
+//! the store before anything after it is broadcast.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::{Frame, Hub};
+use crate::bus::{BusEvent, Subscription};
+use crate::domain::Seq;
+use crate::store::{AfterQuery, Store};
+
+/// Rows fetched per repair query.
+const REPAIR_PAGE: u32 = 1000;
+
+/// Runs until cancelled or until the subscription ends.
+pub async fn run_relay(
+    hub: Arc<Hub>,
+    store: Arc<dyn Store>,
+    mut subscription: Subscription,
+    cancel: CancellationToken,
+) {
+    let mut last = hub.last_seq();
+    loop {
+        let event = tokio::select! {
+            () = cancel.cancelled() => return,
+            event = subscription.next() => match event {
+                Some(event) => event,
+                None => return,
+            },
+        };
+        match event {
+            BusEvent::Message(message) => {
+                let Some(seq) = message.seq else {
+                    // From a producer that did not store it: broadcast, without an id.
+                    hub.broadcast(Frame::observation(None, &message.observation));
+                    continue;
+                };
+                if seq <= last {
+                    continue; // already broadcast (from a repair, or a duplicate publish)
+                }
+                if seq > last.next() {
+                    let until = Some(Seq::new(seq.get() - 1));
+                    if repair(&hub, store.as_ref(), last, until, &cancel).await.is_none() {
+                        return;
+                    }
+                }
+                hub.broadcast(Frame::observation(Some(seq), &message.observation));
+                last = seq;
+            }
+            BusEvent::Gap => {
+                tracing::info!(event = "bus_gap", after = %last, "bus may have lost messages; repairing from the store");
+                match repair(&hub, store.as_ref(), last, None, &cancel).await {
+                    Some(repaired) => last = repaired,
+                    None => return,
+                }
+            }
+            BusEvent::Invalid(reason) => {
+                tracing::warn!(event = "bus_message_invalid", reason = %reason, "invalid bus message skipped");
+            }
+        }
+    }
+}
+
+/// Broadcasts every stored observation after `after` (up to `until`), retrying the store until it
+/// answers. Returns the new position, or `None` when cancelled.
+async fn repair(
+    hub: &Hub,
+    store: &dyn Store,
+    after: Seq,
+    until: Option<Seq>,
+    cancel: &CancellationToken,
+) -> Option<Seq> {
+    let mut last = after;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let query = AfterQuery { after: last, until, limit: REPAIR_PAGE, ..AfterQuery::default() };
+        let page = tokio::select! {
+            () = cancel.cancelled() => return None,
+            page = store.observations_after(&query) => page,
+        };
+        match page {
+            Ok(page) => {
+                backoff = Duration::from_millis(100);
+                let full = page.len() == REPAIR_PAGE as usize;
+                for stored in page {
+                    last = stored.seq;
+                    hub.broadcast(Frame::observation(Some(stored.seq), &stored.observation));
+                }
+                if !full {
+                    return Some(until.map_or(last, |u| u.max(last)));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(event = "gap_repair_failed", error = %e, "store unavailable during gap repair; retrying");
+                tokio::select! {
+                    () = cancel.cancelled() => return None,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The `ndbc` source: polls `<base>/data/realtime2/<STATION>.txt` for each station.
+//!
+//! Conditional requests (ETag / Last-Modified), a timeout per request, up to
+//! [`FETCH_ATTEMPTS`] attempts with exponential backoff and jitter on network errors and 5xx,
+//! bounded concurrency, and one poll per station per interval (spread with jitter).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::StatusCode;
+use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::{FileOutcome, IngestError, ingest_file};
+use crate::bus::Bus;
+use crate::domain::StationId;
+use crate::store::Store;
+
+/// Attempts per fetch before giving up until the next interval.
+pub const FETCH_ATTEMPTS: u32 = 3;
+/// How often station metadata is refreshed.
+const METADATA_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// Settings of the NDBC source.
+#[derive(Debug, Clone)]
+pub struct NdbcConfig {
+    /// Base URL, e.g. `https://www.ndbc.noaa.gov` (no trailing slash needed).
+    pub base_url: String,
+    /// Stations to poll.
+    pub stations: Vec<StationId>,
+    /// Time between two polls of one station.
+    pub interval: Duration,
+    /// Fetches in flight at once.
+    pub concurrency: usize,
+    /// Time limit of one request, body included.
+    pub timeout: Duration,
+    /// First retry delay (doubled per attempt, with jitter).
+    pub retry_base: Duration,
+}
+
+/// The result of one poll of one station.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchOutcome {
+    /// A new file was read.
+    Fetched(FileOutcome),
+    /// The file has not changed since the last poll (304).
+    NotModified,
+    /// NDBC has no such file (404): the station reports no standard meteorological data.
+    NotFound,
+}
+
+/// Why a poll failed (after its retries).
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Network error, timeout, or a body cut short.
+    #[error("request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// An unexpected status.
+    #[error("unexpected status {0}")]
+    Status(StatusCode),
+    /// The file could not be stored.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+}
+
+impl FetchError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            Self::Http(_) => true,
+            Self::Status(s) => s.is_server_error() || *s == StatusCode::TOO_MANY_REQUESTS,
+            Self::Ingest(_) => false,
+        }
+    }
+}
+
+/// Cache validators of the last good response of a station.
+#[derive(Debug, Clone, Default)]
+struct Validators {
+    etag: Option<String>,
+    last_modified: Option<String>,
+}
+
+/// Polls NDBC.
+#[derive(Debug)]
+pub struct NdbcSource {
+    config: NdbcConfig,
+    client: reqwest::Client,
+    validators: Mutex<HashMap<StationId, Validators>>,
+}
+
+impl NdbcSource {
+    /// A source with its own HTTP client.
+    pub fn new(config: NdbcConfig) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("buoycast/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { config, client, validators: Mutex::new(HashMap::new()) })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.config.base_url.trim_end_matches('/'))
+    }
+
+    /// Polls one station once, with retries: fetches, parses, stores and publishes.
+    pub async fn poll_station(
+        &self,
+        station: &StationId,
+        store: &dyn Store,
+        bus: &dyn Bus,
+    ) -> Result<FetchOutcome, FetchError> {
+        let mut attempt = 1;
+        loop {
+            match self.try_poll_station(station, store, bus).await {
+                Err(e) if e.is_retryable() && attempt < FETCH_ATTEMPTS => {
+                    let delay = backoff(self.config.retry_base, attempt);
+                    tracing::info!(event = "ndbc_fetch_retry", stationId = %station, attempt, error = %e, delay_ms = delay.as_millis() as u64, "fetch failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One attempt of [`Self::poll_station`].
+    async fn try_poll_station(
+        &self,
+        station: &StationId,
+        store: &dyn Store,
+        bus: &dyn Bus,
+    ) -> Result<FetchOutcome, FetchError> {
+        let url = self.url(&format!("data/realtime2/{station}.txt"));
+        let known = self.lock_validators().get(station).cloned().unwrap_or_default();
+        let mut request = self.client.get(&url);
+        if let Some(etag) = &known.etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        if let Some(modified) = &known.last_modified {
+            request = request.header(IF_MODIFIED_SINCE, modified);
+        }
+        let response = request.send().await?;
+        match response.status() {
+            StatusCode::NOT_MODIFIED => return Ok(FetchOutcome::NotModified),
+            StatusCode::NOT_FOUND => return Ok(FetchOutcome::NotFound),
+            s if !s.is_success() => return Err(FetchError::Status(s)),
+            _ => {}
+        }
+        let header = |name| {
+            response.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_owned)
+        };
+        let validators = Validators { etag: header(ETAG), last_modified: header(LAST_MODIFIED) };
+        let body = response.bytes().await?;
+        let outcome = ingest_file(store, bus, station, &body).await.map_err(FetchError::from)?;
+        // Remembered only once stored: a failed store is fetched again in full next time.
+        self.lock_validators().insert(station.clone(), validators);
+        Ok(FetchOutcome::Fetched(outcome))
+    }
+
+    fn lock_validators(&self) -> std::sync::MutexGuard<'_, HashMap<StationId, Validators>> {
+        self.validators.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Fetches and stores station metadata from `<base>/activestations.xml`.
+    pub async fn refresh_metadata(&self, store: &dyn Store) -> anyhow::Result<usize> {
+        let response = self.client.get(self.url("activestations.xml")).send().await?;
+        let response = response.error_for_status()?;
+        let body = response.bytes().await?;
+        let stations = ::ndbc::parse_active_stations(&body)?;
+        Ok(store.upsert_stations(&stations).await?)
+    }
+
+    /// Polls every station once per interval until cancelled.
+    pub async fn run(
+        self: Arc<Self>,
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        cancel: CancellationToken,
+    ) {
+        let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        let n = self.config.stations.len().max(1) as u32;
+        for (i, station) in self.config.stations.iter().cloned().enumerate() {
+            // Spread the stations over the interval so they are not all fetched at once.
+            let first = self.config.interval.mul_f64(f64::from(i as u32) / f64::from(n)).min(Duration::from_secs(30));
+            let (source, store, bus, cancel, permits) =
+                (self.clone(), store.clone(), bus.clone(), cancel.clone(), permits.clone());
+            tasks.spawn(async move {
+                let mut wait = first;
+                loop {
+                    tokio::select! {
+                        () = cancel.cancelled() => return,
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                    let Ok(_permit) = permits.acquire().await else { return };
+                    let result = tokio::select! {
+                        () = cancel.cancelled() => return,
+                        r = source.poll_station(&station, store.as_ref(), bus.as_ref()) => r,
+                    };
+                    log_outcome(&station, &result);
+                    wait = jitter(source.config.interval, 0.1);
+                }
+            });
+        }
+        let metadata = {
+            let (source, store, cancel) = (self.clone(), store.clone(), cancel.clone());
+            async move {
+                loop {
+                    match source.refresh_metadata(store.as_ref()).await {
+                        Ok(n) => tracing::info!(event = "stations_loaded", count = n, "station metadata refreshed"),
+                        Err(e) => tracing::warn!(event = "stations_load_failed", error = %e, "fetching station metadata failed"),
+                    }
+                    tokio::select! {
+                        () = cancel.cancelled() => return,
+                        () = tokio::time::sleep(METADATA_INTERVAL) => {}
+                    }
+                }
+            }
+        };
+        tasks.spawn(metadata);
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+fn log_outcome(station: &StationId, result: &Result<FetchOutcome, FetchError>) {
+    match result {
+        Ok(FetchOutcome::Fetched(o)) => tracing::info!(event = "ndbc_fetched", stationId = %station, parsed = o.parsed, skipped = o.skipped, stored = o.stored, "station file ingested"),
+        Ok(FetchOutcome::NotModified) => tracing::debug!(event = "ndbc_not_modified", stationId = %station, "station file unchanged"),
+        Ok(FetchOutcome::NotFound) => tracing::warn!(event = "ndbc_not_found", stationId = %station, "NDBC has no realtime2 file for this station"),
+        Err(e) => tracing::warn!(event = "ndbc_fetch_failed", stationId = %station, error = %e, "station poll failed"),
+    }
+}
+
+/// `base * 2^(attempt-1)`, with ±50 % jitter.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    jitter(base.saturating_mul(1 << (attempt - 1).min(16)), 0.5)
+}
+
+/// `d` scaled by a random factor in `1 ± spread`.
+fn jitter(d: Duration, spread: f64) -> Duration {
+    let factor = rand::rng().random_range((1.0 - spread)..=(1.0 + spread));
+    d.mul_f64(factor.max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_jitters_within_bounds() {
+        for attempt in 1..=3 {
+            let d = backoff(Duration::from_secs(1), attempt);
+            let nominal = 1u64 << (attempt - 1);
+            assert!(d >= Duration::from_millis(nominal * 500) && d <= Duration::from_millis(nominal * 1500), "{d:?}");
+        }
+    }
+}

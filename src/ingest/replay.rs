@@ -1,0 +1,133 @@
+//! The `replay` source: a directory of realtime2 files played forward in time order.
+//!
+//! Every `<STATION>.txt` in the directory is parsed; all rows are merged and released in
+//! observation-time order, the first at once and each later one after its time difference
+//! divided by the speed factor (speed 0: no waiting). A pause longer than [`MAX_PAUSE`] of
+//! observation time (files from different periods) is shortened to it, so a directory of files
+//! from several years still plays without hours of silence. An `activestations.xml` in the
+//! directory is loaded as station metadata.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use super::store_and_publish;
+use crate::bus::Bus;
+use crate::domain::{Observation, StationId};
+use crate::store::Store;
+
+/// Longest stretch of observation time without data that is played as it is.
+pub const MAX_PAUSE: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// Settings of the replay source.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    /// Directory of `<STATION>.txt` files.
+    pub dir: PathBuf,
+    /// Observation time passes this many times faster than real time; 0 = as fast as possible.
+    pub speed: f64,
+}
+
+/// Reads every station file of the directory: observations sorted by time (then station).
+pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Observation>> {
+    let mut observations = Vec::new();
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt")))
+        .collect();
+    files.sort();
+    for path in files {
+        let Some(station) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| StationId::parse(s).ok())
+        else {
+            tracing::warn!(event = "replay_file_skipped", file = %path.display(), "file name is not a station id");
+            continue;
+        };
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        match ::ndbc::parse_realtime(&bytes) {
+            Ok(parsed) => observations.extend(
+                parsed.records.iter().map(|r| Observation::from_ndbc(station.clone(), r)),
+            ),
+            Err(e) => {
+                tracing::warn!(event = "replay_file_skipped", file = %path.display(), error = %e, "not a standard meteorological file");
+            }
+        }
+    }
+    observations.sort_by(|a, b| (a.timestamp, &a.station_id).cmp(&(b.timestamp, &b.station_id)));
+    Ok(observations)
+}
+
+/// Loads `activestations.xml` from the directory, if there is one.
+async fn load_metadata(dir: &Path, store: &dyn Store) {
+    let path = dir.join("activestations.xml");
+    let Ok(bytes) = tokio::fs::read(&path).await else { return };
+    match ::ndbc::parse_active_stations(&bytes) {
+        Ok(stations) => match store.upsert_stations(&stations).await {
+            Ok(n) => tracing::info!(event = "stations_loaded", count = n, "station metadata loaded"),
+            Err(e) => tracing::warn!(event = "stations_load_failed", error = %e, "storing station metadata failed"),
+        },
+        Err(e) => tracing::warn!(event = "stations_load_failed", error = %e, "unreadable activestations.xml"),
+    }
+}
+
+/// Plays the directory once; returns how many observations were newly stored.
+pub async fn run(
+    config: ReplayConfig,
+    store: &dyn Store,
+    bus: &dyn Bus,
+    cancel: CancellationToken,
+) -> anyhow::Result<usize> {
+    load_metadata(&config.dir, store).await;
+    let observations = load_dir(&config.dir)?;
+    tracing::info!(event = "replay_started", observations = observations.len(), dir = %config.dir.display(), speed = config.speed, "replay started");
+    let Some(first) = observations.first().map(|o| o.timestamp) else {
+        return Ok(0);
+    };
+    let started = tokio::time::Instant::now();
+    let mut stored = 0;
+    // Observation time played so far, with long pauses shortened.
+    let (mut played, mut previous) = (chrono::TimeDelta::zero(), first);
+    for group in observations.chunk_by(|a, b| a.timestamp == b.timestamp) {
+        played += (group[0].timestamp - previous).min(MAX_PAUSE);
+        previous = group[0].timestamp;
+        let due = started + offset(first, first + played, config.speed);
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(stored),
+            () = tokio::time::sleep_until(due) => {}
+        }
+        stored += store_and_publish(store, bus, group).await.context("storing replayed observations")?;
+    }
+    tracing::info!(event = "replay_finished", stored, "replay finished");
+    Ok(stored)
+}
+
+/// Real time after the start at which an observation taken at `at` is released.
+fn offset(first: DateTime<Utc>, at: DateTime<Utc>, speed: f64) -> Duration {
+    if speed <= 0.0 || !speed.is_finite() {
+        return Duration::ZERO;
+    }
+    let secs = (at - first).num_milliseconds().max(0) as f64 / 1000.0 / speed;
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::parse_timestamp;
+
+    #[test]
+    fn offsets_scale_with_speed() {
+        let a = parse_timestamp("2025-01-01T00:00:00Z").unwrap();
+        let b = parse_timestamp("2025-01-01T00:10:00Z").unwrap();
+        assert_eq!(offset(a, b, 60.0), Duration::from_secs(10));
+        assert_eq!(offset(a, b, 0.0), Duration::ZERO);
+        assert_eq!(offset(b, a, 60.0), Duration::ZERO);
+    }
+}

@@ -1,0 +1,1 @@
+//! Behavioural tests every store implementation must pass.

@@ -1,0 +1,111 @@
+//! The store: the durable, totally ordered log of observations, behind one small trait.
+//!
+//! `seq` is assigned inside the write transaction and is strictly increasing in commit order,
+//! so "everything after seq N" is a complete answer once N has been seen.
+
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
+
+pub use sqlite::SqliteStore;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or answered with an error.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("store migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A row held data the domain types reject (should never happen for rows we wrote).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// "Observations after seq N", optionally narrowed.
+#[derive(Debug, Clone, Default)]
+pub struct AfterQuery {
+    /// Exclusive lower bound.
+    pub after: Seq,
+    /// Inclusive upper bound, if any.
+    pub until: Option<Seq>,
+    /// Only these stations.
+    pub stations: Option<StationFilter>,
+    /// Only observations measured at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many rows.
+    pub limit: u32,
+}
+
+/// History of one station, newest first.
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    /// The station.
+    pub station: StationId,
+    /// Inclusive lower bound on the measurement time.
+    pub from: Option<DateTime<Utc>>,
+    /// Inclusive upper bound on the measurement time.
+    pub to: Option<DateTime<Utc>>,
+    /// At most this many rows.
+    pub limit: u32,
+}
+
+/// Station metadata to record (from NDBC `activestations.xml`).
+pub type StationMeta = ndbc::StationMeta;
+
+/// The ordered log and the station registry.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Cheap round trip, for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Stores a batch: new (station, timestamp) pairs are inserted, rows whose values changed are
+    /// updated and get a new seq, identical rows are left alone. Returns what was stored, in seq
+    /// order (empty when nothing was new). Rows are applied oldest first.
+    async fn insert_observations(
+        &self,
+        batch: &[Observation],
+    ) -> Result<Vec<StoredObservation>, StoreError>;
+
+    /// Observations with `seq > after` (and the other conditions), oldest first.
+    async fn observations_after(
+        &self,
+        query: &AfterQuery,
+    ) -> Result<Vec<StoredObservation>, StoreError>;
+
+    /// If more than `max` observations match `query` (ignoring its limit), the seq after which
+    /// exactly the newest `max` of them lie; `None` when all of them fit.
+    async fn replay_cutoff(&self, query: &AfterQuery, max: u32)
+    -> Result<Option<Seq>, StoreError>;
+
+    /// The highest seq stored ([`Seq::ZERO`] for an empty log).
+    async fn max_seq(&self) -> Result<Seq, StoreError>;
+
+    /// One station's observations, newest first.
+    async fn history(&self, query: &HistoryQuery) -> Result<Vec<StoredObservation>, StoreError>;
+
+    /// The newest observation of each station (or of the named ones), by station id.
+    async fn latest(
+        &self,
+        stations: Option<&StationFilter>,
+    ) -> Result<Vec<StoredObservation>, StoreError>;
+
+    /// Records station metadata; returns how many rows were written.
+    async fn upsert_stations(&self, stations: &[StationMeta]) -> Result<usize, StoreError>;
+
+    /// Stations that have observations, with their metadata where known, by id.
+    async fn stations(&self) -> Result<Vec<Station>, StoreError>;
+
+    /// One station (with metadata or observations), if known.
+    async fn station(&self, id: &StationId) -> Result<Option<Station>, StoreError>;
+}
+
+#[cfg(test)]
+pub(crate) mod behaviour;

@@ -1,0 +1,358 @@
+//! The embedded store: one SQLite file in WAL mode, one writer connection, a few readers.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{AfterQuery, HistoryQuery, StationMeta, Store, StoreError};
+use crate::domain::{VALUE_COLUMNS, VALUE_COUNT};
+use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
+
+/// Columns of an observation row, in the order [`decode`] reads them.
+static COLUMNS: LazyLock<String> =
+    LazyLock::new(|| format!("seq, station_id, observed_at, {}", VALUE_COLUMNS.join(", ")));
+
+/// Insert-or-update of one observation: returns a row only when something was written.
+static UPSERT: LazyLock<String> = LazyLock::new(|| {
+    let placeholders = (0..VALUE_COUNT).map(|i| format!("?{}", i + 4)).collect::<Vec<_>>();
+    let set = VALUE_COLUMNS.map(|c| format!("{c} = excluded.{c}")).join(", ");
+    let changed = VALUE_COLUMNS
+        .map(|c| format!("observations.{c} IS NOT excluded.{c}"))
+        .join(" OR ");
+    format!(
+        "INSERT INTO observations ({}) VALUES (?1, ?2, ?3, {}) \
+         ON CONFLICT (station_id, observed_at) DO UPDATE SET seq = excluded.seq, {set} \
+         WHERE {changed} RETURNING seq",
+        *COLUMNS,
+        placeholders.join(", ")
+    )
+});
+
+/// Shared WHERE clause of "after" queries; parameters ?1..?4 as bound by [`bind_after`].
+const AFTER_WHERE: &str = "seq > ?1 AND (?2 IS NULL OR seq <= ?2) \
+     AND (?3 IS NULL OR station_id IN (SELECT value FROM json_each(?3))) \
+     AND (?4 IS NULL OR observed_at >= ?4)";
+
+static AFTER: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {} FROM observations WHERE {AFTER_WHERE} ORDER BY seq LIMIT ?5", *COLUMNS)
+});
+
+static CUTOFF: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT seq FROM observations WHERE {AFTER_WHERE} ORDER BY seq DESC LIMIT 1 OFFSET ?5")
+});
+
+static HISTORY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM observations WHERE station_id = ?1 \
+         AND (?2 IS NULL OR observed_at >= ?2) AND (?3 IS NULL OR observed_at <= ?3) \
+         ORDER BY observed_at DESC LIMIT ?4",
+        *COLUMNS
+    )
+});
+
+static LATEST: LazyLock<String> = LazyLock::new(|| {
+    let cols = COLUMNS
+        .split(", ")
+        .map(|c| format!("o.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {cols} FROM observations o JOIN (\
+           SELECT station_id, MAX(observed_at) AS t FROM observations \
+           WHERE ?1 IS NULL OR station_id IN (SELECT value FROM json_each(?1)) \
+           GROUP BY station_id) l \
+         ON o.station_id = l.station_id AND o.observed_at = l.t ORDER BY o.station_id"
+    )
+});
+
+const STATION_COLUMNS: &str =
+    "id, name, latitude, longitude, elevation_m, station_type, owner, program";
+
+/// The SQLite implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// Exactly one connection: writes are serialised, so seq order is commit order.
+    writer: SqlitePool,
+    /// Readers; WAL lets them run beside the writer.
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database named by a `sqlite:` URL or a plain path.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let url = if url.starts_with("sqlite:") {
+            url.to_owned()
+        } else {
+            format!("sqlite://{url}")
+        };
+        let options = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+}
+
+/// Unix milliseconds, the stored form of a time.
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// A station filter as the JSON array `json_each` reads.
+fn filter_json(filter: Option<&StationFilter>) -> Option<String> {
+    filter.map(|f| {
+        serde_json::to_string(&f.iter().map(StationId::as_str).collect::<Vec<_>>())
+            .unwrap_or_default()
+    })
+}
+
+fn decode(row: &SqliteRow) -> Result<StoredObservation, StoreError> {
+    let seq: i64 = row.try_get(0)?;
+    let station: String = row.try_get(1)?;
+    let millis: i64 = row.try_get(2)?;
+    let station_id = StationId::parse(&station).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let timestamp = DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {millis} out of range")))?;
+    let mut values = [None; VALUE_COUNT];
+    for (i, v) in values.iter_mut().enumerate() {
+        *v = row.try_get(3 + i)?;
+    }
+    Ok(StoredObservation {
+        seq: Seq::new(seq),
+        observation: Observation::from_values(station_id, timestamp, values),
+    })
+}
+
+fn decode_all(rows: &[SqliteRow]) -> Result<Vec<StoredObservation>, StoreError> {
+    rows.iter().map(decode).collect()
+}
+
+fn decode_station(row: &SqliteRow) -> Result<Station, StoreError> {
+    let id: String = row.try_get(0)?;
+    let mut station =
+        Station::bare(StationId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+    station.name = row.try_get(1)?;
+    station.latitude = row.try_get(2)?;
+    station.longitude = row.try_get(3)?;
+    station.elevation_m = row.try_get(4)?;
+    station.station_type = row.try_get(5)?;
+    station.owner = row.try_get(6)?;
+    station.program = row.try_get(7)?;
+    Ok(station)
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+fn bind_after<'q>(q: SqliteQuery<'q>, query: &AfterQuery) -> SqliteQuery<'q> {
+    q.bind(query.after.get())
+        .bind(query.until.map(Seq::get))
+        .bind(filter_json(query.stations.as_ref()))
+        .bind(query.since.map(millis))
+}
+
+/// Keeps the last occurrence of each (station, timestamp) and orders oldest first.
+pub(crate) fn normalise_batch(batch: &[Observation]) -> Vec<&Observation> {
+    let mut by_key: HashMap<(&StationId, DateTime<Utc>), &Observation> = HashMap::new();
+    for o in batch {
+        by_key.insert((&o.station_id, o.timestamp), o);
+    }
+    let mut rows: Vec<_> = by_key.into_values().collect();
+    rows.sort_by(|a, b| (a.timestamp, &a.station_id).cmp(&(b.timestamp, &b.station_id)));
+    rows
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("migrations/sqlite").run(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn insert_observations(
+        &self,
+        batch: &[Observation],
+    ) -> Result<Vec<StoredObservation>, StoreError> {
+        let rows = normalise_batch(batch);
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.writer.begin().await?;
+        let mut last: i64 = sqlx::query_scalar("SELECT value FROM seq_counter WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut stored = Vec::new();
+        for o in rows {
+            let mut q = sqlx::query(AssertSqlSafe(UPSERT.as_str()))
+                .bind(last + 1)
+                .bind(o.station_id.as_str())
+                .bind(millis(o.timestamp));
+            for v in o.values() {
+                q = q.bind(v);
+            }
+            if q.fetch_optional(&mut *tx).await?.is_some() {
+                last += 1;
+                stored.push(StoredObservation { seq: Seq::new(last), observation: o.clone() });
+            }
+        }
+        if !stored.is_empty() {
+            sqlx::query("UPDATE seq_counter SET value = ?1 WHERE id = 1")
+                .bind(last)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn observations_after(
+        &self,
+        query: &AfterQuery,
+    ) -> Result<Vec<StoredObservation>, StoreError> {
+        let rows = bind_after(sqlx::query(AssertSqlSafe(AFTER.as_str())), query)
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.reader)
+            .await?;
+        decode_all(&rows)
+    }
+
+    async fn replay_cutoff(
+        &self,
+        query: &AfterQuery,
+        max: u32,
+    ) -> Result<Option<Seq>, StoreError> {
+        let row = bind_after(sqlx::query(AssertSqlSafe(CUTOFF.as_str())), query)
+            .bind(i64::from(max))
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(Seq::new(row.try_get(0)?)),
+            None => None,
+        })
+    }
+
+    async fn max_seq(&self) -> Result<Seq, StoreError> {
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM observations")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(Seq::new(max.unwrap_or(0)))
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<Vec<StoredObservation>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(HISTORY.as_str()))
+            .bind(query.station.as_str())
+            .bind(query.from.map(millis))
+            .bind(query.to.map(millis))
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.reader)
+            .await?;
+        decode_all(&rows)
+    }
+
+    async fn latest(
+        &self,
+        stations: Option<&StationFilter>,
+    ) -> Result<Vec<StoredObservation>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(LATEST.as_str()))
+            .bind(filter_json(stations))
+            .fetch_all(&self.reader)
+            .await?;
+        decode_all(&rows)
+    }
+
+    async fn upsert_stations(&self, stations: &[StationMeta]) -> Result<usize, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut written = 0;
+        for s in stations {
+            let Ok(id) = StationId::parse(&s.id) else { continue };
+            sqlx::query(
+                "INSERT INTO stations (id, name, latitude, longitude, elevation_m, station_type, owner, program) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET \
+                 name = excluded.name, latitude = excluded.latitude, longitude = excluded.longitude, \
+                 elevation_m = excluded.elevation_m, station_type = excluded.station_type, \
+                 owner = excluded.owner, program = excluded.program",
+            )
+            .bind(id.as_str())
+            .bind(s.name.as_deref())
+            .bind(s.latitude)
+            .bind(s.longitude)
+            .bind(s.elevation_m)
+            .bind(s.station_type.as_deref())
+            .bind(s.owner.as_deref())
+            .bind(s.program.as_deref())
+            .execute(&mut *tx)
+            .await?;
+            written += 1;
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    async fn stations(&self) -> Result<Vec<Station>, StoreError> {
+        let latest = self.latest(None).await?;
+        let ids: StationFilter = latest.iter().map(|o| o.observation.station_id.clone()).collect();
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {STATION_COLUMNS} FROM stations WHERE id IN (SELECT value FROM json_each(?1))"
+        )))
+        .bind(filter_json(Some(&ids)))
+        .fetch_all(&self.reader)
+        .await?;
+        let mut meta = HashMap::new();
+        for row in &rows {
+            let station = decode_station(row)?;
+            meta.insert(station.id.clone(), station);
+        }
+        Ok(latest
+            .into_iter()
+            .map(|o| {
+                let mut station = meta
+                    .remove(&o.observation.station_id)
+                    .unwrap_or_else(|| Station::bare(o.observation.station_id.clone()));
+                station.latest = Some(o);
+                station
+            })
+            .collect())
+    }
+
+    async fn station(&self, id: &StationId) -> Result<Option<Station>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {STATION_COLUMNS} FROM stations WHERE id = ?1"
+        )))
+        .bind(id.as_str())
+        .fetch_optional(&self.reader)
+        .await?;
+        let latest = self
+            .history(&HistoryQuery { station: id.clone(), from: None, to: None, limit: 1 })
+            .await?
+            .pop();
+        let mut station = match (row, &latest) {
+            (Some(row), _) => decode_station(&row)?,
+            (None, Some(_)) => Station::bare(id.clone()),
+            (None, None) => return Ok(None),
+        };
+        station.latest = latest;
+        Ok(Some(station))
+    }
+}
