@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -14,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use crate::api::{self, AppState, stream::StreamLimiter};
 use crate::bus::{Bus, MemoryBus};
 use crate::hub::{self, Hub, HubConfig};
+use crate::net::StreamListener;
 use crate::ingest::ndbc::{NdbcConfig, NdbcSource};
 use crate::ingest::replay::{self, ReplayConfig};
 use crate::store::{SqliteStore, Store};
@@ -58,6 +58,11 @@ pub struct ServerSettings {
     pub hub: HubConfig,
     /// Time streams and requests get to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// A connection whose peer accepts no data for this long is closed.
+    pub write_timeout: Duration,
+    /// Fixed `SO_SNDBUF` for client sockets (`None`: kernel autotuning). Smaller buffers find
+    /// slow clients sooner and cost less memory per stream.
+    pub send_buffer: Option<usize>,
 }
 
 impl Default for ServerSettings {
@@ -69,6 +74,8 @@ impl Default for ServerSettings {
             max_replay: 50_000,
             hub: HubConfig::default(),
             shutdown_grace: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(30),
+            send_buffer: None,
         }
     }
 }
@@ -163,6 +170,11 @@ impl Application {
         self.state.bus.clone()
     }
 
+    /// The open-stream counter.
+    pub fn streams(&self) -> Arc<StreamLimiter> {
+        self.state.streams.clone()
+    }
+
     /// Cancelling this token shuts the process down gracefully.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.cancel.clone()
@@ -202,9 +214,7 @@ impl Application {
                 let addr = listener.local_addr()?;
                 tracing::info!(event = "server_started", address = %addr, maxStreams = state.streams.max(), "listening");
                 let app = api::router(state.clone());
-                let listener = listener.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
+                let listener = StreamListener::new(listener, server_settings.write_timeout, server_settings.send_buffer);
                 let server = axum::serve(listener, app)
                     .with_graceful_shutdown(cancel.clone().cancelled_owned());
                 let mut server = std::pin::pin!(server.into_future());

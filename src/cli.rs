@@ -88,6 +88,8 @@ fn server_settings(args: &ServerArgs) -> ServerSettings {
         max_replay: args.max_replay,
         hub: HubConfig { shards: args.hub_shards.max(1), backlog: args.stream_backlog.max(16) },
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        write_timeout: Duration::from_secs(args.write_timeout_secs),
+        send_buffer: (args.send_buffer_bytes > 0).then_some(args.send_buffer_bytes),
     }
 }
 

@@ -135,6 +135,12 @@ pub struct ServerArgs {
     /// Seconds open streams and requests get to finish on shutdown.
     #[arg(long, env = "BUOYCAST_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
     pub shutdown_grace_secs: u64,
+    /// Seconds a connection may accept no data before it is closed (a stuck client).
+    #[arg(long, env = "BUOYCAST_WRITE_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout_secs: u64,
+    /// `SO_SNDBUF` of client sockets in bytes; 0 leaves the kernel's autotuning on.
+    #[arg(long, env = "BUOYCAST_SEND_BUFFER_BYTES", default_value_t = 0)]
+    pub send_buffer_bytes: usize,
     /// Bearer token of the publish API (`POST /v1/observations`); unset disables it.
     #[arg(long, env = "BUOYCAST_PUBLISH_TOKEN")]
     pub publish_token: Option<Secret>,

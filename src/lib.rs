@@ -10,5 +10,6 @@ pub mod config;
 pub mod domain;
 pub mod hub;
 pub mod ingest;
+pub mod net;
 pub mod store;
 pub mod telemetry;

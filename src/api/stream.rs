@@ -4,7 +4,6 @@
 //! then forwards live frames, skipping any seq it already sent: the hand-over has no gap (the
 //! subscription predates the replay query) and no duplicate (seq order is total).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -17,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +30,8 @@ use crate::store::{AfterQuery, Store};
 
 /// Rows per replay query (and per chunk written while replaying).
 const REPLAY_PAGE: u32 = 500;
+/// Times a stream that falls behind while catching up is caught up again from the store.
+const CATCH_UPS: u8 = 3;
 /// Live frames gathered into one write when a connection has a backlog.
 const COALESCE: usize = 64;
 
@@ -230,13 +230,22 @@ async fn stream(
         replay_left: state.max_replay,
         phase: Phase::Greeting { reset: start.reset, replay: start.replay },
         live_since_replay: false,
+        catch_ups_left: CATCH_UPS,
+        abort: false,
         shutdown: state.shutdown.clone(),
         _guard: guard,
     };
     let body = futures_util::stream::unfold(conn, |mut conn| async move {
-        conn.next_chunk().await.map(|chunk| (chunk, conn))
-    })
-    .map(Ok::<_, Infallible>);
+        match conn.next_chunk().await {
+            Some(chunk) => Some((Ok(chunk), conn)),
+            // A slow client's connection is aborted rather than ended cleanly, so that what is
+            // buffered for it is dropped at once instead of trickling out first.
+            None if std::mem::take(&mut conn.abort) => {
+                Some((Err(std::io::Error::other("client too slow; stream aborted")), conn))
+            }
+            None => None,
+        }
+    });
     let mut response = Response::new(Body::from_stream(body));
     sse_headers(&mut response);
     Ok(response)
@@ -319,8 +328,12 @@ struct Connection {
     /// Events this stream may still read from the store (bounds repeated catch-ups).
     replay_left: u32,
     /// Whether a live frame was received since the last replay: a stream that lags after that
-    /// is a slow client and is closed; one that lags while catching up replays again.
+    /// is a slow client and is closed; one that lags while catching up replays again, at most
+    /// [`CATCH_UPS`] times.
     live_since_replay: bool,
+    catch_ups_left: u8,
+    /// Set when the stream ends because the client is too slow: the connection is aborted.
+    abort: bool,
     phase: Phase,
     shutdown: CancellationToken,
     _guard: StreamGuard,
@@ -359,6 +372,7 @@ impl Connection {
         let limit = REPLAY_PAGE.min(self.replay_left);
         if limit == 0 {
             tracing::info!(event = "sse_client_too_slow", "stream keeps falling behind; closing it");
+            self.abort = true;
             return None;
         }
         let query = AfterQuery {
@@ -381,7 +395,10 @@ impl Connection {
         };
         self.replay_left -= page.len() as u32;
         self.live_since_replay = false;
-        self.phase = if page.len() < limit as usize { Phase::Live } else { Phase::Replay };
+        // A short page is the end of the log; an exhausted budget ends the replay too (the
+        // resume point was chosen so that the budget covers it).
+        let more = page.len() == limit as usize && self.replay_left > 0;
+        self.phase = if more { Phase::Replay } else { Phase::Live };
         let Some(last) = page.last() else { return Some(None) };
         self.last = last.seq;
         let mut out = BytesMut::with_capacity(page.len() * 400);
@@ -418,7 +435,8 @@ impl Connection {
                         }
                     }
                 }
-                Err(RecvError::Lagged(missed)) if !self.live_since_replay => {
+                Err(RecvError::Lagged(missed)) if !self.live_since_replay && self.catch_ups_left > 0 => {
+                    self.catch_ups_left -= 1;
                     // Fell behind while catching up: the missed frames are all in the log.
                     tracing::debug!(event = "sse_catch_up_lagged", missed, "catching up again from the store");
                     if self.last == Seq::ZERO {
@@ -433,7 +451,8 @@ impl Connection {
                     // already gathered); the client resumes with Last-Event-ID from the store.
                     tracing::info!(event = "sse_client_too_slow", missed, "stream fell behind its backlog; closing it");
                     self.phase = Phase::Done;
-                    break;
+                    self.abort = true;
+                    return None;
                 }
                 Err(RecvError::Closed) => {
                     self.phase = Phase::Done;

@@ -5,6 +5,19 @@
 //! Both parsers work on byte slices, never panic on any input, and report
 //! problems as values: a malformed file is an `Err`, a malformed data row is
 //! kept in [`Parsed::skipped`] while every other row is still returned.
+//!
+//! ```
+//! let text = "#YY  MM DD hh mm WDIR WSPD GST  WVHT   DPD   APD MWD   PRES  ATMP  WTMP  DEWP  VIS PTDY  TIDE\n\
+//!             #yr  mo dy hr mn degT m/s  m/s     m   sec   sec degT   hPa  degC  degC  degC  nmi  hPa    ft\n\
+//!             2018 08 01 15 00 150  7.0  8.0    MM    MM    MM  MM 1023.0    MM  28.0    MM   MM +0.6    MM\n";
+//! let parsed = ndbc::parse_realtime(text.as_bytes()).expect("a stdmet file");
+//! let row = &parsed.records[0];
+//! assert_eq!(row.time.to_string(), "2018-08-01 15:00:00");
+//! assert_eq!(row.wind_speed_mps, Some(7.0));
+//! assert_eq!(row.wave_height_m, None); // `MM`
+//! assert_eq!(row.pressure_tendency_hpa, Some(0.6));
+//! assert!(parsed.skipped.is_empty());
+//! ```
 
 pub mod realtime;
 pub mod stations;

@@ -3,7 +3,7 @@
 mod common;
 
 use common::FIELDS;
-use ndbc::parse_realtime;
+use ndbc::{parse_active_stations, parse_realtime};
 use proptest::prelude::*;
 
 const HEADER: &str = "#YY  MM DD hh mm WDIR WSPD GST  WVHT   DPD   APD MWD   PRES  ATMP  WTMP  DEWP  VIS PTDY  TIDE\n#yr  mo dy hr mn degT m/s  m/s     m   sec   sec degT   hPa  degC  degC  degC  nmi  hPa    ft\n";
@@ -57,6 +57,34 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
         let _ = parse_realtime(&bytes);
+    }
+
+    #[test]
+    fn stations_arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = parse_active_stations(&bytes);
+    }
+
+    /// Station elements with random attribute values: never panics; kept stations are valid.
+    #[test]
+    fn stations_random_attributes(
+        attrs in proptest::collection::vec(
+            ("(id|lat|lon|elev|name|met|dart|type)", "[ -~]{0,12}"),
+            0..10,
+        )
+    ) {
+        let mut xml = String::from("<stations><station");
+        for (k, v) in &attrs {
+            let v = v.replace('&', "&amp;").replace('<', "&lt;").replace('"', "&quot;");
+            xml.push_str(&format!(" {k}=\"{v}\""));
+        }
+        xml.push_str("/></stations>");
+        // Duplicate attribute names are an XML error; anything else parses.
+        if let Ok(st) = parse_active_stations(xml.as_bytes()) {
+            for s in st {
+                prop_assert!(s.latitude.abs() <= 90.0 && s.longitude.abs() <= 180.0);
+                prop_assert!(!s.id.is_empty());
+            }
+        }
     }
 
     #[test]

@@ -39,8 +39,11 @@ pub fn files_under(rel_dir: &str, suffix: &str) -> Vec<String> {
     out
 }
 
+/// Reads one value field of a record.
+pub type Getter = fn(&ndbc::Record) -> Option<f64>;
+
 /// Field names of `ndbc::Record` values, in struct order, with a getter each.
-pub const FIELDS: [(&str, fn(&ndbc::Record) -> Option<f64>); 14] = [
+pub const FIELDS: [(&str, Getter); 14] = [
     ("WDIR", |r| r.wind_dir_deg),
     ("WSPD", |r| r.wind_speed_mps),
     ("GST", |r| r.gust_mps),
@@ -58,7 +61,7 @@ pub const FIELDS: [(&str, fn(&ndbc::Record) -> Option<f64>); 14] = [
 ];
 
 /// Getter for a header column name (old names `WD`/`BAR` included); None for non-value columns.
-pub fn getter(name: &str) -> Option<fn(&ndbc::Record) -> Option<f64>> {
+pub fn getter(name: &str) -> Option<Getter> {
     let canonical = match name {
         "WD" => "WDIR",
         "BAR" => "PRES",
