@@ -13,9 +13,9 @@ use tokio_util::task::TaskTracker;
 use crate::api::{self, AppState, stream::StreamLimiter};
 use crate::bus::{Bus, MemoryBus};
 use crate::hub::{self, Hub, HubConfig};
-use crate::net::StreamListener;
 use crate::ingest::ndbc::{NdbcConfig, NdbcSource};
 use crate::ingest::replay::{self, ReplayConfig};
+use crate::net::StreamListener;
 use crate::store::{SqliteStore, Store};
 
 /// Open files kept free for the store, logs and outgoing requests when sizing the stream limit.
@@ -83,17 +83,26 @@ impl Default for ServerSettings {
 /// Opens the store named by a URL.
 pub async fn connect_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        anyhow::bail!("PostgreSQL (distributed mode) is not available in this version; use a sqlite:// URL");
+        anyhow::bail!(
+            "PostgreSQL (distributed mode) is not available in this version; use a sqlite:// URL"
+        );
     }
-    let store = SqliteStore::connect(url).await.context("opening the SQLite store")?;
-    store.migrate().await.context("migrating the SQLite store")?;
+    let store = SqliteStore::connect(url)
+        .await
+        .context("opening the SQLite store")?;
+    store
+        .migrate()
+        .await
+        .context("migrating the SQLite store")?;
     Ok(Arc::new(store))
 }
 
 /// Opens the bus: in-process unless a Redis URL is given.
 pub fn connect_bus(redis_url: Option<&str>) -> anyhow::Result<Arc<dyn Bus>> {
     if redis_url.is_some() {
-        anyhow::bail!("the Redis bus (distributed mode) is not available in this version; unset REDIS_URL");
+        anyhow::bail!(
+            "the Redis bus (distributed mode) is not available in this version; unset REDIS_URL"
+        );
     }
     Ok(Arc::new(MemoryBus::new()))
 }
@@ -104,7 +113,9 @@ fn raise_open_files() -> u64 {
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(event = "nofile_limit_unchanged", error = %e, "could not raise the open-file limit");
-            rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft).unwrap_or(1024)
+            rlimit::getrlimit(rlimit::Resource::NOFILE)
+                .map(|(soft, _)| soft)
+                .unwrap_or(1024)
         }
     }
 }
@@ -129,7 +140,9 @@ impl Application {
             (None, _) => None,
             (Some(_), Some(l)) => Some(l),
             (Some(s), None) => Some(
-                TcpListener::bind(s.listen).await.with_context(|| format!("binding {}", s.listen))?,
+                TcpListener::bind(s.listen)
+                    .await
+                    .with_context(|| format!("binding {}", s.listen))?,
             ),
         };
         let files = raise_open_files();
@@ -137,7 +150,12 @@ impl Application {
         let max_streams = match server.max_streams {
             0 => fit,
             n if n > fit => {
-                tracing::warn!(event = "max_streams_lowered", requested = n, allowed = fit, "the open-file limit allows fewer streams");
+                tracing::warn!(
+                    event = "max_streams_lowered",
+                    requested = n,
+                    allowed = fit,
+                    "the open-file limit allows fewer streams"
+                );
                 fit
             }
             n => n,
@@ -152,7 +170,12 @@ impl Application {
             shutdown: CancellationToken::new(),
         };
         let cancel = state.shutdown.clone();
-        Ok(Self { listener, state, settings, cancel })
+        Ok(Self {
+            listener,
+            state,
+            settings,
+            cancel,
+        })
     }
 
     /// The address the server listens on, if it serves.
@@ -183,14 +206,28 @@ impl Application {
     /// Runs the server, relay, heartbeats and ingest until the shutdown token is cancelled (or
     /// the ingest of a replay ends when there is no server), then drains.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Self { listener, state, settings, cancel } = self;
+        let Self {
+            listener,
+            state,
+            settings,
+            cancel,
+        } = self;
         let server_settings = settings.server.clone().unwrap_or_default();
         let tasks = TaskTracker::new();
 
         if listener.is_some() {
             let subscription = state.bus.subscribe().await?;
-            tasks.spawn(hub::run_relay(state.hub.clone(), state.store.clone(), subscription, cancel.clone()));
-            tasks.spawn(hub::run_heartbeats(state.hub.clone(), server_settings.heartbeat, cancel.clone()));
+            tasks.spawn(hub::run_relay(
+                state.hub.clone(),
+                state.store.clone(),
+                subscription,
+                cancel.clone(),
+            ));
+            tasks.spawn(hub::run_heartbeats(
+                state.hub.clone(),
+                server_settings.heartbeat,
+                cancel.clone(),
+            ));
         }
         match settings.ingest.clone() {
             Some(IngestSource::Ndbc(config)) => {
@@ -200,8 +237,13 @@ impl Application {
             Some(IngestSource::Replay(config)) => {
                 let (store, bus, cancel) = (state.store.clone(), state.bus.clone(), cancel.clone());
                 tasks.spawn(async move {
-                    if let Err(e) = replay::run(config, store.as_ref(), bus.as_ref(), cancel).await {
-                        tracing::error!(event = "replay_failed", error = format!("{e:#}"), "replay stopped");
+                    if let Err(e) = replay::run(config, store.as_ref(), bus.as_ref(), cancel).await
+                    {
+                        tracing::error!(
+                            event = "replay_failed",
+                            error = format!("{e:#}"),
+                            "replay stopped"
+                        );
                     }
                 });
             }
@@ -214,7 +256,11 @@ impl Application {
                 let addr = listener.local_addr()?;
                 tracing::info!(event = "server_started", address = %addr, maxStreams = state.streams.max(), "listening");
                 let app = api::router(state.clone());
-                let listener = StreamListener::new(listener, server_settings.write_timeout, server_settings.send_buffer);
+                let listener = StreamListener::new(
+                    listener,
+                    server_settings.write_timeout,
+                    server_settings.send_buffer,
+                );
                 let server = axum::serve(listener, app)
                     .with_graceful_shutdown(cancel.clone().cancelled_owned());
                 let mut server = std::pin::pin!(server.into_future());
@@ -231,8 +277,14 @@ impl Application {
             None => cancel.cancelled().await,
         }
         cancel.cancel();
-        if tokio::time::timeout(server_settings.shutdown_grace, tasks.wait()).await.is_err() {
-            tracing::warn!(event = "shutdown_tasks_timeout", "background tasks still running after the grace period");
+        if tokio::time::timeout(server_settings.shutdown_grace, tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                event = "shutdown_tasks_timeout",
+                "background tasks still running after the grace period"
+            );
         }
         tracing::info!(event = "server_stopped", "stopped");
         Ok(())

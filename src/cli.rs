@@ -8,9 +8,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{Application, IngestSource, ServerSettings, Settings};
-use crate::config::{
-    Cli, Command, IngestArgs, LogFormat, ParseArgs, ServerArgs, SourceKind,
-};
+use crate::config::{Cli, Command, IngestArgs, ParseArgs, ServerArgs, SourceKind};
 use crate::domain::{Observation, StationId};
 use crate::hub::HubConfig;
 use crate::ingest::ndbc::NdbcConfig;
@@ -22,7 +20,11 @@ pub async fn main(cli: Cli) -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(event = "fatal", error = format!("{e:#}"), "buoycast stopped on an error");
+            tracing::error!(
+                event = "fatal",
+                error = format!("{e:#}"),
+                "buoycast stopped on an error"
+            );
             eprintln!("buoycast: {e:#}");
             ExitCode::FAILURE
         }
@@ -73,10 +75,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(event = "migrated", "store migrations applied");
             Ok(())
         }
-        Command::Parse(args) => {
-            telemetry::init(LogFormat::Pretty);
-            parse_files(&args)
-        }
+        // No logger: stdout carries the JSON lines, stderr the summary.
+        Command::Parse(args) => parse_files(&args),
     }
 }
 
@@ -86,7 +86,10 @@ fn server_settings(args: &ServerArgs) -> ServerSettings {
         heartbeat: Duration::from_secs(args.heartbeat_secs),
         max_streams: args.max_streams,
         max_replay: args.max_replay,
-        hub: HubConfig { shards: args.hub_shards.max(1), backlog: args.stream_backlog.max(16) },
+        hub: HubConfig {
+            shards: args.hub_shards.max(1),
+            backlog: args.stream_backlog.max(16),
+        },
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
         write_timeout: Duration::from_secs(args.write_timeout_secs),
         send_buffer: (args.send_buffer_bytes > 0).then_some(args.send_buffer_bytes),
@@ -115,13 +118,23 @@ fn ingest_source(args: &IngestArgs) -> anyhow::Result<Option<IngestSource>> {
             }))
         }
         SourceKind::Replay => {
-            let dir = args.replay_dir.clone().context("--source replay needs --replay-dir DIR")?;
-            anyhow::ensure!(dir.is_dir(), "--replay-dir {} is not a directory", dir.display());
+            let dir = args
+                .replay_dir
+                .clone()
+                .context("--source replay needs --replay-dir DIR")?;
+            anyhow::ensure!(
+                dir.is_dir(),
+                "--replay-dir {} is not a directory",
+                dir.display()
+            );
             anyhow::ensure!(
                 args.replay_speed.is_finite() && args.replay_speed >= 0.0,
                 "--replay-speed must be a number ≥ 0"
             );
-            Some(IngestSource::Replay(ReplayConfig { dir, speed: args.replay_speed }))
+            Some(IngestSource::Replay(ReplayConfig {
+                dir,
+                speed: args.replay_speed,
+            }))
         }
     })
 }
@@ -161,13 +174,17 @@ fn parse_files(args: &ParseArgs) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = false;
     for path in &args.files {
-        let name = args.station.clone().or_else(|| {
-            path.file_stem().and_then(|s| s.to_str()).map(str::to_owned)
-        });
+        let name = args
+            .station
+            .clone()
+            .or_else(|| path.file_stem().and_then(|s| s.to_str()).map(str::to_owned));
         let station = match name.as_deref().map(StationId::parse) {
             Some(Ok(id)) => id,
             _ => {
-                eprintln!("{}: cannot tell the station from the file name; pass --station ID", path.display());
+                eprintln!(
+                    "{}: cannot tell the station from the file name; pass --station ID",
+                    path.display()
+                );
                 failed = true;
                 continue;
             }
@@ -176,7 +193,10 @@ fn parse_files(args: &ParseArgs) -> anyhow::Result<()> {
         match ndbc::parse_realtime(&bytes) {
             Ok(parsed) => {
                 for record in parsed.records.iter().rev() {
-                    serde_json::to_writer(&mut out, &Observation::from_ndbc(station.clone(), record))?;
+                    serde_json::to_writer(
+                        &mut out,
+                        &Observation::from_ndbc(station.clone(), record),
+                    )?;
                     out.write_all(b"\n")?;
                 }
                 eprintln!(

@@ -12,7 +12,11 @@ pub const DEFAULT_STATIONS: &str = "44009,44013,46026,46042,41002,51001";
 
 /// Command line of the `buoycast` binary.
 #[derive(Debug, Parser)]
-#[command(name = "buoycast", version, about = "Streams live ocean-buoy observations over Server-Sent Events")]
+#[command(
+    name = "buoycast",
+    version,
+    about = "Streams live ocean-buoy observations over Server-Sent Events"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -167,7 +171,11 @@ pub struct IngestArgs {
     #[arg(long, env = "BUOYCAST_STATIONS", default_value = DEFAULT_STATIONS)]
     pub stations: String,
     /// Base URL of NDBC (files are fetched from `<base>/data/realtime2/<STATION>.txt`).
-    #[arg(long, env = "BUOYCAST_NDBC_BASE_URL", default_value = "https://www.ndbc.noaa.gov")]
+    #[arg(
+        long,
+        env = "BUOYCAST_NDBC_BASE_URL",
+        default_value = "https://www.ndbc.noaa.gov"
+    )]
     pub ndbc_base_url: String,
     /// Seconds between two polls of one station.
     #[arg(long, env = "BUOYCAST_POLL_INTERVAL_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]

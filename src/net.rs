@@ -2,9 +2,9 @@
 //! closes a connection whose peer has accepted no byte for a while (a stuck client holds no
 //! stream place and no memory forever).
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -25,7 +25,11 @@ pub struct StreamListener {
 impl StreamListener {
     /// Wraps a bound listener.
     pub fn new(inner: TcpListener, write_timeout: Duration, send_buffer: Option<usize>) -> Self {
-        Self { inner, write_timeout, send_buffer }
+        Self {
+            inner,
+            write_timeout,
+            send_buffer,
+        }
     }
 }
 
@@ -68,15 +72,24 @@ pub struct TimedStream {
 
 impl TimedStream {
     fn new(inner: TcpStream, timeout: Duration) -> Self {
-        Self { inner, timeout, stalled: None }
+        Self {
+            inner,
+            timeout,
+            stalled: None,
+        }
     }
 
     /// Called when the socket is not writable: starts or checks the stall clock.
     fn poll_stall(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         let timeout = self.timeout;
-        let sleep = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        let sleep = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         ready!(sleep.as_mut().poll(cx));
-        Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, "peer accepted no data within the write timeout"))
+        Poll::Ready(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "peer accepted no data within the write timeout",
+        ))
     }
 
     fn progressed(&mut self) {
@@ -95,7 +108,11 @@ impl AsyncRead for TimedStream {
 }
 
 impl AsyncWrite for TimedStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match Pin::new(&mut self.inner).poll_write(cx, buf) {
             Poll::Pending => self.poll_stall(cx).map(Err),
             done => {

@@ -46,7 +46,10 @@ where
             "time".into(),
             Value::String(crate::domain::format_timestamp(chrono::Utc::now())),
         );
-        object.insert("level".into(), Value::String(event.metadata().level().as_str().to_ascii_lowercase()));
+        object.insert(
+            "level".into(),
+            Value::String(event.metadata().level().as_str().to_ascii_lowercase()),
+        );
         // Span fields first (request id, ...), so the event's own fields win on a clash.
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
@@ -59,8 +62,13 @@ where
         }
         let mut visitor = Collect(&mut object);
         event.record(&mut visitor);
-        object.entry("event").or_insert_with(|| Value::String(event.metadata().target().to_owned()));
-        object.insert("target".into(), Value::String(event.metadata().target().to_owned()));
+        object
+            .entry("event")
+            .or_insert_with(|| Value::String(event.metadata().target().to_owned()));
+        object.insert(
+            "target".into(),
+            Value::String(event.metadata().target().to_owned()),
+        );
         let line = serde_json::to_string(&object).map_err(|_| fmt::Error)?;
         writeln!(writer, "{line}")
     }

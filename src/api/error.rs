@@ -23,10 +23,16 @@ pub enum ApiError {
     NotAcceptable(String),
     /// A dependency is down, or the server is shutting down; try again after the given seconds.
     #[error("{message}")]
-    Unavailable { message: String, retry_after_secs: u32 },
+    Unavailable {
+        message: String,
+        retry_after_secs: u32,
+    },
     /// Too many open streams; try again after the given seconds.
     #[error("{message}")]
-    TooManyStreams { message: String, retry_after_secs: u32 },
+    TooManyStreams {
+        message: String,
+        retry_after_secs: u32,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -62,8 +68,12 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match self {
-            Self::Unavailable { retry_after_secs, .. }
-            | Self::TooManyStreams { retry_after_secs, .. } => {
+            Self::Unavailable {
+                retry_after_secs, ..
+            }
+            | Self::TooManyStreams {
+                retry_after_secs, ..
+            } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             Self::Store(_) => {

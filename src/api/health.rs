@@ -14,7 +14,9 @@ use super::AppState;
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health)).route("/ready", get(ready))
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
 }
 
 async fn health() -> Json<Value> {
@@ -41,7 +43,11 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     };
     let shutting_down = state.shutdown.is_cancelled();
     let ready = store_ok && bus_ok && !shutting_down;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         status,
         Json(json!({

@@ -64,7 +64,10 @@ async fn poll(State(state): State<AppState>, params: Params) -> Result<Json<Page
             _ => head.max(after),
         };
         let Some(rx) = live.as_mut().filter(|_| observations.is_empty()) else {
-            return Ok(Json(Page { observations, last_seq }));
+            return Ok(Json(Page {
+                observations,
+                last_seq,
+            }));
         };
         // Long poll: wait for a wanted frame above the head (or the deadline), then read again.
         let woke = loop {
@@ -85,7 +88,10 @@ async fn poll(State(state): State<AppState>, params: Params) -> Result<Json<Page
             }
         };
         if !woke {
-            return Ok(Json(Page { observations, last_seq }));
+            return Ok(Json(Page {
+                observations,
+                last_seq,
+            }));
         }
     }
 }
@@ -115,7 +121,12 @@ async fn by_station(
             )));
         }
     }
-    let query = HistoryQuery { station, from, to, limit: params.limit()? };
+    let query = HistoryQuery {
+        station,
+        from,
+        to,
+        limit: params.limit()?,
+    };
     let observations = state.store.history(&query).await?;
     Ok(Json(List { observations }))
 }

@@ -27,7 +27,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 impl Params {
     /// The raw value of a parameter, if present and non-empty.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 
     /// `stations=44009,46042`.
@@ -44,7 +47,9 @@ impl Params {
         self.get(name)
             .map(|raw| {
                 Seq::parse(raw).ok_or_else(|| {
-                    ApiError::BadRequest(format!("{name}: expected a non-negative integer, got {raw:?}"))
+                    ApiError::BadRequest(format!(
+                        "{name}: expected a non-negative integer, got {raw:?}"
+                    ))
                 })
             })
             .transpose()
@@ -65,7 +70,8 @@ impl Params {
 
     /// `limit=`, 1..=[`MAX_LIMIT`], default [`DEFAULT_LIMIT`].
     pub fn limit(&self) -> Result<u32, ApiError> {
-        self.bounded_int("limit", 1, MAX_LIMIT).map(|v| v.unwrap_or(DEFAULT_LIMIT))
+        self.bounded_int("limit", 1, MAX_LIMIT)
+            .map(|v| v.unwrap_or(DEFAULT_LIMIT))
     }
 
     /// An integer parameter within `lo..=hi`.
@@ -77,7 +83,9 @@ impl Params {
                     .ok()
                     .filter(|v| (lo..=hi).contains(v))
                     .ok_or_else(|| {
-                        ApiError::BadRequest(format!("{name}: expected an integer from {lo} to {hi}, got {raw:?}"))
+                        ApiError::BadRequest(format!(
+                            "{name}: expected an integer from {lo} to {hi}, got {raw:?}"
+                        ))
                     })
             })
             .transpose()
@@ -89,7 +97,12 @@ mod tests {
     use super::*;
 
     fn params(q: &str) -> Params {
-        Params(serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap().into_iter().collect())
+        Params(
+            serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+                .unwrap()
+                .into_iter()
+                .collect(),
+        )
     }
 
     #[test]
@@ -104,7 +117,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_values() {
-        for q in ["after=-1", "after=x", "limit=0", "limit=100000", "stations=a;b", "since=soon"] {
+        for q in [
+            "after=-1",
+            "after=x",
+            "limit=0",
+            "limit=100000",
+            "stations=a;b",
+            "since=soon",
+        ] {
             let p = params(q);
             let failed = p.seq("after").is_err()
                 || p.limit().is_err()

@@ -19,7 +19,9 @@ struct Stations {
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<Stations>, ApiError> {
-    Ok(Json(Stations { stations: state.store.stations().await? }))
+    Ok(Json(Stations {
+        stations: state.store.stations().await?,
+    }))
 }
 
 async fn one(

@@ -22,10 +22,8 @@ use tokio_util::sync::CancellationToken;
 use super::params::Params;
 use super::{ApiError, AppState};
 use crate::domain::{Seq, StationFilter};
+use crate::hub::frame::{encode_connection, encode_reset, encode_shutdown, write_observation};
 use crate::hub::{Frame, Hub};
-use crate::hub::frame::{
-    encode_connection, encode_reset, encode_shutdown, write_observation,
-};
 use crate::store::{AfterQuery, Store};
 
 /// Rows per replay query (and per chunk written while replaying).
@@ -36,7 +34,10 @@ const CATCH_UPS: u8 = 3;
 const COALESCE: usize = 64;
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/v1/observations/stream", get(stream).head(head).options(options))
+    Router::new().route(
+        "/v1/observations/stream",
+        get(stream).head(head).options(options),
+    )
 }
 
 /// Counts open streams against a limit.
@@ -49,7 +50,10 @@ pub struct StreamLimiter {
 impl StreamLimiter {
     /// A limiter allowing `max` open streams.
     pub fn new(max: usize) -> Self {
-        Self { open: AtomicUsize::new(0), max }
+        Self {
+            open: AtomicUsize::new(0),
+            max,
+        }
     }
 
     /// Streams open now.
@@ -64,9 +68,15 @@ impl StreamLimiter {
 
     fn acquire(self: &Arc<Self>) -> Option<StreamGuard> {
         self.open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
             .ok()
-            .map(|n| StreamGuard { limiter: self.clone(), opened: Instant::now(), count: n + 1 })
+            .map(|n| StreamGuard {
+                limiter: self.clone(),
+                opened: Instant::now(),
+                count: n + 1,
+            })
     }
 }
 
@@ -100,7 +110,9 @@ struct Resume {
 }
 
 fn check_accept(headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(accept) = headers.get(header::ACCEPT) else { return Ok(()) };
+    let Some(accept) = headers.get(header::ACCEPT) else {
+        return Ok(());
+    };
     let accept = accept
         .to_str()
         .map_err(|_| ApiError::BadRequest("Accept header is not valid text".into()))?;
@@ -147,12 +159,18 @@ fn resume_point(headers: &HeaderMap, params: &Params) -> Result<Resume, ApiError
     let since = params.time("since")?;
     // The header (sent by EventSource on reconnect) wins over the query parameter and `since`.
     let after = header_id.or(query_id);
-    Ok(Resume { after, since: if after.is_some() { None } else { since } })
+    Ok(Resume {
+        after,
+        since: if after.is_some() { None } else { since },
+    })
 }
 
 fn sse_headers(response: &mut Response) {
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
@@ -168,7 +186,11 @@ fn check_serving(state: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn head(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Result<Response, ApiError> {
+async fn head(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, ApiError> {
     check_accept(&headers)?;
     resume_point(&headers, &params)?;
     params.stations()?;
@@ -180,7 +202,10 @@ async fn head(State(state): State<AppState>, headers: HeaderMap, params: Params)
 
 async fn options() -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+    response.headers_mut().insert(
+        header::ALLOW,
+        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+    );
     response
 }
 
@@ -201,7 +226,10 @@ async fn stream(
     }
     let Some(guard) = state.streams.acquire() else {
         return Err(ApiError::TooManyStreams {
-            message: format!("this server is at its limit of {} streams", state.streams.max()),
+            message: format!(
+                "this server is at its limit of {} streams",
+                state.streams.max()
+            ),
             retry_after_secs: 5,
         });
     };
@@ -228,7 +256,10 @@ async fn stream(
         since: resume.since,
         last: start.after,
         replay_left: state.max_replay,
-        phase: Phase::Greeting { reset: start.reset, replay: start.replay },
+        phase: Phase::Greeting {
+            reset: start.reset,
+            replay: start.replay,
+        },
         live_since_replay: false,
         catch_ups_left: CATCH_UPS,
         abort: false,
@@ -240,9 +271,10 @@ async fn stream(
             Some(chunk) => Some((Ok(chunk), conn)),
             // A slow client's connection is aborted rather than ended cleanly, so that what is
             // buffered for it is dropped at once instead of trickling out first.
-            None if std::mem::take(&mut conn.abort) => {
-                Some((Err(std::io::Error::other("client too slow; stream aborted")), conn))
-            }
+            None if std::mem::take(&mut conn.abort) => Some((
+                Err(std::io::Error::other("client too slow; stream aborted")),
+                conn,
+            )),
             None => None,
         }
     });
@@ -267,7 +299,11 @@ async fn start_position(
     let Some(after) = resume.after.or(resume.since.map(|_| Seq::ZERO)) else {
         // A fresh stream: live events only. The subscription yields a gap-free, ordered suffix
         // of what the hub broadcasts, so nothing is skipped until the first frame sets a position.
-        return Ok(Start { after: Seq::ZERO, reset: None, replay: false });
+        return Ok(Start {
+            after: Seq::ZERO,
+            reset: None,
+            replay: false,
+        });
     };
     let head = state.store.max_seq().await?.max(state.hub.last_seq());
     if after > head {
@@ -287,21 +323,27 @@ async fn start_position(
         since: resume.since,
         ..AfterQuery::default()
     };
-    Ok(match state.store.replay_cutoff(&query, state.max_replay).await? {
-        Some(cutoff) => Start {
-            replay: true,
-            after: cutoff,
-            reset: Some(encode_reset(
-                cutoff.next(),
-                "replay_limit",
-                &format!(
-                    "more than {} events were missed; replaying the newest {} of them",
-                    state.max_replay, state.max_replay
-                ),
-            )),
+    Ok(
+        match state.store.replay_cutoff(&query, state.max_replay).await? {
+            Some(cutoff) => Start {
+                replay: true,
+                after: cutoff,
+                reset: Some(encode_reset(
+                    cutoff.next(),
+                    "replay_limit",
+                    &format!(
+                        "more than {} events were missed; replaying the newest {} of them",
+                        state.max_replay, state.max_replay
+                    ),
+                )),
+            },
+            None => Start {
+                after,
+                reset: None,
+                replay: true,
+            },
         },
-        None => Start { after, reset: None, replay: true },
-    })
+    )
 }
 
 enum Phase {
@@ -371,7 +413,10 @@ impl Connection {
     async fn replay_page(&mut self) -> Option<Option<Bytes>> {
         let limit = REPLAY_PAGE.min(self.replay_left);
         if limit == 0 {
-            tracing::info!(event = "sse_client_too_slow", "stream keeps falling behind; closing it");
+            tracing::info!(
+                event = "sse_client_too_slow",
+                "stream keeps falling behind; closing it"
+            );
             self.abort = true;
             return None;
         }
@@ -399,7 +444,9 @@ impl Connection {
         // resume point was chosen so that the budget covers it).
         let more = page.len() == limit as usize && self.replay_left > 0;
         self.phase = if more { Phase::Replay } else { Phase::Live };
-        let Some(last) = page.last() else { return Some(None) };
+        let Some(last) = page.last() else {
+            return Some(None);
+        };
         self.last = last.seq;
         let mut out = BytesMut::with_capacity(page.len() * 400);
         for stored in &page {
@@ -427,7 +474,8 @@ impl Connection {
                             (Some(buf), _) => buf.extend_from_slice(&frame.bytes),
                             (None, None) => chunk = Some(frame.bytes.clone()),
                             (None, Some(prev)) => {
-                                let mut b = BytesMut::with_capacity(prev.len() * 4 + frame.bytes.len());
+                                let mut b =
+                                    BytesMut::with_capacity(prev.len() * 4 + frame.bytes.len());
                                 b.extend_from_slice(&prev);
                                 b.extend_from_slice(&frame.bytes);
                                 buf = Some(b);
@@ -435,10 +483,16 @@ impl Connection {
                         }
                     }
                 }
-                Err(RecvError::Lagged(missed)) if !self.live_since_replay && self.catch_ups_left > 0 => {
+                Err(RecvError::Lagged(missed))
+                    if !self.live_since_replay && self.catch_ups_left > 0 =>
+                {
                     self.catch_ups_left -= 1;
                     // Fell behind while catching up: the missed frames are all in the log.
-                    tracing::debug!(event = "sse_catch_up_lagged", missed, "catching up again from the store");
+                    tracing::debug!(
+                        event = "sse_catch_up_lagged",
+                        missed,
+                        "catching up again from the store"
+                    );
                     if self.last == Seq::ZERO {
                         // A fresh stream with no position yet starts from what was broadcast.
                         self.last = self.hub.last_seq();
@@ -449,7 +503,11 @@ impl Connection {
                 Err(RecvError::Lagged(missed)) => {
                     // A slow client: its backlog overflowed. Close the stream (after what is
                     // already gathered); the client resumes with Last-Event-ID from the store.
-                    tracing::info!(event = "sse_client_too_slow", missed, "stream fell behind its backlog; closing it");
+                    tracing::info!(
+                        event = "sse_client_too_slow",
+                        missed,
+                        "stream fell behind its backlog; closing it"
+                    );
                     self.phase = Phase::Done;
                     self.abort = true;
                     return None;
@@ -500,7 +558,13 @@ mod tests {
 
     #[test]
     fn accept_header_rules() {
-        for ok in ["text/event-stream", "*/*", "text/*", "application/json, text/event-stream;q=0.5", ""] {
+        for ok in [
+            "text/event-stream",
+            "*/*",
+            "text/*",
+            "application/json, text/event-stream;q=0.5",
+            "",
+        ] {
             assert!(check_accept(&headers(&[("accept", ok)])).is_ok(), "{ok}");
         }
         assert!(check_accept(&HeaderMap::new()).is_ok());
@@ -515,6 +579,11 @@ mod tests {
         let r = resume_point(&headers(&[("last-event-id", "42")]), &p).unwrap();
         assert_eq!(r.after, Some(Seq::new(42)));
         assert!(resume_point(&headers(&[("last-event-id", "abc")]), &p).is_err());
-        assert_eq!(resume_point(&headers(&[("last-event-id", " ")]), &p).unwrap().after, None);
+        assert_eq!(
+            resume_point(&headers(&[("last-event-id", " ")]), &p)
+                .unwrap()
+                .after,
+            None
+        );
     }
 }

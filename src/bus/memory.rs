@@ -18,7 +18,9 @@ pub struct MemoryBus {
 
 impl Default for MemoryBus {
     fn default() -> Self {
-        Self { sender: broadcast::channel(CAPACITY).0 }
+        Self {
+            sender: broadcast::channel(CAPACITY).0,
+        }
     }
 }
 
@@ -39,14 +41,17 @@ impl Bus for MemoryBus {
 
     async fn subscribe(&self) -> Result<Subscription, BusError> {
         let receiver = self.sender.subscribe();
-        Ok(Box::pin(futures_util::stream::unfold(receiver, |mut rx| async move {
-            let event = match rx.recv().await {
-                Ok(message) => BusEvent::Message(Arc::unwrap_or_clone(message)),
-                Err(broadcast::error::RecvError::Lagged(_)) => BusEvent::Gap,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            };
-            Some((event, rx))
-        })))
+        Ok(Box::pin(futures_util::stream::unfold(
+            receiver,
+            |mut rx| async move {
+                let event = match rx.recv().await {
+                    Ok(message) => BusEvent::Message(Box::new(Arc::unwrap_or_clone(message))),
+                    Err(broadcast::error::RecvError::Lagged(_)) => BusEvent::Gap,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                };
+                Some((event, rx))
+            },
+        )))
     }
 
     async fn ping(&self) -> Result<(), BusError> {

@@ -27,15 +27,18 @@ pub struct BusMessage {
 
 impl From<StoredObservation> for BusMessage {
     fn from(s: StoredObservation) -> Self {
-        Self { seq: Some(s.seq), observation: s.observation }
+        Self {
+            seq: Some(s.seq),
+            observation: s.observation,
+        }
     }
 }
 
 /// What a subscriber sees.
 #[derive(Debug, Clone)]
 pub enum BusEvent {
-    /// A valid message.
-    Message(BusMessage),
+    /// A valid message (boxed: messages are large beside the other variants).
+    Message(Box<BusMessage>),
     /// Messages may have been lost (lagging subscriber, reconnect): repair from the store.
     Gap,
     /// A payload that failed validation; counted and logged, never fatal.

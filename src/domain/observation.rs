@@ -158,7 +158,8 @@ impl Observation {
     /// finite and physically plausible. Returns one message per offending field.
     pub fn validate(&self, now: DateTime<Utc>) -> Result<(), Vec<String>> {
         let mut errors = Vec::new();
-        if self.timestamp < DateTime::UNIX_EPOCH || self.timestamp > now + chrono::Duration::days(1) {
+        if self.timestamp < DateTime::UNIX_EPOCH || self.timestamp > now + chrono::Duration::days(1)
+        {
             errors.push("timestamp: must be after 1970 and not more than a day ahead".into());
         }
         for ((name, lo, hi), value) in VALUE_RANGES.iter().zip(self.values()) {
@@ -213,15 +214,27 @@ mod tests {
         assert!(json.starts_with(
             r#"{"stationId":"44009","timestamp":"2025-11-15T12:00:00.000Z","waveHeightM":1.2,"windSpeedMps":null,"windDirDeg":null,"waterTempC":null,"pressureHpa":1013.5,"gustMps":null,"#
         ), "{json}");
-        assert!(json.ends_with(r#""pressureTendencyHpa":null,"tideFt":null}"#), "{json}");
+        assert!(
+            json.ends_with(r#""pressureTendencyHpa":null,"tideFt":null}"#),
+            "{json}"
+        );
     }
 
     #[test]
     fn stored_observations_put_seq_beside_the_fields_and_round_trip() {
-        let stored = StoredObservation { seq: Seq::new(7), observation: sample() };
+        let stored = StoredObservation {
+            seq: Seq::new(7),
+            observation: sample(),
+        };
         let json = serde_json::to_string(&stored).unwrap();
-        assert!(json.starts_with(r#"{"seq":7,"stationId":"44009""#), "{json}");
-        assert_eq!(serde_json::from_str::<StoredObservation>(&json).unwrap(), stored);
+        assert!(
+            json.starts_with(r#"{"seq":7,"stationId":"44009""#),
+            "{json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<StoredObservation>(&json).unwrap(),
+            stored
+        );
     }
 
     #[test]

@@ -120,7 +120,10 @@ mod tests {
     #[test]
     fn bad_ids_are_rejected() {
         assert_eq!(StationId::parse(""), Err(StationIdError::Empty));
-        assert_eq!(StationId::parse(&"A".repeat(33)), Err(StationIdError::TooLong));
+        assert_eq!(
+            StationId::parse(&"A".repeat(33)),
+            Err(StationIdError::TooLong)
+        );
         assert!(matches!(
             StationId::parse("44009;drop"),
             Err(StationIdError::BadCharacter(_))
@@ -133,11 +136,15 @@ mod tests {
 
     #[test]
     fn filters_parse_lists() {
-        let f = StationFilter::parse("44009, 46042,,44009").unwrap().unwrap();
+        let f = StationFilter::parse("44009, 46042,,44009")
+            .unwrap()
+            .unwrap();
         assert_eq!(f.len(), 2);
         assert!(f.contains(&StationId::parse("46042").unwrap()));
         assert_eq!(StationFilter::parse(" , ").unwrap(), None);
-        let many = (0..=MAX_FILTER_STATIONS).map(|i| i.to_string()).collect::<Vec<_>>();
+        let many = (0..=MAX_FILTER_STATIONS)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>();
         assert_eq!(
             StationFilter::parse(&many.join(",")),
             Err(StationIdError::TooMany)

@@ -31,7 +31,11 @@ impl Frame {
 
     /// A `heartbeat` event.
     pub fn heartbeat(now: DateTime<Utc>) -> Self {
-        Self { seq: None, station: None, bytes: encode_heartbeat(now) }
+        Self {
+            seq: None,
+            station: None,
+            bytes: encode_heartbeat(now),
+        }
     }
 
     /// Whether a client with this filter wants the frame.

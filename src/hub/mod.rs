@@ -31,7 +31,10 @@ pub struct HubConfig {
 
 impl Default for HubConfig {
     fn default() -> Self {
-        Self { shards: 16, backlog: 1024 }
+        Self {
+            shards: 16,
+            backlog: 1024,
+        }
     }
 }
 
@@ -50,7 +53,11 @@ impl Hub {
         let shards = (0..config.shards.max(1))
             .map(|_| broadcast::channel(config.backlog.max(1)).0)
             .collect();
-        Self { shards, next_shard: AtomicUsize::new(0), last_seq: AtomicI64::new(last_seq.get()) }
+        Self {
+            shards,
+            next_shard: AtomicUsize::new(0),
+            last_seq: AtomicI64::new(last_seq.get()),
+        }
     }
 
     /// A receiver of every frame broadcast from now on (round-robin over the shards).
@@ -63,7 +70,11 @@ impl Hub {
     pub fn broadcast(&self, frame: Frame) -> usize {
         let seq = frame.seq;
         let frame = Arc::new(frame);
-        let reached = self.shards.iter().map(|s| s.send(frame.clone()).unwrap_or(0)).sum();
+        let reached = self
+            .shards
+            .iter()
+            .map(|s| s.send(frame.clone()).unwrap_or(0))
+            .sum();
         // Advanced once every shard has the frame: at this position or below, nothing is in flight.
         if let Some(seq) = seq {
             self.last_seq.fetch_max(seq.get(), Ordering::Release);
@@ -78,7 +89,10 @@ impl Hub {
 
     /// Number of receivers currently subscribed.
     pub fn receiver_count(&self) -> usize {
-        self.shards.iter().map(broadcast::Sender::receiver_count).sum()
+        self.shards
+            .iter()
+            .map(broadcast::Sender::receiver_count)
+            .sum()
     }
 }
 

@@ -46,7 +46,10 @@ pub async fn run_relay(
                 }
                 if seq > last.next() {
                     let until = Some(Seq::new(seq.get() - 1));
-                    if repair(&hub, store.as_ref(), last, until, &cancel).await.is_none() {
+                    if repair(&hub, store.as_ref(), last, until, &cancel)
+                        .await
+                        .is_none()
+                    {
                         return;
                     }
                 }
@@ -79,7 +82,12 @@ async fn repair(
     let mut last = after;
     let mut backoff = Duration::from_millis(100);
     loop {
-        let query = AfterQuery { after: last, until, limit: REPAIR_PAGE, ..AfterQuery::default() };
+        let query = AfterQuery {
+            after: last,
+            until,
+            limit: REPAIR_PAGE,
+            ..AfterQuery::default()
+        };
         let page = tokio::select! {
             () = cancel.cancelled() => return None,
             page = store.observations_after(&query) => page,

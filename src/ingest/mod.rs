@@ -46,7 +46,11 @@ pub async fn ingest_file(
         .map(|r| Observation::from_ndbc(station.clone(), r))
         .collect();
     let outcome = store_and_publish(store, bus, &observations).await?;
-    Ok(FileOutcome { parsed: parsed.records.len(), skipped: parsed.skipped.len(), stored: outcome })
+    Ok(FileOutcome {
+        parsed: parsed.records.len(),
+        skipped: parsed.skipped.len(),
+        stored: outcome,
+    })
 }
 
 /// Stores a batch and publishes what was new; returns how many observations that was.

@@ -100,7 +100,11 @@ impl NdbcSource {
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("buoycast/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { config, client, validators: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            config,
+            client,
+            validators: Mutex::new(HashMap::new()),
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -136,7 +140,11 @@ impl NdbcSource {
         bus: &dyn Bus,
     ) -> Result<FetchOutcome, FetchError> {
         let url = self.url(&format!("data/realtime2/{station}.txt"));
-        let known = self.lock_validators().get(station).cloned().unwrap_or_default();
+        let known = self
+            .lock_validators()
+            .get(station)
+            .cloned()
+            .unwrap_or_default();
         let mut request = self.client.get(&url);
         if let Some(etag) = &known.etag {
             request = request.header(IF_NONE_MATCH, etag);
@@ -152,23 +160,38 @@ impl NdbcSource {
             _ => {}
         }
         let header = |name| {
-            response.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_owned)
+            response
+                .headers()
+                .get(name)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
         };
-        let validators = Validators { etag: header(ETAG), last_modified: header(LAST_MODIFIED) };
+        let validators = Validators {
+            etag: header(ETAG),
+            last_modified: header(LAST_MODIFIED),
+        };
         let body = response.bytes().await?;
-        let outcome = ingest_file(store, bus, station, &body).await.map_err(FetchError::from)?;
+        let outcome = ingest_file(store, bus, station, &body)
+            .await
+            .map_err(FetchError::from)?;
         // Remembered only once stored: a failed store is fetched again in full next time.
         self.lock_validators().insert(station.clone(), validators);
         Ok(FetchOutcome::Fetched(outcome))
     }
 
     fn lock_validators(&self) -> std::sync::MutexGuard<'_, HashMap<StationId, Validators>> {
-        self.validators.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.validators
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Fetches and stores station metadata from `<base>/activestations.xml`.
     pub async fn refresh_metadata(&self, store: &dyn Store) -> anyhow::Result<usize> {
-        let response = self.client.get(self.url("activestations.xml")).send().await?;
+        let response = self
+            .client
+            .get(self.url("activestations.xml"))
+            .send()
+            .await?;
         let response = response.error_for_status()?;
         let body = response.bytes().await?;
         let stations = ::ndbc::parse_active_stations(&body)?;
@@ -187,9 +210,18 @@ impl NdbcSource {
         let n = self.config.stations.len().max(1) as u32;
         for (i, station) in self.config.stations.iter().cloned().enumerate() {
             // Spread the stations over the interval so they are not all fetched at once.
-            let first = self.config.interval.mul_f64(f64::from(i as u32) / f64::from(n)).min(Duration::from_secs(30));
-            let (source, store, bus, cancel, permits) =
-                (self.clone(), store.clone(), bus.clone(), cancel.clone(), permits.clone());
+            let first = self
+                .config
+                .interval
+                .mul_f64(f64::from(i as u32) / f64::from(n))
+                .min(Duration::from_secs(30));
+            let (source, store, bus, cancel, permits) = (
+                self.clone(),
+                store.clone(),
+                bus.clone(),
+                cancel.clone(),
+                permits.clone(),
+            );
             tasks.spawn(async move {
                 let mut wait = first;
                 loop {
@@ -197,7 +229,9 @@ impl NdbcSource {
                         () = cancel.cancelled() => return,
                         () = tokio::time::sleep(wait) => {}
                     }
-                    let Ok(_permit) = permits.acquire().await else { return };
+                    let Ok(_permit) = permits.acquire().await else {
+                        return;
+                    };
                     let result = tokio::select! {
                         () = cancel.cancelled() => return,
                         r = source.poll_station(&station, store.as_ref(), bus.as_ref()) => r,
@@ -212,8 +246,14 @@ impl NdbcSource {
             async move {
                 loop {
                     match source.refresh_metadata(store.as_ref()).await {
-                        Ok(n) => tracing::info!(event = "stations_loaded", count = n, "station metadata refreshed"),
-                        Err(e) => tracing::warn!(event = "stations_load_failed", error = %e, "fetching station metadata failed"),
+                        Ok(n) => tracing::info!(
+                            event = "stations_loaded",
+                            count = n,
+                            "station metadata refreshed"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(event = "stations_load_failed", error = %e, "fetching station metadata failed")
+                        }
                     }
                     tokio::select! {
                         () = cancel.cancelled() => return,
@@ -229,10 +269,18 @@ impl NdbcSource {
 
 fn log_outcome(station: &StationId, result: &Result<FetchOutcome, FetchError>) {
     match result {
-        Ok(FetchOutcome::Fetched(o)) => tracing::info!(event = "ndbc_fetched", stationId = %station, parsed = o.parsed, skipped = o.skipped, stored = o.stored, "station file ingested"),
-        Ok(FetchOutcome::NotModified) => tracing::debug!(event = "ndbc_not_modified", stationId = %station, "station file unchanged"),
-        Ok(FetchOutcome::NotFound) => tracing::warn!(event = "ndbc_not_found", stationId = %station, "NDBC has no realtime2 file for this station"),
-        Err(e) => tracing::warn!(event = "ndbc_fetch_failed", stationId = %station, error = %e, "station poll failed"),
+        Ok(FetchOutcome::Fetched(o)) => {
+            tracing::info!(event = "ndbc_fetched", stationId = %station, parsed = o.parsed, skipped = o.skipped, stored = o.stored, "station file ingested")
+        }
+        Ok(FetchOutcome::NotModified) => {
+            tracing::debug!(event = "ndbc_not_modified", stationId = %station, "station file unchanged")
+        }
+        Ok(FetchOutcome::NotFound) => {
+            tracing::warn!(event = "ndbc_not_found", stationId = %station, "NDBC has no realtime2 file for this station")
+        }
+        Err(e) => {
+            tracing::warn!(event = "ndbc_fetch_failed", stationId = %station, error = %e, "station poll failed")
+        }
     }
 }
 
@@ -256,7 +304,11 @@ mod tests {
         for attempt in 1..=3 {
             let d = backoff(Duration::from_secs(1), attempt);
             let nominal = 1u64 << (attempt - 1);
-            assert!(d >= Duration::from_millis(nominal * 500) && d <= Duration::from_millis(nominal * 1500), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(nominal * 500)
+                    && d <= Duration::from_millis(nominal * 1500),
+                "{d:?}"
+            );
         }
     }
 }

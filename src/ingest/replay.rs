@@ -53,7 +53,10 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Observation>> {
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         match ::ndbc::parse_realtime(&bytes) {
             Ok(parsed) => observations.extend(
-                parsed.records.iter().map(|r| Observation::from_ndbc(station.clone(), r)),
+                parsed
+                    .records
+                    .iter()
+                    .map(|r| Observation::from_ndbc(station.clone(), r)),
             ),
             Err(e) => {
                 tracing::warn!(event = "replay_file_skipped", file = %path.display(), error = %e, "not a standard meteorological file");
@@ -67,13 +70,23 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Observation>> {
 /// Loads `activestations.xml` from the directory, if there is one.
 async fn load_metadata(dir: &Path, store: &dyn Store) {
     let path = dir.join("activestations.xml");
-    let Ok(bytes) = tokio::fs::read(&path).await else { return };
+    let Ok(bytes) = tokio::fs::read(&path).await else {
+        return;
+    };
     match ::ndbc::parse_active_stations(&bytes) {
         Ok(stations) => match store.upsert_stations(&stations).await {
-            Ok(n) => tracing::info!(event = "stations_loaded", count = n, "station metadata loaded"),
-            Err(e) => tracing::warn!(event = "stations_load_failed", error = %e, "storing station metadata failed"),
+            Ok(n) => tracing::info!(
+                event = "stations_loaded",
+                count = n,
+                "station metadata loaded"
+            ),
+            Err(e) => {
+                tracing::warn!(event = "stations_load_failed", error = %e, "storing station metadata failed")
+            }
         },
-        Err(e) => tracing::warn!(event = "stations_load_failed", error = %e, "unreadable activestations.xml"),
+        Err(e) => {
+            tracing::warn!(event = "stations_load_failed", error = %e, "unreadable activestations.xml")
+        }
     }
 }
 
@@ -102,7 +115,9 @@ pub async fn run(
             () = cancel.cancelled() => return Ok(stored),
             () = tokio::time::sleep_until(due) => {}
         }
-        stored += store_and_publish(store, bus, group).await.context("storing replayed observations")?;
+        stored += store_and_publish(store, bus, group)
+            .await
+            .context("storing replayed observations")?;
     }
     tracing::info!(event = "replay_finished", stored, "replay finished");
     Ok(stored)

@@ -82,8 +82,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// If more than `max` observations match `query` (ignoring its limit), the seq after which
     /// exactly the newest `max` of them lie; `None` when all of them fit.
-    async fn replay_cutoff(&self, query: &AfterQuery, max: u32)
-    -> Result<Option<Seq>, StoreError>;
+    async fn replay_cutoff(&self, query: &AfterQuery, max: u32) -> Result<Option<Seq>, StoreError>;
 
     /// The highest seq stored ([`Seq::ZERO`] for an empty log).
     async fn max_seq(&self) -> Result<Seq, StoreError>;

@@ -14,8 +14,8 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row};
 
 use super::{AfterQuery, HistoryQuery, StationMeta, Store, StoreError};
-use crate::domain::{VALUE_COLUMNS, VALUE_COUNT};
 use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
+use crate::domain::{VALUE_COLUMNS, VALUE_COUNT};
 
 /// Columns of an observation row, in the order [`decode`] reads them.
 static COLUMNS: LazyLock<String> =
@@ -23,8 +23,12 @@ static COLUMNS: LazyLock<String> =
 
 /// Insert-or-update of one observation: returns a row only when something was written.
 static UPSERT: LazyLock<String> = LazyLock::new(|| {
-    let placeholders = (0..VALUE_COUNT).map(|i| format!("?{}", i + 4)).collect::<Vec<_>>();
-    let set = VALUE_COLUMNS.map(|c| format!("{c} = excluded.{c}")).join(", ");
+    let placeholders = (0..VALUE_COUNT)
+        .map(|i| format!("?{}", i + 4))
+        .collect::<Vec<_>>();
+    let set = VALUE_COLUMNS
+        .map(|c| format!("{c} = excluded.{c}"))
+        .join(", ");
     let changed = VALUE_COLUMNS
         .map(|c| format!("observations.{c} IS NOT excluded.{c}"))
         .join(" OR ");
@@ -43,7 +47,10 @@ const AFTER_WHERE: &str = "seq > ?1 AND (?2 IS NULL OR seq <= ?2) \
      AND (?4 IS NULL OR observed_at >= ?4)";
 
 static AFTER: LazyLock<String> = LazyLock::new(|| {
-    format!("SELECT {} FROM observations WHERE {AFTER_WHERE} ORDER BY seq LIMIT ?5", *COLUMNS)
+    format!(
+        "SELECT {} FROM observations WHERE {AFTER_WHERE} ORDER BY seq LIMIT ?5",
+        *COLUMNS
+    )
 });
 
 static CUTOFF: LazyLock<String> = LazyLock::new(|| {
@@ -182,7 +189,9 @@ pub(crate) fn normalise_batch(batch: &[Observation]) -> Vec<&Observation> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("migrations/sqlite").run(&self.writer).await?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&self.writer)
+            .await?;
         Ok(())
     }
 
@@ -214,7 +223,10 @@ impl Store for SqliteStore {
             }
             if q.fetch_optional(&mut *tx).await?.is_some() {
                 last += 1;
-                stored.push(StoredObservation { seq: Seq::new(last), observation: o.clone() });
+                stored.push(StoredObservation {
+                    seq: Seq::new(last),
+                    observation: o.clone(),
+                });
             }
         }
         if !stored.is_empty() {
@@ -238,11 +250,7 @@ impl Store for SqliteStore {
         decode_all(&rows)
     }
 
-    async fn replay_cutoff(
-        &self,
-        query: &AfterQuery,
-        max: u32,
-    ) -> Result<Option<Seq>, StoreError> {
+    async fn replay_cutoff(&self, query: &AfterQuery, max: u32) -> Result<Option<Seq>, StoreError> {
         let row = bind_after(sqlx::query(AssertSqlSafe(CUTOFF.as_str())), query)
             .bind(i64::from(max))
             .fetch_optional(&self.reader)
@@ -286,7 +294,9 @@ impl Store for SqliteStore {
         let mut tx = self.writer.begin().await?;
         let mut written = 0;
         for s in stations {
-            let Ok(id) = StationId::parse(&s.id) else { continue };
+            let Ok(id) = StationId::parse(&s.id) else {
+                continue;
+            };
             sqlx::query(
                 "INSERT INTO stations (id, name, latitude, longitude, elevation_m, station_type, owner, program) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET \
@@ -312,7 +322,10 @@ impl Store for SqliteStore {
 
     async fn stations(&self) -> Result<Vec<Station>, StoreError> {
         let latest = self.latest(None).await?;
-        let ids: StationFilter = latest.iter().map(|o| o.observation.station_id.clone()).collect();
+        let ids: StationFilter = latest
+            .iter()
+            .map(|o| o.observation.station_id.clone())
+            .collect();
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {STATION_COLUMNS} FROM stations WHERE id IN (SELECT value FROM json_each(?1))"
         )))
@@ -344,7 +357,12 @@ impl Store for SqliteStore {
         .fetch_optional(&self.reader)
         .await?;
         let latest = self
-            .history(&HistoryQuery { station: id.clone(), from: None, to: None, limit: 1 })
+            .history(&HistoryQuery {
+                station: id.clone(),
+                from: None,
+                to: None,
+                limit: 1,
+            })
             .await?
             .pop();
         let mut station = match (row, &latest) {

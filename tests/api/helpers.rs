@@ -58,8 +58,12 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         ingest: None::<IngestSource>,
     };
     adjust(&mut settings);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let app = Application::build(settings, Some(listener)).await.expect("build app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let app = Application::build(settings, Some(listener))
+        .await
+        .expect("build app");
     let addr = app.local_addr().expect("address");
     let (store, bus, shutdown) = (app.store(), app.bus(), app.shutdown_token());
     let streams = app.streams();
@@ -71,7 +75,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         shutdown,
         streams,
         handle,
-        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
         _dir: dir,
     }
 }
@@ -94,9 +101,17 @@ impl TestApp {
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
-        let response = self.client.get(self.url(path)).send().await.expect("request");
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
         let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// Opens a stream with extra request headers.
@@ -107,7 +122,9 @@ impl TestApp {
 
 /// A time `minutes` after 2025-11-15 12:00 UTC.
 pub fn at(minutes: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 11, 15, 12, 0, 0).single().expect("valid time")
+    Utc.with_ymd_and_hms(2025, 11, 15, 12, 0, 0)
+        .single()
+        .expect("valid time")
         + chrono::Duration::minutes(minutes)
 }
 
@@ -116,7 +133,11 @@ pub fn obs(station: &str, minutes: i64) -> Observation {
     let mut values = [None; VALUE_COUNT];
     values[0] = Some((minutes % 300) as f64 / 10.0);
     values[4] = Some(1013.2);
-    Observation::from_values(StationId::parse(station).expect("station"), at(minutes), values)
+    Observation::from_values(
+        StationId::parse(station).expect("station"),
+        at(minutes),
+        values,
+    )
 }
 
 /// One SSE event.
@@ -154,7 +175,14 @@ impl SseClient {
         let headers = response.headers().clone();
         if status != 200 {
             let body_text = response.text().await.unwrap_or_default();
-            return Self { status, headers, retry: None, body: None, buf: String::new(), body_text };
+            return Self {
+                status,
+                headers,
+                retry: None,
+                body: None,
+                buf: String::new(),
+                body_text,
+            };
         }
         Self {
             status,
@@ -168,7 +196,10 @@ impl SseClient {
 
     /// The next complete event, or `None` on end of stream or after `wait`.
     pub async fn next_event(&mut self, wait: Duration) -> Option<SseEvent> {
-        tokio::time::timeout(wait, self.read_event()).await.ok().flatten()
+        tokio::time::timeout(wait, self.read_event())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// The next event of the given type, skipping others (heartbeats, ...).
@@ -189,7 +220,10 @@ impl SseClient {
         while out.len() < n {
             match self.next_of("observation", wait).await {
                 Some(e) => out.push(e),
-                None => panic!("expected {n} observations, got {} before timeout or end", out.len()),
+                None => panic!(
+                    "expected {n} observations, got {} before timeout or end",
+                    out.len()
+                ),
             }
         }
         out
@@ -201,7 +235,8 @@ impl SseClient {
                 return Some(event);
             }
             let chunk = self.body.as_mut()?.next().await?.ok()?;
-            self.buf.push_str(std::str::from_utf8(&chunk).expect("UTF-8 stream"));
+            self.buf
+                .push_str(std::str::from_utf8(&chunk).expect("UTF-8 stream"));
         }
     }
 
@@ -212,7 +247,9 @@ impl SseClient {
             let block: String = self.buf.drain(..end + 2).collect();
             let (mut id, mut event, mut data) = (None, String::from("message"), Vec::new());
             for line in block.lines() {
-                let (field, value) = line.split_once(':').map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
+                let (field, value) = line
+                    .split_once(':')
+                    .map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
                 match field {
                     "id" => id = Some(value.parse().expect("numeric id")),
                     "event" => event = value.to_owned(),
@@ -222,7 +259,11 @@ impl SseClient {
                 }
             }
             if !data.is_empty() {
-                return Some(SseEvent { id, event, data: data.join("\n") });
+                return Some(SseEvent {
+                    id,
+                    event,
+                    data: data.join("\n"),
+                });
             }
         }
     }
@@ -232,12 +273,18 @@ impl SseClient {
 pub async fn eventually<F: FnMut() -> bool>(wait: Duration, what: &str, mut check: F) {
     let deadline = tokio::time::Instant::now() + wait;
     while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 /// Stored observations as (seq, station, timestamp) for comparisons.
 pub fn keys(stored: &[StoredObservation]) -> Vec<(i64, String)> {
-    stored.iter().map(|s| (s.seq.get(), s.observation.station_id.to_string())).collect()
+    stored
+        .iter()
+        .map(|s| (s.seq.get(), s.observation.station_id.to_string()))
+        .collect()
 }

@@ -14,7 +14,10 @@ const WAIT: Duration = Duration::from_secs(10);
 const STREAM: &str = "/v1/observations/stream";
 
 fn ids(events: &[SseEvent]) -> Vec<i64> {
-    events.iter().map(|e| e.id.expect("observation with id")).collect()
+    events
+        .iter()
+        .map(|e| e.id.expect("observation with id"))
+        .collect()
 }
 
 #[tokio::test]
@@ -42,7 +45,10 @@ async fn observations_carry_the_seq_as_id_and_the_contract_fields() {
     let mut client = app.stream(STREAM, &[]).await;
     client.next_of("connection", WAIT).await.expect("connected");
     app.publish(&[obs("44009", 0)]).await;
-    let event = client.next_of("observation", WAIT).await.expect("observation");
+    let event = client
+        .next_of("observation", WAIT)
+        .await
+        .expect("observation");
     assert_eq!(event.id, Some(1));
     let data = event.json();
     assert_eq!(data["stationId"], "44009");
@@ -50,7 +56,10 @@ async fn observations_carry_the_seq_as_id_and_the_contract_fields() {
     assert_eq!(data["waveHeightM"], 0.0);
     assert_eq!(data["pressureHpa"], 1013.2);
     assert!(data["windSpeedMps"].is_null());
-    assert!(data.get("tideFt").is_some(), "every standard column is present");
+    assert!(
+        data.get("tideFt").is_some(),
+        "every standard column is present"
+    );
 }
 
 #[tokio::test]
@@ -68,9 +77,13 @@ async fn fifty_clients_receive_the_same_events_in_order_exactly_once() {
         tokio::spawn(async move {
             for i in 0..total {
                 let station = ["44009", "46042", "41002"][i as usize % 3];
-                buoycast::ingest::store_and_publish(store.as_ref(), bus.as_ref(), &[obs(station, i)])
-                    .await
-                    .expect("publish");
+                buoycast::ingest::store_and_publish(
+                    store.as_ref(),
+                    bus.as_ref(),
+                    &[obs(station, i)],
+                )
+                .await
+                .expect("publish");
             }
         })
     };
@@ -94,9 +107,13 @@ async fn resume_with_last_event_id_while_publishing_has_no_gap_and_no_duplicate(
         let (store, bus, running) = (app.store.clone(), app.bus.clone(), running.clone());
         tokio::spawn(async move {
             for i in 0..total {
-                buoycast::ingest::store_and_publish(store.as_ref(), bus.as_ref(), &[obs("44009", i)])
-                    .await
-                    .expect("publish");
+                buoycast::ingest::store_and_publish(
+                    store.as_ref(),
+                    bus.as_ref(),
+                    &[obs("44009", i)],
+                )
+                .await
+                .expect("publish");
                 if i % 10 == 0 {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
@@ -124,7 +141,8 @@ async fn resume_with_last_event_id_while_publishing_has_no_gap_and_no_duplicate(
         client = if reconnects % 2 == 0 {
             app.stream(STREAM, &[("last-event-id", &last)]).await
         } else {
-            app.stream(&format!("{STREAM}?lastEventId={last}"), &[]).await
+            app.stream(&format!("{STREAM}?lastEventId={last}"), &[])
+                .await
         };
     }
     publisher.await.expect("publisher");
@@ -137,57 +155,86 @@ async fn resume_with_last_event_id_while_publishing_has_no_gap_and_no_duplicate(
 #[tokio::test]
 async fn since_replays_history_from_a_time_then_goes_live() {
     let app = spawn_app().await;
-    app.publish(&(0..10).map(|i| obs("44009", i * 10)).collect::<Vec<_>>()).await;
+    app.publish(&(0..10).map(|i| obs("44009", i * 10)).collect::<Vec<_>>())
+        .await;
     // 12:50 onwards: minutes 50..90 → seqs 6..=10.
-    let mut client = app.stream(&format!("{STREAM}?since=2025-11-15T12:50:00Z"), &[]).await;
+    let mut client = app
+        .stream(&format!("{STREAM}?since=2025-11-15T12:50:00Z"), &[])
+        .await;
     let replayed = client.observations(5, WAIT).await;
     assert_eq!(ids(&replayed), vec![6, 7, 8, 9, 10]);
     app.publish(&[obs("44009", 200)]).await;
-    assert_eq!(client.next_of("observation", WAIT).await.and_then(|e| e.id), Some(11));
+    assert_eq!(
+        client.next_of("observation", WAIT).await.and_then(|e| e.id),
+        Some(11)
+    );
 }
 
 #[tokio::test]
 async fn station_filter_applies_to_replay_and_live() {
     let app = spawn_app().await;
-    app.publish(&[obs("44009", 0), obs("46042", 1), obs("41002", 2)]).await;
+    app.publish(&[obs("44009", 0), obs("46042", 1), obs("41002", 2)])
+        .await;
     let mut client = app
         .stream(&format!("{STREAM}?stations=46042,41002&lastEventId=0"), &[])
         .await;
     let replayed = client.observations(2, WAIT).await;
     assert_eq!(ids(&replayed), vec![2, 3]);
     app.publish(&[obs("44009", 3), obs("41002", 4)]).await;
-    let live = client.next_of("observation", WAIT).await.expect("live event");
-    assert_eq!((live.id, live.json()["stationId"].clone()), (Some(5), "41002".into()));
+    let live = client
+        .next_of("observation", WAIT)
+        .await
+        .expect("live event");
+    assert_eq!(
+        (live.id, live.json()["stationId"].clone()),
+        (Some(5), "41002".into())
+    );
 }
 
 #[tokio::test]
 async fn a_resume_point_beyond_the_replay_bound_says_reset() {
     let app = spawn_app_with(|s| s.server.as_mut().expect("server").max_replay = 10).await;
-    app.publish(&(0..30).map(|i| obs("44009", i)).collect::<Vec<_>>()).await;
+    app.publish(&(0..30).map(|i| obs("44009", i)).collect::<Vec<_>>())
+        .await;
     let mut client = app.stream(STREAM, &[("last-event-id", "5")]).await;
     client.next_of("connection", WAIT).await.expect("connected");
     let reset = client.next_event(WAIT).await.expect("reset event");
     assert_eq!(reset.event, "reset");
     assert_eq!(reset.json()["oldestSeq"], 21);
     assert_eq!(reset.json()["reason"], "replay_limit");
-    assert_eq!(ids(&client.observations(10, WAIT).await), (21..=30).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&client.observations(10, WAIT).await),
+        (21..=30).collect::<Vec<_>>()
+    );
 
     // An id the log has never reached (say, from before a wipe) also says so.
     let mut ahead = app.stream(STREAM, &[("last-event-id", "999")]).await;
     ahead.next_of("connection", WAIT).await.expect("connected");
     let reset = ahead.next_event(WAIT).await.expect("reset event");
-    assert_eq!((reset.event.as_str(), reset.json()["reason"].as_str()), ("reset", Some("unknown_event_id")));
+    assert_eq!(
+        (reset.event.as_str(), reset.json()["reason"].as_str()),
+        ("reset", Some("unknown_event_id"))
+    );
     app.publish(&[obs("44009", 100)]).await;
-    assert_eq!(ahead.next_of("observation", WAIT).await.and_then(|e| e.id), Some(31));
+    assert_eq!(
+        ahead.next_of("observation", WAIT).await.and_then(|e| e.id),
+        Some(31)
+    );
 }
 
 #[tokio::test]
 async fn heartbeats_arrive_at_the_configured_interval() {
-    let app = spawn_app_with(|s| s.server.as_mut().expect("server").heartbeat = Duration::from_millis(300)).await;
+    let app = spawn_app_with(|s| {
+        s.server.as_mut().expect("server").heartbeat = Duration::from_millis(300)
+    })
+    .await;
     let mut client = app.stream(STREAM, &[]).await;
     let started = std::time::Instant::now();
     for _ in 0..2 {
-        let beat = client.next_of("heartbeat", Duration::from_secs(3)).await.expect("heartbeat");
+        let beat = client
+            .next_of("heartbeat", Duration::from_secs(3))
+            .await
+            .expect("heartbeat");
         assert!(beat.json()["timestamp"].is_string());
     }
     assert!(started.elapsed() >= Duration::from_millis(500));
@@ -196,25 +243,54 @@ async fn heartbeats_arrive_at_the_configured_interval() {
 #[tokio::test]
 async fn invalid_requests_get_json_errors() {
     let app = spawn_app().await;
-    let cases: [(&str, &[(&str, &str)], u16, &str); 6] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str);
+    let cases: [Case; 6] = [
         (STREAM, &[("last-event-id", "abc")], 400, "bad_request"),
-        ("/v1/observations/stream?lastEventId=-3", &[], 400, "bad_request"),
-        ("/v1/observations/stream?stations=44009;DROP", &[], 400, "bad_request"),
-        ("/v1/observations/stream?since=yesterday", &[], 400, "bad_request"),
-        (STREAM, &[("accept", "application/json")], 406, "not_acceptable"),
+        (
+            "/v1/observations/stream?lastEventId=-3",
+            &[],
+            400,
+            "bad_request",
+        ),
+        (
+            "/v1/observations/stream?stations=44009;DROP",
+            &[],
+            400,
+            "bad_request",
+        ),
+        (
+            "/v1/observations/stream?since=yesterday",
+            &[],
+            400,
+            "bad_request",
+        ),
+        (
+            STREAM,
+            &[("accept", "application/json")],
+            406,
+            "not_acceptable",
+        ),
         ("/v1/nothing-here", &[], 404, "not_found"),
     ];
     for (path, headers, status, code) in cases {
         let client = app.stream(path, headers).await;
         assert_eq!(client.status, status, "{path} {headers:?}");
         assert_eq!(client.headers["content-type"], "application/json");
-        let body: serde_json::Value = serde_json::from_str(&client.body_text).expect("JSON error body");
+        let body: serde_json::Value =
+            serde_json::from_str(&client.body_text).expect("JSON error body");
         assert_eq!(body["error"]["code"], code, "{path}");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
     }
     let response = app.client.post(app.url(STREAM)).send().await.expect("POST");
     assert_eq!(response.status(), 405);
-    let allow = response.headers()["allow"].to_str().expect("allow").to_owned();
+    let allow = response.headers()["allow"]
+        .to_str()
+        .expect("allow")
+        .to_owned();
     assert!(allow.contains("GET") && allow.contains("HEAD"), "{allow}");
     let body: serde_json::Value = response.json().await.expect("JSON");
     assert_eq!(body["error"]["code"], "method_not_allowed");
@@ -232,7 +308,11 @@ async fn the_stream_limit_answers_503_with_retry_after() {
     let refused = app.stream(STREAM, &[]).await;
     assert_eq!(refused.status, 503);
     assert!(refused.headers.contains_key("retry-after"));
-    assert!(refused.body_text.contains("too_many_streams"), "{}", refused.body_text);
+    assert!(
+        refused.body_text.contains("too_many_streams"),
+        "{}",
+        refused.body_text
+    );
     drop(open.pop());
     // The place is released once the server notices the closed connection.
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -242,7 +322,10 @@ async fn the_stream_limit_answers_503_with_retry_after() {
             assert!(again.next_of("connection", WAIT).await.is_some());
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "stream place never released");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stream place never released"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -253,11 +336,21 @@ async fn shutdown_ends_streams_with_a_final_event_and_refuses_new_ones() {
     let mut client = app.stream(STREAM, &[]).await;
     client.next_of("connection", WAIT).await.expect("connected");
     app.shutdown.cancel();
-    let last = client.next_of("shutdown", WAIT).await.expect("shutdown event");
+    let last = client
+        .next_of("shutdown", WAIT)
+        .await
+        .expect("shutdown event");
     assert_eq!(last.json()["reason"], "server shutting down");
-    assert_eq!(client.next_event(WAIT).await, None, "the stream ends after the shutdown event");
+    assert_eq!(
+        client.next_event(WAIT).await,
+        None,
+        "the stream ends after the shutdown event"
+    );
     let stopped = tokio::time::timeout(WAIT, app.handle).await;
-    assert!(matches!(stopped, Ok(Ok(Ok(())))), "server stopped cleanly: {stopped:?}");
+    assert!(
+        matches!(stopped, Ok(Ok(Ok(())))),
+        "server stopped cleanly: {stopped:?}"
+    );
 }
 
 /// A client that stops reading is disconnected (its backlog overflows, or its socket stays full
@@ -266,7 +359,10 @@ async fn shutdown_ends_streams_with_a_final_event_and_refuses_new_ones() {
 async fn a_slow_client_is_disconnected_and_fast_clients_keep_up() {
     let app = spawn_app_with(|s| {
         let server = s.server.as_mut().expect("server");
-        server.hub = HubConfig { shards: 2, backlog: 64 };
+        server.hub = HubConfig {
+            shards: 2,
+            backlog: 64,
+        };
         server.write_timeout = Duration::from_secs(1);
     })
     .await;
@@ -274,9 +370,11 @@ async fn a_slow_client_is_disconnected_and_fast_clients_keep_up() {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(4096).expect("rcvbuf");
     let mut slow = socket.connect(app.addr).await.expect("connect");
-    slow.write_all(format!("GET {STREAM} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n").as_bytes())
-        .await
-        .expect("request");
+    slow.write_all(
+        format!("GET {STREAM} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("request");
     let mut fast = app.stream(STREAM, &[]).await;
     fast.next_of("connection", WAIT).await.expect("connected");
     crate::helpers::eventually(WAIT, "two open streams", || app.hub_streams() == 2).await;
@@ -295,14 +393,21 @@ async fn a_slow_client_is_disconnected_and_fast_clients_keep_up() {
             }
         })
     };
-    let got = ids(&fast.observations(total as usize, Duration::from_secs(30)).await);
+    let got = ids(&fast
+        .observations(total as usize, Duration::from_secs(30))
+        .await);
     publisher.await.expect("publisher");
-    assert_eq!(got, (1..=total).collect::<Vec<_>>(), "the fast client got everything, in order");
+    assert_eq!(
+        got,
+        (1..=total).collect::<Vec<_>>(),
+        "the fast client got everything, in order"
+    );
 
     // The server closed the slow stream: draining the socket reaches end of file, and what it
     // did receive is a prefix of the log (ids strictly increasing, no gap).
     let mut received = Vec::new();
-    let drained = tokio::time::timeout(Duration::from_secs(30), slow.read_to_end(&mut received)).await;
+    let drained =
+        tokio::time::timeout(Duration::from_secs(30), slow.read_to_end(&mut received)).await;
     assert!(drained.is_ok(), "the slow stream was not closed");
     let text = String::from_utf8_lossy(&received);
     let slow_ids: Vec<i64> = text
@@ -310,15 +415,23 @@ async fn a_slow_client_is_disconnected_and_fast_clients_keep_up() {
         .filter_map(|l| l.strip_prefix("id: "))
         .map(|v| v.trim().parse().expect("id"))
         .collect();
-    assert!((slow_ids.len() as i64) < total, "the slow client was cut off before the end");
-    assert!(slow_ids.windows(2).all(|w| w[1] == w[0] + 1), "what it got has no gap");
+    assert!(
+        (slow_ids.len() as i64) < total,
+        "the slow client was cut off before the end"
+    );
+    assert!(
+        slow_ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "what it got has no gap"
+    );
     crate::helpers::eventually(WAIT, "one open stream", || app.hub_streams() == 1).await;
 }
 
 #[tokio::test]
 async fn resume_of_ten_thousand_missed_events_is_complete_and_ordered() {
     let app = spawn_app().await;
-    let batch: Vec<_> = (0..10_000).map(|i| obs(["44009", "46042"][i as usize % 2], i)).collect();
+    let batch: Vec<_> = (0..10_000)
+        .map(|i| obs(["44009", "46042"][i as usize % 2], i))
+        .collect();
     app.publish(&batch).await;
     let mut client = app.stream(STREAM, &[("last-event-id", "0")]).await;
     let got = ids(&client.observations(10_000, WAIT).await);
@@ -333,7 +446,10 @@ async fn resume_of_ten_thousand_missed_events_is_complete_and_ordered() {
 async fn a_client_slower_than_the_event_rate_is_cut_off_and_resumes() {
     let app = spawn_app_with(|s| {
         let server = s.server.as_mut().expect("server");
-        server.hub = HubConfig { shards: 1, backlog: 32 };
+        server.hub = HubConfig {
+            shards: 1,
+            backlog: 32,
+        };
         server.send_buffer = Some(16 * 1024);
     })
     .await;
@@ -368,7 +484,12 @@ async fn a_client_slower_than_the_event_rate_is_cut_off_and_resumes() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
-    assert!(tokio::time::timeout(Duration::from_secs(60), read_all).await.is_ok(), "slow stream never closed");
+    assert!(
+        tokio::time::timeout(Duration::from_secs(60), read_all)
+            .await
+            .is_ok(),
+        "slow stream never closed"
+    );
     publisher.await.expect("publisher");
     let text = String::from_utf8_lossy(&received);
     let mut got: Vec<i64> = text
@@ -377,11 +498,20 @@ async fn a_client_slower_than_the_event_rate_is_cut_off_and_resumes() {
         .filter_map(|v| v.trim().parse().ok())
         .collect();
     got.pop(); // the connection was aborted: the last frame may be cut short
-    assert!(!got.is_empty() && (got.len() as i64) < total, "cut off after {} events", got.len());
-    assert!(got.windows(2).all(|w| w[1] == w[0] + 1), "no gap before the cut");
+    assert!(
+        !got.is_empty() && (got.len() as i64) < total,
+        "cut off after {} events",
+        got.len()
+    );
+    assert!(
+        got.windows(2).all(|w| w[1] == w[0] + 1),
+        "no gap before the cut"
+    );
     // Resuming from the last id it saw delivers exactly the rest.
     let last = *got.last().expect("an id");
-    let mut resumed = app.stream(STREAM, &[("last-event-id", &last.to_string())]).await;
+    let mut resumed = app
+        .stream(STREAM, &[("last-event-id", &last.to_string())])
+        .await;
     let rest = ids(&resumed.observations((total - last) as usize, WAIT).await);
     assert_eq!(rest, (last + 1..=total).collect::<Vec<_>>());
 }
