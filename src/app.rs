@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState, stream::StreamLimiter};
 use crate::bus::{Bus, MemoryBus};
+use crate::config::Secret;
 use crate::hub::{self, Hub, HubConfig};
 use crate::ingest::ndbc::{NdbcConfig, NdbcSource};
 use crate::ingest::replay::{self, ReplayConfig};
@@ -60,6 +61,8 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// A connection whose peer accepts no data for this long is closed.
     pub write_timeout: Duration,
+    /// Bearer token of the publish API; `None` disables it.
+    pub publish_token: Option<Secret>,
     /// Fixed `SO_SNDBUF` for client sockets (`None`: kernel autotuning). Smaller buffers find
     /// slow clients sooner and cost less memory per stream.
     pub send_buffer: Option<usize>,
@@ -76,6 +79,7 @@ impl Default for ServerSettings {
             shutdown_grace: Duration::from_secs(5),
             write_timeout: Duration::from_secs(30),
             send_buffer: None,
+            publish_token: None,
         }
     }
 }
@@ -167,6 +171,7 @@ impl Application {
             hub,
             streams: Arc::new(StreamLimiter::new(max_streams)),
             max_replay: server.max_replay,
+            publish_token: server.publish_token.clone(),
             shutdown: CancellationToken::new(),
         };
         let cancel = state.shutdown.clone();

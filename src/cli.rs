@@ -93,6 +93,7 @@ fn server_settings(args: &ServerArgs) -> ServerSettings {
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
         write_timeout: Duration::from_secs(args.write_timeout_secs),
         send_buffer: (args.send_buffer_bytes > 0).then_some(args.send_buffer_bytes),
+        publish_token: args.publish_token.clone(),
     }
 }
 

@@ -6,12 +6,39 @@ use axum::response::{IntoResponse, Response};
 
 use crate::store::StoreError;
 
+/// One problem with a published observation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FieldError {
+    /// Position of the observation in the request (0 for a single object).
+    pub index: usize,
+    /// The JSON field at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
 /// Everything an HTTP handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A parameter, header or body is invalid.
     #[error("{0}")]
     BadRequest(String),
+    /// Credentials are missing or wrong.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The operation is not enabled on this server.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The body is larger than the limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The body is not of a supported type.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The body is well-formed but its content is invalid; one entry per problem.
+    #[error("{} invalid field(s)", .0.len())]
+    Invalid(Vec<FieldError>),
     /// Nothing at this path.
     #[error("{0}")]
     NotFound(String),
@@ -42,6 +69,13 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "publish_disabled"),
+            Self::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_observation"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "not_acceptable"),
@@ -64,10 +98,17 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let body = serde_json::json!({ "error": { "code": code, "message": message } });
+        let mut error = serde_json::json!({ "code": code, "message": message });
+        if let Self::Invalid(details) = &self {
+            error["details"] = serde_json::json!(details);
+        }
+        let body = serde_json::json!({ "error": error });
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match self {
+            Self::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
             Self::Unavailable {
                 retry_after_secs, ..
             }

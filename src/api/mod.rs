@@ -4,6 +4,7 @@ mod error;
 mod health;
 mod observations;
 mod params;
+mod publish;
 mod stations;
 pub mod stream;
 
@@ -12,9 +13,10 @@ use std::sync::Arc;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-pub use error::ApiError;
+pub use error::{ApiError, FieldError};
 
 use crate::bus::Bus;
+use crate::config::Secret;
 use crate::hub::Hub;
 use crate::store::Store;
 use stream::StreamLimiter;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub streams: Arc<StreamLimiter>,
     /// Most events replayed to one resuming stream.
     pub max_replay: u32,
+    /// Bearer token of the publish API; `None` disables it.
+    pub publish_token: Option<Secret>,
     /// Cancelled when the server shuts down: streams end, new ones are refused.
     pub shutdown: CancellationToken,
 }
@@ -46,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(stream::router())
         .merge(observations::router())
+        .merge(publish::router())
         .merge(stations::router())
         .merge(health::router())
         .fallback(not_found)

@@ -63,8 +63,13 @@ pub trait Bus: Send + Sync + std::fmt::Debug + 'static {
     async fn publish(&self, message: &BusMessage) -> Result<(), BusError>;
     /// Starts receiving messages published from now on.
     async fn subscribe(&self) -> Result<Subscription, BusError>;
-    /// Whether the bus is reachable now.
+    /// Whether the bus is reachable now (a round trip; for readiness checks).
     async fn ping(&self) -> Result<(), BusError>;
+    /// Whether this server's subscription is connected, as last seen (no I/O; checked on every
+    /// new stream, so it must be cheap).
+    fn is_connected(&self) -> bool {
+        true
+    }
 }
 
 /// Attempts per message before a publish is given up (the servers repair from the store).

@@ -4,7 +4,7 @@ pub mod ndbc;
 pub mod replay;
 
 use crate::bus::{Bus, publish_stored};
-use crate::domain::{Observation, StationId};
+use crate::domain::{Observation, StationId, StoredObservation};
 use crate::store::{Store, StoreError};
 
 /// What one file contributed.
@@ -59,8 +59,16 @@ pub async fn store_and_publish(
     bus: &dyn Bus,
     observations: &[Observation],
 ) -> Result<usize, StoreError> {
+    Ok(store_and_publish_stored(store, bus, observations).await?.len())
+}
+
+/// Stores a batch and publishes what was new; returns what was stored.
+pub async fn store_and_publish_stored(
+    store: &dyn Store,
+    bus: &dyn Bus,
+    observations: &[Observation],
+) -> Result<Vec<StoredObservation>, StoreError> {
     let stored = store.insert_observations(observations).await?;
-    let count = stored.len();
-    publish_stored(bus, stored).await;
-    Ok(count)
+    publish_stored(bus, stored.clone()).await;
+    Ok(stored)
 }

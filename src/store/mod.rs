@@ -12,6 +12,11 @@ use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredO
 
 pub use sqlite::SqliteStore;
 
+/// How many rows a batch amounts to once repeated (station, timestamp) keys are merged.
+pub fn normalised_len(batch: &[Observation]) -> usize {
+    sqlite::normalise_batch(batch).len()
+}
+
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -2,5 +2,6 @@
 
 mod helpers;
 mod ingest;
+mod publish;
 mod rest;
 mod stream;

@@ -1,0 +1,187 @@
+//! `POST /v1/observations`: the authenticated publish API for producers (SPEC §5).
+//!
+//! Bearer-token auth compared in constant time; no token configured → 403 `publish_disabled`.
+//! The body is one observation or an array of at most [`MAX_BATCH`]; every item is validated and
+//! all problems are reported at once, per field. Valid batches are stored, then broadcast like
+//! ingested data; re-publishing the same (station, timestamp) with the same values stores nothing.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::{Json, Router};
+use chrono::Utc;
+use subtle::ConstantTimeEq;
+
+use super::{ApiError, AppState, FieldError};
+use crate::domain::{Observation, StoredObservation};
+use crate::ingest::store_and_publish_stored;
+
+/// Most observations in one request.
+pub const MAX_BATCH: usize = 1000;
+/// Largest request body, bytes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route(
+        "/v1/observations",
+        axum::routing::post(publish).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)),
+    )
+}
+
+/// Response of a publish.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Published {
+    /// Observations stored by this request (new or changed), with their seq.
+    pub observations: Vec<StoredObservation>,
+    /// How many were stored.
+    pub stored: usize,
+    /// How many were already stored with the same values (idempotent re-publish).
+    pub unchanged: usize,
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = state.publish_token.as_ref() else {
+        return Err(ApiError::Forbidden(
+            "publishing is disabled on this server (start it with --publish-token)".into(),
+        ));
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    match presented {
+        Some(p) if bool::from(p.as_bytes().ct_eq(token.expose().as_bytes())) => Ok(()),
+        Some(_) => Err(ApiError::Unauthorized("the bearer token is not valid".into())),
+        None => Err(ApiError::Unauthorized("send Authorization: Bearer <token>".into())),
+    }
+}
+
+/// Parses and validates the body: every problem of every item, with its index and field.
+pub fn parse_batch(body: &[u8]) -> Result<Vec<Observation>, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let items = match value {
+        serde_json::Value::Array(items) => items,
+        object @ serde_json::Value::Object(_) => vec![object],
+        _ => {
+            return Err(ApiError::BadRequest(
+                "the body must be an observation object or an array of them".into(),
+            ));
+        }
+    };
+    if items.is_empty() {
+        return Err(ApiError::BadRequest("the array is empty".into()));
+    }
+    if items.len() > MAX_BATCH {
+        return Err(ApiError::BadRequest(format!("at most {MAX_BATCH} observations per request")));
+    }
+    let now = Utc::now();
+    let mut observations = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        if !item.is_object() {
+            errors.push(FieldError { index, field: None, message: "must be a JSON object".into() });
+            continue;
+        }
+        for required in ["stationId", "timestamp"] {
+            if item.get(required).is_none_or(serde_json::Value::is_null) {
+                errors.push(FieldError {
+                    index,
+                    field: Some(required.into()),
+                    message: "is required".into(),
+                });
+            }
+        }
+        if errors.last().is_some_and(|e| e.index == index) {
+            continue;
+        }
+        match serde_json::from_value::<Observation>(item) {
+            Ok(o) => match o.validate(now) {
+                Ok(()) => observations.push(o),
+                Err(problems) => errors.extend(problems.into_iter().map(|p| {
+                    let (field, message) = p.split_once(": ").unwrap_or(("", &p));
+                    FieldError {
+                        index,
+                        field: (!field.is_empty()).then(|| field.to_owned()),
+                        message: message.to_owned(),
+                    }
+                })),
+            },
+            Err(e) => errors.push(FieldError { index, field: None, message: e.to_string() }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(observations)
+    } else {
+        Err(ApiError::Invalid(errors))
+    }
+}
+
+async fn publish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Published>), ApiError> {
+    authorize(&state, &headers)?;
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge(format!("the body may be at most {MAX_BODY_BYTES} bytes"))
+        }
+        _ => ApiError::BadRequest(format!("could not read the body: {e}")),
+    })?;
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+    if !json {
+        return Err(ApiError::UnsupportedMediaType("send Content-Type: application/json".into()));
+    }
+    let batch = parse_batch(&body)?;
+    let stored = store_and_publish_stored(state.store.as_ref(), state.bus.as_ref(), &batch).await?;
+    metrics::counter!("publish_observations_total", "result" => "stored").increment(stored.len() as u64);
+    let unchanged = crate::store::normalised_len(&batch) - stored.len();
+    metrics::counter!("publish_observations_total", "result" => "unchanged").increment(unchanged as u64);
+    let status = if stored.is_empty() { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(Published { stored: stored.len(), unchanged, observations: stored })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_every_problem_with_its_index_and_field() {
+        let body = br#"[
+            {"stationId":"44009","timestamp":"2025-11-15T12:00:00Z","waveHeightM":1.2},
+            {"stationId":"44009","timestamp":"2025-11-15T12:00:00Z","waveHeightM":-4,"windDirDeg":400},
+            {"timestamp":"2025-11-15T12:00:00Z"},
+            {"stationId":"bad id!","timestamp":"2025-11-15T12:00:00Z"},
+            7
+        ]"#;
+        let Err(ApiError::Invalid(errors)) = parse_batch(body) else { panic!("expected errors") };
+        let summary: Vec<(usize, Option<&str>)> =
+            errors.iter().map(|e| (e.index, e.field.as_deref())).collect();
+        assert_eq!(
+            summary,
+            [
+                (1, Some("waveHeightM")),
+                (1, Some("windDirDeg")),
+                (2, Some("stationId")),
+                (3, None),
+                (4, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn accepts_an_object_or_an_array() {
+        let one = br#"{"stationId":"44009","timestamp":"2025-11-15T12:00:00Z"}"#;
+        assert_eq!(parse_batch(one).unwrap().len(), 1);
+        assert!(matches!(parse_batch(b"[]"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(parse_batch(b"{nope"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(parse_batch(b"\"x\""), Err(ApiError::BadRequest(_))));
+    }
+}
