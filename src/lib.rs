@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod hub;
 pub mod ingest;
+pub mod metrics;
 pub mod net;
 pub mod store;
 pub mod telemetry;

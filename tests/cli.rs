@@ -100,7 +100,7 @@ async fn run_with_a_replay_directory_streams_observations_and_stops_on_sigterm()
     let url = format!("http://127.0.0.1:{port}/v1/observations/stream");
     let deadline = Instant::now() + Duration::from_secs(20);
     let response = loop {
-        match client.get(&url).send().await {
+        match client.get(&url).header("x-request-id", "tour-42").send().await {
             Ok(r) => break r,
             Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await
@@ -109,6 +109,14 @@ async fn run_with_a_replay_directory_streams_observations_and_stops_on_sigterm()
         }
     };
     assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"], "tour-42", "the request id is echoed");
+    let generated = client
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .await
+        .expect("health");
+    let id = generated.headers()["x-request-id"].to_str().expect("id").to_owned();
+    assert_eq!(id.len(), 36, "a UUID is generated when the client sends none: {id}");
     let mut body = response;
     let mut text = String::new();
     let read = tokio::time::timeout(Duration::from_secs(20), async {
@@ -158,15 +166,25 @@ async fn run_with_a_replay_directory_streams_observations_and_stops_on_sigterm()
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit status {status}");
-    // Logs are JSON lines with the contract's field names.
+    // Logs are JSON lines with the contract's field names and the request id.
     let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let first: serde_json::Value =
-        serde_json::from_str(&stdout.lines().next().expect("a log line").expect("read"))
-            .expect("JSON log line");
-    for field in ["time", "level", "event", "msg"] {
-        assert!(
-            first.get(field).is_some(),
-            "log line lacks {field}: {first}"
-        );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(&l.expect("read")).expect("every log line is JSON"))
+        .collect();
+    for line in &lines {
+        for field in ["time", "level", "event", "msg"] {
+            assert!(line.get(field).is_some(), "log line lacks {field}: {line}");
+        }
     }
+    let find = |event: &str| {
+        lines
+            .iter()
+            .find(|l| l["event"] == event && l["requestId"] == "tour-42")
+            .unwrap_or_else(|| panic!("no {event} line with the request id in {lines:?}"))
+    };
+    assert_eq!(find("sse_client_connected")["connectionCount"], 1);
+    let closed = find("sse_client_disconnected");
+    assert_eq!(closed["connectionCount"], 0);
+    assert!(closed["connectionDurationMs"].as_u64().is_some());
 }

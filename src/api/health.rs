@@ -1,9 +1,11 @@
-//! Liveness (`/health`) and readiness (`/ready`: store and bus reachable, not shutting down).
+//! Liveness (`/health`), readiness (`/ready`: store and bus reachable, not shutting down) and
+//! the Prometheus scrape endpoint (`/metrics`).
 
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -17,6 +19,15 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics_text))
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    metrics::gauge!("sse_connections_total").set(state.streams.open() as f64);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        crate::metrics::render(),
+    )
 }
 
 async fn health() -> Json<Value> {

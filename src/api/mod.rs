@@ -1,5 +1,6 @@
 //! The HTTP API: one router built from each feature module's routes.
 
+mod assets;
 mod error;
 mod health;
 mod observations;
@@ -11,6 +12,8 @@ pub mod stream;
 use std::sync::Arc;
 
 use axum::Router;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 use tokio_util::sync::CancellationToken;
 
 pub use error::{ApiError, FieldError};
@@ -53,9 +56,27 @@ pub fn router(state: AppState) -> Router {
         .merge(publish::router())
         .merge(stations::router())
         .merge(health::router())
+        .merge(assets::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
         .with_state(state)
+}
+
+/// The span every request-scoped log line is emitted in: it carries the request id.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!("request", requestId = %id, method = %request.method(), path = %request.uri().path())
 }
 
 async fn not_found() -> ApiError {

@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::params::Params;
 use super::{ApiError, AppState};
-use crate::domain::{Seq, StationFilter};
+use crate::domain::{Seq, StationFilter, StationId};
+use crate::metrics;
 use crate::hub::frame::{encode_connection, encode_reset, encode_shutdown, write_observation};
 use crate::hub::{Frame, Hub};
 use crate::store::{AfterQuery, Store};
@@ -30,6 +31,8 @@ use crate::store::{AfterQuery, Store};
 const REPLAY_PAGE: u32 = 500;
 /// Times a stream that falls behind while catching up is caught up again from the store.
 const CATCH_UPS: u8 = 3;
+/// Broadcasts slower than this log a warning.
+const SLOW_BROADCAST: std::time::Duration = std::time::Duration::from_millis(200);
 /// Live frames gathered into one write when a connection has a backlog.
 const COALESCE: usize = 64;
 
@@ -66,16 +69,15 @@ impl StreamLimiter {
         self.max
     }
 
-    fn acquire(self: &Arc<Self>) -> Option<StreamGuard> {
+    fn acquire(self: &Arc<Self>, request_id: &str) -> Option<StreamGuard> {
         self.open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
-            })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1))
             .ok()
             .map(|n| StreamGuard {
                 limiter: self.clone(),
                 opened: Instant::now(),
                 count: n + 1,
+                request_id: request_id.to_owned(),
             })
     }
 }
@@ -86,15 +88,20 @@ struct StreamGuard {
     limiter: Arc<StreamLimiter>,
     opened: Instant,
     count: usize,
+    /// The request id of the request that opened the stream, for the disconnect log.
+    request_id: String,
 }
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         let left = self.limiter.open.fetch_sub(1, Ordering::AcqRel) - 1;
+        let duration = self.opened.elapsed();
+        metrics::hot().connection_duration.record(duration.as_secs_f64());
         tracing::info!(
             event = "sse_client_disconnected",
             connectionCount = left,
-            connectionDurationMs = self.opened.elapsed().as_millis() as u64,
+            connectionDurationMs = duration.as_millis() as u64,
+            requestId = %self.request_id,
             "stream closed"
         );
     }
@@ -224,24 +231,17 @@ async fn stream(
             retry_after_secs: 5,
         });
     }
-    let Some(guard) = state.streams.acquire() else {
+    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some(guard) = state.streams.acquire(request_id) else {
         return Err(ApiError::TooManyStreams {
-            message: format!(
-                "this server is at its limit of {} streams",
-                state.streams.max()
-            ),
+            message: format!("this server is at its limit of {} streams", state.streams.max()),
             retry_after_secs: 5,
         });
     };
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
     tracing::info!(
         event = "sse_client_connected",
         connectionCount = guard.count,
-        requestId = %request_id,
+        requestId = %guard.request_id,
         "stream opened"
     );
 
@@ -387,6 +387,10 @@ impl Connection {
             match std::mem::replace(&mut self.phase, Phase::Done) {
                 Phase::Greeting { reset, replay } => {
                     self.phase = if replay { Phase::Replay } else { Phase::Live };
+                    metrics::hot().sent_connection.increment(1);
+                    if reset.is_some() {
+                        metrics::hot().sent_reset.increment(1);
+                    }
                     let hello = encode_connection(Utc::now());
                     return Some(match reset {
                         None => hello,
@@ -448,6 +452,7 @@ impl Connection {
             return Some(None);
         };
         self.last = last.seq;
+        metrics::hot().sent_observation.increment(page.len() as u64);
         let mut out = BytesMut::with_capacity(page.len() * 400);
         for stored in &page {
             write_observation(&mut out, Some(stored.seq), &stored.observation);
@@ -462,6 +467,7 @@ impl Connection {
             () = self.shutdown.cancelled() => return Some(self.shutting_down()),
             received = self.live.recv() => received,
         };
+        let (mut sent_observations, mut sent_heartbeats) = (0u64, 0u64);
         let mut chunk: Option<Bytes> = None;
         let mut buf: Option<BytesMut> = None;
         let mut next = first;
@@ -469,7 +475,15 @@ impl Connection {
             match next {
                 Ok(frame) => {
                     self.live_since_replay = true;
+                    if frame.is_observation() && frame.take() {
+                        broadcast_done(&frame);
+                    }
                     if self.accept(&frame) {
+                        if frame.is_observation() {
+                            sent_observations += 1;
+                        } else {
+                            sent_heartbeats += 1;
+                        }
                         match (&mut buf, chunk.take()) {
                             (Some(buf), _) => buf.extend_from_slice(&frame.bytes),
                             (None, None) => chunk = Some(frame.bytes.clone()),
@@ -524,6 +538,9 @@ impl Connection {
                 Err(TryRecvError::Closed) => Err(RecvError::Closed),
             };
         }
+        let hot = metrics::hot();
+        hot.sent_observation.increment(sent_observations);
+        hot.sent_heartbeat.increment(sent_heartbeats);
         Some(buf.map(BytesMut::freeze).or(chunk))
     }
 
@@ -540,7 +557,22 @@ impl Connection {
 
     fn shutting_down(&mut self) -> Option<Bytes> {
         self.phase = Phase::Done;
+        metrics::hot().sent_shutdown.increment(1);
         Some(encode_shutdown(Utc::now()))
+    }
+}
+
+/// Called by the last receiver of an observation frame: latency from bus receipt to here.
+fn broadcast_done(frame: &Frame) {
+    let latency = frame.received.elapsed();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    metrics::hot().broadcast_latency.record(latency_ms);
+    let station = frame.station.as_ref().map(StationId::as_str).unwrap_or_default();
+    let clients = frame.audience.load(Ordering::Relaxed);
+    if latency > SLOW_BROADCAST {
+        tracing::warn!(event = "observation_broadcasted", stationId = station, clientCount = clients, latencyMs = latency_ms, "slow broadcast");
+    } else {
+        tracing::debug!(event = "observation_broadcasted", stationId = station, clientCount = clients, latencyMs = latency_ms, "observation broadcast");
     }
 }
 

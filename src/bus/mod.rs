@@ -86,6 +86,7 @@ pub async fn publish_stored(bus: &dyn Bus, stored: Vec<StoredObservation>) {
             match bus.publish(&message).await {
                 Ok(()) => break,
                 Err(e) => {
+                    metrics::counter!("bus_publish_failures_total").increment(1);
                     tracing::warn!(
                         event = "publish_observation_failed",
                         stationId = %station_id,

@@ -1,5 +1,8 @@
 //! SSE frames: each event is encoded once into its wire bytes, which every connection shares.
 
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::Instant;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 
@@ -17,6 +20,13 @@ pub struct Frame {
     pub station: Option<StationId>,
     /// The whole frame, ready to write.
     pub bytes: Bytes,
+    /// When the relay received it (bus receipt), for `sse_broadcast_latency_ms`.
+    pub received: Instant,
+    /// Receivers that have not taken the frame yet; the one that takes it last records the
+    /// broadcast latency. Set by the hub when it broadcasts.
+    pub pending: AtomicIsize,
+    /// Receivers the frame was sent to (for the `observation_broadcasted` log).
+    pub audience: AtomicIsize,
 }
 
 impl Frame {
@@ -26,6 +36,9 @@ impl Frame {
             seq,
             station: Some(observation.station_id.clone()),
             bytes: encode_observation(seq, observation),
+            received: Instant::now(),
+            pending: AtomicIsize::new(0),
+            audience: AtomicIsize::new(0),
         }
     }
 
@@ -35,7 +48,20 @@ impl Frame {
             seq: None,
             station: None,
             bytes: encode_heartbeat(now),
+            received: Instant::now(),
+            pending: AtomicIsize::new(0),
+            audience: AtomicIsize::new(0),
         }
+    }
+
+    /// Whether this is an observation (not a heartbeat).
+    pub fn is_observation(&self) -> bool {
+        self.station.is_some()
+    }
+
+    /// Marks the frame taken by one receiver; true for the last of them.
+    pub fn take(&self) -> bool {
+        self.pending.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
     /// Whether a client with this filter wants the frame.

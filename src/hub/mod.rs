@@ -69,6 +69,9 @@ impl Hub {
     /// Sends a frame to every connection; returns how many receivers it reached.
     pub fn broadcast(&self, frame: Frame) -> usize {
         let seq = frame.seq;
+        let receivers = self.receiver_count();
+        frame.pending.store(receivers as isize, Ordering::Relaxed);
+        frame.audience.store(receivers as isize, Ordering::Relaxed);
         let frame = Arc::new(frame);
         let reached = self
             .shards

@@ -36,6 +36,7 @@ pub async fn run_relay(
         };
         match event {
             BusEvent::Message(message) => {
+                metrics::counter!("bus_messages_received_total").increment(1);
                 let Some(seq) = message.seq else {
                     // From a producer that did not store it: broadcast, without an id.
                     hub.broadcast(Frame::observation(None, &message.observation));
@@ -45,6 +46,7 @@ pub async fn run_relay(
                     continue; // already broadcast (from a repair, or a duplicate publish)
                 }
                 if seq > last.next() {
+                    metrics::counter!("bus_gaps_total").increment(1);
                     let until = Some(Seq::new(seq.get() - 1));
                     if repair(&hub, store.as_ref(), last, until, &cancel)
                         .await
@@ -57,6 +59,7 @@ pub async fn run_relay(
                 last = seq;
             }
             BusEvent::Gap => {
+                metrics::counter!("bus_gaps_total").increment(1);
                 tracing::info!(event = "bus_gap", after = %last, "bus may have lost messages; repairing from the store");
                 match repair(&hub, store.as_ref(), last, None, &cancel).await {
                     Some(repaired) => last = repaired,
@@ -64,6 +67,7 @@ pub async fn run_relay(
                 }
             }
             BusEvent::Invalid(reason) => {
+                metrics::counter!("bus_invalid_messages_total").increment(1);
                 tracing::warn!(event = "bus_message_invalid", reason = %reason, "invalid bus message skipped");
             }
         }
@@ -96,6 +100,7 @@ async fn repair(
             Ok(page) => {
                 backoff = Duration::from_millis(100);
                 let full = page.len() == REPAIR_PAGE as usize;
+                metrics::counter!("bus_gap_events_repaired_total").increment(page.len() as u64);
                 for stored in page {
                     last = stored.seq;
                     hub.broadcast(Frame::observation(Some(stored.seq), &stored.observation));

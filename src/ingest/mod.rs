@@ -46,6 +46,8 @@ pub async fn ingest_file(
         .map(|r| Observation::from_ndbc(station.clone(), r))
         .collect();
     let outcome = store_and_publish(store, bus, &observations).await?;
+    metrics::counter!("ingest_observations_stored_total").increment(outcome as u64);
+    metrics::counter!("ingest_rows_skipped_total").increment(parsed.skipped.len() as u64);
     Ok(FileOutcome {
         parsed: parsed.records.len(),
         skipped: parsed.skipped.len(),

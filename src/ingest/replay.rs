@@ -115,9 +115,11 @@ pub async fn run(
             () = cancel.cancelled() => return Ok(stored),
             () = tokio::time::sleep_until(due) => {}
         }
-        stored += store_and_publish(store, bus, group)
+        let new = store_and_publish(store, bus, group)
             .await
             .context("storing replayed observations")?;
+        metrics::counter!("ingest_observations_stored_total").increment(new as u64);
+        stored += new;
     }
     tracing::info!(event = "replay_finished", stored, "replay finished");
     Ok(stored)

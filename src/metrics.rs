@@ -1,0 +1,143 @@
+//! Prometheus metrics: the recorder, bucket layout, names, and the HTTP middleware.
+//!
+//! The recorder is process-wide (the `metrics` facade has one global recorder); `/metrics`
+//! renders it. Hot paths use counter handles resolved once ([`Hot`]), not name lookups.
+
+use std::sync::{LazyLock, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics::{Counter, Histogram, counter, describe_counter, describe_gauge, describe_histogram, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+
+/// Buckets of `sse_connection_duration_seconds` (SPEC §9).
+pub const CONNECTION_DURATION_BUCKETS: [f64; 8] = [1.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0];
+/// Buckets of `sse_broadcast_latency_ms` (SPEC §9).
+pub const BROADCAST_LATENCY_BUCKETS: [f64; 8] = [1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0];
+/// Buckets of `http_request_duration_seconds`.
+pub const HTTP_DURATION_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the global recorder once (later calls return the same handle); `None` if another
+/// recorder was installed first.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("sse_connection_duration_seconds".into()),
+                    &CONNECTION_DURATION_BUCKETS,
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("sse_broadcast_latency_ms".into()),
+                        &BROADCAST_LATENCY_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("http_request_duration_seconds".into()),
+                        &HTTP_DURATION_BUCKETS,
+                    )
+                })
+                .ok()?;
+            let handle = builder.install_recorder().ok()?;
+            describe();
+            Some(handle)
+        })
+        .as_ref()
+}
+
+fn describe() {
+    describe_gauge!("sse_connections_total", "Open SSE streams.");
+    describe_counter!("sse_events_sent_total", "SSE events written to clients, by event type.");
+    describe_histogram!("sse_connection_duration_seconds", "How long SSE streams stay open.");
+    describe_histogram!("sse_broadcast_latency_ms", "Bus receipt to the last client's write, per observation.");
+    describe_counter!("ingest_fetches_total", "NDBC station polls, by result.");
+    describe_counter!("ingest_observations_stored_total", "Observations newly stored by ingest.");
+    describe_counter!("ingest_rows_skipped_total", "Unreadable rows skipped by ingest.");
+    describe_counter!("bus_publish_failures_total", "Failed publish attempts.");
+    describe_counter!("bus_messages_received_total", "Valid bus messages received.");
+    describe_counter!("bus_invalid_messages_total", "Bus messages that failed validation.");
+    describe_counter!("bus_gaps_total", "Times the bus may have lost messages (reconnect, lag, seq gap).");
+    describe_counter!("bus_gap_events_repaired_total", "Observations broadcast from the store to fill bus gaps.");
+    describe_counter!("bus_reconnects_total", "Bus subscriber reconnects.");
+    describe_counter!("publish_observations_total", "Observations received by the publish API, by result.");
+    describe_counter!("http_requests_total", "HTTP requests, by method, route and status.");
+    describe_histogram!("http_request_duration_seconds", "Time to the response head, by method and route.");
+}
+
+/// Renders the current values (the `/metrics` body).
+pub fn render() -> String {
+    install().map(PrometheusHandle::render).unwrap_or_default()
+}
+
+/// Runs the recorder's periodic upkeep (histogram maintenance) until cancelled.
+pub async fn run_upkeep(cancel: CancellationToken) {
+    let Some(handle) = install() else { return };
+    let mut ticker = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticker.tick() => handle.run_upkeep(),
+        }
+    }
+}
+
+/// Handles of the metrics touched per event or per connection, resolved once.
+#[derive(Debug)]
+pub struct Hot {
+    /// `sse_events_sent_total{event_type="observation"}`.
+    pub sent_observation: Counter,
+    /// `sse_events_sent_total{event_type="heartbeat"}`.
+    pub sent_heartbeat: Counter,
+    /// `sse_events_sent_total{event_type="connection"}`.
+    pub sent_connection: Counter,
+    /// `sse_events_sent_total{event_type="reset"}`.
+    pub sent_reset: Counter,
+    /// `sse_events_sent_total{event_type="shutdown"}`.
+    pub sent_shutdown: Counter,
+    /// `sse_connection_duration_seconds`.
+    pub connection_duration: Histogram,
+    /// `sse_broadcast_latency_ms`.
+    pub broadcast_latency: Histogram,
+}
+
+/// The hot handles (resolved against the recorder installed at first use).
+pub fn hot() -> &'static Hot {
+    static HOT: LazyLock<Hot> = LazyLock::new(|| {
+        install();
+        let sent = |t: &'static str| counter!("sse_events_sent_total", "event_type" => t);
+        Hot {
+            sent_observation: sent("observation"),
+            sent_heartbeat: sent("heartbeat"),
+            sent_connection: sent("connection"),
+            sent_reset: sent("reset"),
+            sent_shutdown: sent("shutdown"),
+            connection_duration: histogram!("sse_connection_duration_seconds"),
+            broadcast_latency: histogram!("sse_broadcast_latency_ms"),
+        }
+    });
+    &HOT
+}
+
+/// Middleware counting requests and timing them to the response head.
+pub async fn track_http(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

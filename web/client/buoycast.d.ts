@@ -1,0 +1,191 @@
+// Types of the buoycast client module (`/client/buoycast.js`).
+
+/** Where the client is: see the state diagram in docs/AUDIO_CLIENTS.md. */
+export type ConnectionState =
+  | "connecting" // opening the stream for the first time (or after the filter changed)
+  | "connected" // the SSE stream is open
+  | "reconnecting" // the stream failed; waiting (backoff with jitter) before opening it again
+  | "polling" // the stream failed repeatedly; polling GET /v1/observations, retrying the stream
+  | "disconnected"; // close() was called
+
+/** One observation (SPEC §3). Values are `null` when the buoy did not report them. */
+export interface Observation {
+  /** Uppercase station id, e.g. "44009". */
+  stationId: string;
+  /** Measurement time, ISO 8601 UTC with milliseconds, e.g. "2025-11-15T12:00:00.000Z". */
+  timestamp: string;
+  /** Significant wave height, m. */
+  waveHeightM: number | null;
+  /** Wind speed, m/s. */
+  windSpeedMps: number | null;
+  /** Wind direction, degrees true (where it blows from). */
+  windDirDeg: number | null;
+  /** Sea surface temperature, °C. */
+  waterTempC: number | null;
+  /** Sea level pressure, hPa. */
+  pressureHpa: number | null;
+  /** Peak gust speed, m/s. */
+  gustMps: number | null;
+  /** Dominant wave period, s. */
+  dominantWavePeriodS: number | null;
+  /** Average wave period, s. */
+  averageWavePeriodS: number | null;
+  /** Mean wave direction, degrees true. */
+  meanWaveDirDeg: number | null;
+  /** Air temperature, °C. */
+  airTempC: number | null;
+  /** Dew point, °C. */
+  dewPointC: number | null;
+  /** Visibility, nautical miles. */
+  visibilityNmi: number | null;
+  /** Pressure tendency over 3 hours, hPa. */
+  pressureTendencyHpa: number | null;
+  /** Water level, ft above or below mean lower low water. */
+  tideFt: number | null;
+  /** Fields added later: clients ignore what they do not know. */
+  [field: string]: unknown;
+}
+
+/** What the client knows about one delivered observation. */
+export interface ObservationMeta {
+  /** The event id (the store's seq); null for a producer's observation that was never stored. */
+  id: number | null;
+  /** How it arrived. */
+  via: "sse" | "poll";
+  /** `Date.now()` when it was handed over. */
+  receivedAt: number;
+}
+
+/** `event: connection` data. */
+export interface ConnectionEventData {
+  status: "connected";
+  timestamp: string;
+}
+/** `event: heartbeat` data. */
+export interface HeartbeatEventData {
+  timestamp: string;
+}
+/** `event: reset` data: the server could not replay everything after the resume point. */
+export interface ResetEventData {
+  /** The first seq it replays (or will send). */
+  oldestSeq: number;
+  /** "replay_limit" or "unknown_event_id". */
+  reason: string;
+  message: string;
+}
+/** `event: shutdown` data. */
+export interface ShutdownEventData {
+  reason: string;
+  timestamp: string;
+}
+
+/** The non-observation events, for `onEvent`. */
+export type StreamEvent =
+  | ["connection", ConnectionEventData]
+  | ["heartbeat", HeartbeatEventData]
+  | ["reset", ResetEventData]
+  | ["shutdown", ShutdownEventData];
+
+/** Options of {@link connect}. */
+export interface ConnectOptions {
+  /** Base URL of the server (or its stream URL). Default: the server this module came from. */
+  url?: string | URL;
+  /** Only these stations (ids, or one comma-separated string). Default: all. */
+  stations?: string[] | string | null;
+  /** Resume after this id (e.g. one kept in localStorage). Default: live from now. */
+  lastEventId?: number | null;
+  /** On the first connection without `lastEventId`: replay observations measured since then. */
+  since?: string;
+  /** Called once per observation, in id order, never twice for the same id. */
+  onObservation: (observation: Observation, meta: ObservationMeta) => void;
+  /** Called on every state change (and once, after connect() returns, with "connecting"). */
+  onStateChange?: (
+    state: ConnectionState,
+    detail: { previous: ConnectionState | null; reason: string },
+  ) => void;
+  /** Called for `connection`, `heartbeat`, `reset` and `shutdown` events. */
+  onEvent?: (...event: StreamEvent) => void;
+  /** Polling period once the stream has failed `maxSseFailures` times in a row. Default 5000. */
+  pollIntervalMs?: number;
+  /** While polling, how often the stream is tried again. Default 30000. */
+  sseRetryIntervalMs?: number;
+  /** Stream failures in a row before polling. Default 3. */
+  maxSseFailures?: number;
+  /** First reconnection delay; doubles per failure, with jitter (50–100 %). Default 1000. */
+  reconnectDelayMs?: number;
+  /** Longest reconnection delay. Default 30000. */
+  maxReconnectDelayMs?: number;
+  /** The server's heartbeat period; 2.5× this with no data at all means a dead stream. Default 15000. */
+  heartbeatIntervalMs?: number;
+  /** Page size of a poll. Default 1000. */
+  pollLimit?: number;
+  /** No `[buoycast]` log lines. Default false. */
+  quiet?: boolean;
+  /** Where log lines go. Default `console`. */
+  logger?: Pick<Console, "info" | "warn" | "error">;
+  /** EventSource implementation (for non-browser environments). Default `globalThis.EventSource`. */
+  EventSource?: typeof EventSource;
+  /** fetch implementation. Default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+}
+
+/** Counters of a client. */
+export interface ClientStats {
+  /** Observations delivered. */
+  received: number;
+  /** Observations dropped because their id was not above the last one. */
+  duplicates: number;
+  /** Streams opened after the first. */
+  reconnects: number;
+  /** Successful poll requests. */
+  polls: number;
+  /** Failed poll requests. */
+  pollFailures: number;
+  /** `Date.now()` of the last event of any kind (0 before the first). */
+  lastEventAt: number;
+  state: ConnectionState;
+  lastEventId: number | null;
+}
+
+/** A live connection. */
+export declare class BuoycastClient {
+  constructor(options: ConnectOptions);
+  /** The current state. */
+  readonly state: ConnectionState;
+  /** The id of the last observation delivered (the resume point); null before the first. */
+  readonly lastEventId: number | null;
+  /** The station filter, or null for all stations. */
+  readonly stations: string[] | null;
+  /** A snapshot of the counters. */
+  readonly stats: ClientStats;
+  /** Changes the station filter and reconnects (resuming after the current id). */
+  setStations(stations: string[] | string | null | undefined): void;
+  /** Closes for good; the state becomes "disconnected" and no callback follows. */
+  close(): void;
+}
+
+/** Opens a live connection to a buoycast server. */
+export declare function connect(options: ConnectOptions): BuoycastClient;
+
+/** Uppercase, trimmed, de-duplicated ids; null for "all stations". */
+export declare function normaliseStations(
+  stations: string[] | string | null | undefined,
+): string[] | null;
+
+/** The connection states. */
+export declare const STATES: readonly ConnectionState[];
+/** "v1/observations/stream" */
+export declare const STREAM_PATH: string;
+/** "v1/observations" */
+export declare const POLL_PATH: string;
+/** Defaults of the tunable options. */
+export declare const DEFAULTS: Readonly<{
+  pollIntervalMs: number;
+  sseRetryIntervalMs: number;
+  maxSseFailures: number;
+  reconnectDelayMs: number;
+  maxReconnectDelayMs: number;
+  heartbeatIntervalMs: number;
+  pollLimit: number;
+  quiet: boolean;
+}>;
