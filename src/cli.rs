@@ -7,9 +7,13 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::CorsOrigins;
 use crate::app::{Application, IngestSource, ServerSettings, Settings};
-use crate::config::{Cli, Command, IngestArgs, ParseArgs, ServerArgs, SourceKind};
-use crate::domain::{Observation, StationId};
+use crate::bridge::{OscBridgeConfig, OscPrefix, SubscriptionConfig};
+use crate::config::{
+    BridgeKind, Cli, Command, IngestArgs, OscBridgeArgs, ParseArgs, ServerArgs, SourceKind,
+};
+use crate::domain::{Observation, Seq, StationFilter, StationId};
 use crate::hub::HubConfig;
 use crate::ingest::ndbc::NdbcConfig;
 use crate::ingest::replay::ReplayConfig;
@@ -35,20 +39,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => {
             telemetry::init(args.log.log_format);
+            let distributed = args.bus.redis_url.is_some();
             let settings = Settings {
                 database_url: args.store.database_url.expose().to_owned(),
                 redis_url: args.bus.redis_url.map(|s| s.expose().to_owned()),
-                server: Some(server_settings(&args.server)),
+                server: Some(server_settings(&args.server, distributed)?),
                 ingest: ingest_source(&args.ingest)?,
             };
             serve(settings).await
         }
         Command::Serve(args) => {
             telemetry::init(args.log.log_format);
+            let distributed = args.bus.redis_url.is_some();
             let settings = Settings {
                 database_url: args.store.database_url.expose().to_owned(),
                 redis_url: args.bus.redis_url.map(|s| s.expose().to_owned()),
-                server: Some(server_settings(&args.server)),
+                server: Some(server_settings(&args.server, distributed)?),
                 ingest: None,
             };
             serve(settings).await
@@ -77,11 +83,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         // No logger: stdout carries the JSON lines, stderr the summary.
         Command::Parse(args) => parse_files(&args),
+        Command::Bridge(args) => match args.kind {
+            BridgeKind::Osc(args) => {
+                telemetry::init(args.log.log_format);
+                osc_bridge(&args).await
+            }
+        },
     }
 }
 
-fn server_settings(args: &ServerArgs) -> ServerSettings {
-    ServerSettings {
+fn server_settings(args: &ServerArgs, distributed: bool) -> anyhow::Result<ServerSettings> {
+    let cors = CorsOrigins::parse(args.cors_origins.as_deref(), distributed).map_err(anyhow::Error::msg)?;
+    Ok(ServerSettings {
         listen: args.listen,
         heartbeat: Duration::from_secs(args.heartbeat_secs),
         max_streams: args.max_streams,
@@ -94,7 +107,10 @@ fn server_settings(args: &ServerArgs) -> ServerSettings {
         write_timeout: Duration::from_secs(args.write_timeout_secs),
         send_buffer: (args.send_buffer_bytes > 0).then_some(args.send_buffer_bytes),
         publish_token: args.publish_token.clone(),
-    }
+        max_streams_per_client: args.max_streams_per_client,
+        trust_forwarded_for: args.trust_forwarded_for,
+        cors: Some(cors),
+    })
 }
 
 fn ingest_source(args: &IngestArgs) -> anyhow::Result<Option<IngestSource>> {
@@ -145,6 +161,39 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let cancel = app.shutdown_token();
     tokio::spawn(cancel_on_signal(cancel));
     app.run_until_stopped().await
+}
+
+/// `buoycast bridge osc`: runs until Ctrl-C or SIGTERM.
+async fn osc_bridge(args: &OscBridgeArgs) -> anyhow::Result<()> {
+    let stations = match args.stations.as_deref() {
+        Some(raw) => StationFilter::parse(raw).context("--stations")?.map(|f| {
+            f.iter()
+                .map(StationId::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        }),
+        None => None,
+    };
+    let after = args
+        .last_event_id
+        .map(|id| i64::try_from(id).map(Seq::new))
+        .transpose()
+        .context("--last-event-id is too large")?;
+    let config = OscBridgeConfig {
+        subscription: SubscriptionConfig {
+            url: args.url.clone(),
+            stations,
+            after,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(args.max_backoff_secs),
+            idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+        },
+        target: args.target.clone(),
+        prefix: OscPrefix::parse(&args.prefix).map_err(|e| anyhow::anyhow!("--prefix: {e}"))?,
+    };
+    let cancel = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(cancel.clone()));
+    crate::bridge::osc::run(config, cancel).await
 }
 
 /// Cancels the token on Ctrl-C or SIGTERM.

@@ -36,6 +36,8 @@ pub enum Command {
     Parse(ParseArgs),
     /// Apply the store's migrations and exit.
     Migrate(MigrateArgs),
+    /// Bridge the event stream to other software (`bridge osc`: OSC over UDP for audio software).
+    Bridge(BridgeArgs),
 }
 
 /// `buoycast run`.
@@ -75,6 +77,50 @@ pub struct IngestOnlyArgs {
     pub bus: BusArgs,
     #[command(flatten)]
     pub ingest: IngestArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `buoycast bridge`.
+#[derive(Debug, Args)]
+pub struct BridgeArgs {
+    /// Which bridge.
+    #[command(subcommand)]
+    pub kind: BridgeKind,
+}
+
+/// The bridges.
+#[derive(Debug, Subcommand)]
+pub enum BridgeKind {
+    /// Follow a server's stream and send each observation as an OSC bundle over UDP
+    /// (SuperCollider, Pure Data, Max); schema in docs/AUDIO_CLIENTS.md.
+    Osc(OscBridgeArgs),
+}
+
+/// `buoycast bridge osc`.
+#[derive(Debug, Args)]
+pub struct OscBridgeArgs {
+    /// Base URL of the buoycast server (or its stream URL), e.g. `http://127.0.0.1:8080`.
+    #[arg(long, env = "BUOYCAST_BRIDGE_URL")]
+    pub url: String,
+    /// Where OSC goes, `HOST:PORT` over UDP (SuperCollider's sclang listens on 57120).
+    #[arg(long, env = "BUOYCAST_OSC_TARGET")]
+    pub target: String,
+    /// Only these stations (comma-separated ids); default: all.
+    #[arg(long, env = "BUOYCAST_BRIDGE_STATIONS")]
+    pub stations: Option<String>,
+    /// First part of every OSC address.
+    #[arg(long, env = "BUOYCAST_OSC_PREFIX", default_value = "/buoy")]
+    pub prefix: String,
+    /// Start after this event id (replaying what came after it); default: live from now.
+    #[arg(long, env = "BUOYCAST_BRIDGE_LAST_EVENT_ID")]
+    pub last_event_id: Option<u64>,
+    /// Seconds with no data at all (heartbeats included) after which the stream counts as dead.
+    #[arg(long, env = "BUOYCAST_BRIDGE_IDLE_TIMEOUT_SECS", default_value_t = 45, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout_secs: u64,
+    /// Longest wait between two reconnection attempts, seconds.
+    #[arg(long, env = "BUOYCAST_BRIDGE_MAX_BACKOFF_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub max_backoff_secs: u64,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -145,6 +191,16 @@ pub struct ServerArgs {
     /// `SO_SNDBUF` of client sockets in bytes; 0 leaves the kernel's autotuning on.
     #[arg(long, env = "BUOYCAST_SEND_BUFFER_BYTES", default_value_t = 0)]
     pub send_buffer_bytes: usize,
+    /// Most streams one client address may hold; 0 = no per-client limit.
+    #[arg(long, env = "BUOYCAST_MAX_STREAMS_PER_CLIENT", default_value_t = 500)]
+    pub max_streams_per_client: usize,
+    /// Take the client address from `X-Forwarded-For` (set only behind a proxy you trust).
+    #[arg(long, env = "BUOYCAST_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+    /// Browser origins allowed cross-origin: `*` (read only), `none`, or a list of origins (read
+    /// and publish). Default: `*` in embedded mode, `none` in distributed mode.
+    #[arg(long, env = "BUOYCAST_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
     /// Bearer token of the publish API (`POST /v1/observations`); unset disables it.
     #[arg(long, env = "BUOYCAST_PUBLISH_TOKEN")]
     pub publish_token: Option<Secret>,

@@ -61,6 +61,18 @@ impl axum::serve::Listener for StreamListener {
     }
 }
 
+/// The peer address of an accepted connection, as handlers see it (`ConnectInfo<PeerAddr>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, StreamListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, StreamListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
 /// A TCP stream whose writes fail with `TimedOut` after being blocked for the write timeout.
 #[derive(Debug)]
 pub struct TimedStream {

@@ -60,6 +60,9 @@ pub enum ApiError {
         message: String,
         retry_after_secs: u32,
     },
+    /// Too many open streams from this client address; try again after the given seconds.
+    #[error("{message}")]
+    TooManyStreamsPerClient { message: String, retry_after_secs: u32 },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -83,6 +86,9 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
             Self::TooManyStreams { .. } => (StatusCode::SERVICE_UNAVAILABLE, "too_many_streams"),
+            Self::TooManyStreamsPerClient { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_streams_per_client")
+            }
         }
     }
 }
@@ -113,6 +119,9 @@ impl IntoResponse for ApiError {
                 retry_after_secs, ..
             }
             | Self::TooManyStreams {
+                retry_after_secs, ..
+            }
+            | Self::TooManyStreamsPerClient {
                 retry_after_secs, ..
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

@@ -1,8 +1,10 @@
 //! The HTTP API: one router built from each feature module's routes.
 
 mod assets;
+mod cors;
 mod error;
 mod health;
+pub mod limits;
 mod observations;
 mod params;
 mod publish;
@@ -16,13 +18,14 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tokio_util::sync::CancellationToken;
 
+pub use cors::CorsOrigins;
 pub use error::{ApiError, FieldError};
 
 use crate::bus::Bus;
 use crate::config::Secret;
 use crate::hub::Hub;
 use crate::store::Store;
-use stream::StreamLimiter;
+use limits::StreamLimiter;
 
 /// Largest page a list endpoint returns.
 pub const MAX_LIMIT: u32 = 1000;
@@ -44,13 +47,15 @@ pub struct AppState {
     pub max_replay: u32,
     /// Bearer token of the publish API; `None` disables it.
     pub publish_token: Option<Secret>,
+    /// Whether the client address is taken from `X-Forwarded-For` (behind a trusted proxy).
+    pub trust_forwarded_for: bool,
     /// Cancelled when the server shuts down: streams end, new ones are refused.
     pub shutdown: CancellationToken,
 }
 
 /// The whole API.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+pub fn router(state: AppState, cors: &CorsOrigins) -> Router {
+    let router = Router::new()
         .merge(stream::router())
         .merge(observations::router())
         .merge(publish::router())
@@ -66,7 +71,11 @@ pub fn router(state: AppState) -> Router {
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
-        .with_state(state)
+        .with_state(state);
+    match cors.layer() {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
 /// The span every request-scoped log line is emitted in: it carries the request id.

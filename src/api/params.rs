@@ -2,12 +2,42 @@
 
 use std::collections::HashMap;
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 
-use super::{ApiError, DEFAULT_LIMIT, MAX_LIMIT};
+use super::{ApiError, AppState, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::net::PeerAddr;
 use crate::domain::{Seq, StationFilter, parse_timestamp};
+
+/// The client's address: the peer of the TCP connection, or — when the server is told to trust
+/// its proxy (`--trust-forwarded-for`) — the first address of `X-Forwarded-For`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<PeerAddr>>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0.0);
+        if state.trust_forwarded_for
+            && let Some(forwarded) = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        {
+            return Ok(Self(SocketAddr::new(forwarded, 0)));
+        }
+        Ok(Self(peer))
+    }
+}
 
 /// The query string as name → value (the last of repeated names wins).
 #[derive(Debug, Default)]

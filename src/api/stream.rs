@@ -5,8 +5,7 @@
 //! subscription predates the replay query) and no duplicate (seq order is total).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::body::Body;
@@ -19,7 +18,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use super::params::Params;
+use super::limits::{Refused, StreamGuard};
+use super::params::{ClientAddr, Params};
 use super::{ApiError, AppState};
 use crate::domain::{Seq, StationFilter, StationId};
 use crate::metrics;
@@ -41,70 +41,6 @@ pub(super) fn router() -> Router<AppState> {
         "/v1/observations/stream",
         get(stream).head(head).options(options),
     )
-}
-
-/// Counts open streams against a limit.
-#[derive(Debug)]
-pub struct StreamLimiter {
-    open: AtomicUsize,
-    max: usize,
-}
-
-impl StreamLimiter {
-    /// A limiter allowing `max` open streams.
-    pub fn new(max: usize) -> Self {
-        Self {
-            open: AtomicUsize::new(0),
-            max,
-        }
-    }
-
-    /// Streams open now.
-    pub fn open(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
-    }
-
-    /// The limit.
-    pub fn max(&self) -> usize {
-        self.max
-    }
-
-    fn acquire(self: &Arc<Self>, request_id: &str) -> Option<StreamGuard> {
-        self.open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1))
-            .ok()
-            .map(|n| StreamGuard {
-                limiter: self.clone(),
-                opened: Instant::now(),
-                count: n + 1,
-                request_id: request_id.to_owned(),
-            })
-    }
-}
-
-/// One open stream; closing it (dropping) releases its place and logs the disconnect.
-#[derive(Debug)]
-struct StreamGuard {
-    limiter: Arc<StreamLimiter>,
-    opened: Instant,
-    count: usize,
-    /// The request id of the request that opened the stream, for the disconnect log.
-    request_id: String,
-}
-
-impl Drop for StreamGuard {
-    fn drop(&mut self) {
-        let left = self.limiter.open.fetch_sub(1, Ordering::AcqRel) - 1;
-        let duration = self.opened.elapsed();
-        metrics::hot().connection_duration.record(duration.as_secs_f64());
-        tracing::info!(
-            event = "sse_client_disconnected",
-            connectionCount = left,
-            connectionDurationMs = duration.as_millis() as u64,
-            requestId = %self.request_id,
-            "stream closed"
-        );
-    }
 }
 
 /// Where a new stream starts.
@@ -218,6 +154,7 @@ async fn options() -> Response {
 
 async fn stream(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
@@ -232,11 +169,20 @@ async fn stream(
         });
     }
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let Some(guard) = state.streams.acquire(request_id) else {
-        return Err(ApiError::TooManyStreams {
-            message: format!("this server is at its limit of {} streams", state.streams.max()),
-            retry_after_secs: 5,
-        });
+    let guard = match state.streams.acquire(client.ip(), request_id) {
+        Ok(guard) => guard,
+        Err(Refused::Total(max)) => {
+            return Err(ApiError::TooManyStreams {
+                message: format!("this server is at its limit of {max} streams"),
+                retry_after_secs: 5,
+            });
+        }
+        Err(Refused::PerClient(max)) => {
+            return Err(ApiError::TooManyStreamsPerClient {
+                message: format!("at most {max} streams per client address"),
+                retry_after_secs: 10,
+            });
+        }
     };
     tracing::info!(
         event = "sse_client_connected",

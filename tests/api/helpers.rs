@@ -33,7 +33,7 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub bus: Arc<dyn Bus>,
     pub shutdown: CancellationToken,
-    pub streams: Arc<buoycast::api::stream::StreamLimiter>,
+    pub streams: Arc<buoycast::api::limits::StreamLimiter>,
     pub handle: JoinHandle<anyhow::Result<()>>,
     pub client: reqwest::Client,
     _dir: tempfile::TempDir,

@@ -259,3 +259,51 @@ async fn query_parameters_are_validated() {
         assert_eq!(body["error"]["code"], "bad_request", "{bad}");
     }
 }
+
+#[tokio::test]
+async fn cors_lets_any_origin_read_in_embedded_mode_but_not_publish() {
+    let app = crate::helpers::spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/v1/observations/latest"))
+        .header("origin", "https://somewhere.example")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/v1/observations"))
+        .header("origin", "https://somewhere.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization,content-type")
+        .send()
+        .await
+        .expect("preflight");
+    let methods = preflight
+        .headers()
+        .get("access-control-allow-methods")
+        .map(|v| v.to_str().unwrap_or("").to_owned())
+        .unwrap_or_default();
+    assert!(!methods.contains("POST"), "publishing is not open to any origin: {methods}");
+}
+
+#[tokio::test]
+async fn cors_allow_list_and_same_origin_policies() {
+    use buoycast::api::CorsOrigins;
+    let listed = crate::helpers::spawn_app_with(|s| {
+        s.server.as_mut().expect("server").cors = Some(CorsOrigins::parse(Some("https://ok.example"), true).unwrap());
+    })
+    .await;
+    let get = |app: &crate::helpers::TestApp, origin: &'static str| {
+        app.client.get(app.url("/health")).header("origin", origin).send()
+    };
+    let ok = get(&listed, "https://ok.example").await.expect("get");
+    assert_eq!(ok.headers()["access-control-allow-origin"], "https://ok.example");
+    let other = get(&listed, "https://evil.example").await.expect("get");
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    let same = crate::helpers::spawn_app_with(|s| s.server.as_mut().expect("server").cors = Some(CorsOrigins::SameOrigin)).await;
+    let response = get(&same, "https://ok.example").await.expect("get");
+    assert!(response.headers().get("access-control-allow-origin").is_none());
+}

@@ -102,6 +102,9 @@ async fn fifty_clients_receive_the_same_events_in_order_exactly_once() {
 async fn resume_with_last_event_id_while_publishing_has_no_gap_and_no_duplicate() {
     let app = spawn_app().await;
     let total = 600i64;
+    // Connected (and subscribed) before anything is published, so it starts at seq 1.
+    let mut client = app.stream(STREAM, &[]).await;
+    client.next_of("connection", WAIT).await.expect("connected");
     let running = Arc::new(AtomicBool::new(true));
     let publisher = {
         let (store, bus, running) = (app.store.clone(), app.bus.clone(), running.clone());
@@ -122,7 +125,6 @@ async fn resume_with_last_event_id_while_publishing_has_no_gap_and_no_duplicate(
         })
     };
     let mut seen = Vec::new();
-    let mut client = app.stream(STREAM, &[]).await;
     let mut reconnects = 0;
     // Read a few events, drop the connection, reconnect from the last id, several times, while
     // the publisher keeps going.
@@ -514,4 +516,31 @@ async fn a_client_slower_than_the_event_rate_is_cut_off_and_resumes() {
         .await;
     let rest = ids(&resumed.observations((total - last) as usize, WAIT).await);
     assert_eq!(rest, (last + 1..=total).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn each_client_address_has_its_own_stream_limit() {
+    let app = spawn_app_with(|s| s.server.as_mut().expect("server").max_streams_per_client = 2).await;
+    let from = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .expect("client")
+    };
+    let first = from([127, 0, 0, 1]);
+    let url = app.url(STREAM);
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut s = crate::helpers::SseClient::connect(&first, &url, &[]).await;
+        s.next_of("connection", WAIT).await.expect("connected");
+        open.push(s);
+    }
+    let refused = crate::helpers::SseClient::connect(&first, &url, &[]).await;
+    assert_eq!(refused.status, 429);
+    assert!(refused.headers.contains_key("retry-after"));
+    assert!(refused.body_text.contains("too_many_streams_per_client"), "{}", refused.body_text);
+    // Another address is not affected.
+    let mut other = crate::helpers::SseClient::connect(&from([127, 0, 0, 2]), &url, &[]).await;
+    assert_eq!(other.status, 200);
+    assert!(other.next_of("connection", WAIT).await.is_some());
 }
