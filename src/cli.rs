@@ -108,6 +108,7 @@ fn server_settings(args: &ServerArgs, distributed: bool) -> anyhow::Result<Serve
         send_buffer: (args.send_buffer_bytes > 0).then_some(args.send_buffer_bytes),
         publish_token: args.publish_token.clone(),
         max_streams_per_client: args.max_streams_per_client,
+        max_wait_secs: args.max_wait_secs,
         trust_forwarded_for: args.trust_forwarded_for,
         cors: Some(cors),
     })

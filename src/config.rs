@@ -191,6 +191,9 @@ pub struct ServerArgs {
     /// `SO_SNDBUF` of client sockets in bytes; 0 leaves the kernel's autotuning on.
     #[arg(long, env = "BUOYCAST_SEND_BUFFER_BYTES", default_value_t = 0)]
     pub send_buffer_bytes: usize,
+    /// Longest long poll (`GET /v1/observations?wait=`) this server grants, seconds.
+    #[arg(long, env = "BUOYCAST_MAX_WAIT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=60))]
+    pub max_wait_secs: u32,
     /// Most streams one client address may hold; 0 = no per-client limit.
     #[arg(long, env = "BUOYCAST_MAX_STREAMS_PER_CLIENT", default_value_t = 500)]
     pub max_streams_per_client: usize,

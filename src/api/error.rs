@@ -6,8 +6,28 @@ use axum::response::{IntoResponse, Response};
 
 use crate::store::StoreError;
 
+/// The body of every error response.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// An error: a stable machine-readable code and a human-readable message.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code, e.g. `bad_request`, `not_found`, `unavailable`, `too_many_streams`.
+    #[schema(example = "bad_request")]
+    pub code: String,
+    /// What to do about it.
+    pub message: String,
+    /// Per-field problems (publish API validation only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<FieldError>>,
+}
+
 /// One problem with a published observation.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Position of the observation in the request (0 for a single object).
     pub index: usize,
@@ -104,11 +124,11 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut error = serde_json::json!({ "code": code, "message": message });
-        if let Self::Invalid(details) = &self {
-            error["details"] = serde_json::json!(details);
-        }
-        let body = serde_json::json!({ "error": error });
+        let details = match &self {
+            Self::Invalid(details) => Some(details.clone()),
+            _ => None,
+        };
+        let body = ErrorBody { error: ErrorDetail { code: code.to_owned(), message, details } };
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match self {

@@ -1,6 +1,7 @@
 //! Liveness (`/health`), readiness (`/ready`: store and bus reachable, not shutting down) and
 //! the Prometheus scrape endpoint (`/metrics`).
 
+use std::future::Future;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -8,7 +9,6 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
 
 use super::AppState;
 
@@ -22,6 +22,58 @@ pub(super) fn router() -> Router<AppState> {
         .route("/metrics", get(metrics_text))
 }
 
+/// Body of `/health`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok` while the process serves requests.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// Body of `/ready`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    /// `ready`, `unavailable` or `shutting_down`.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// Each dependency.
+    pub checks: Checks,
+    /// Open streams and the limit.
+    pub streams: StreamCounts,
+}
+
+/// Dependency checks of `/ready`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Checks {
+    /// The store (SQLite or PostgreSQL).
+    pub store: Check,
+    /// The bus (in-process or Redis).
+    pub bus: Check,
+}
+
+/// One dependency check.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Check {
+    /// `up` or `down`.
+    #[schema(example = "up")]
+    pub status: &'static str,
+    /// Why it is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Stream counts of `/ready`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct StreamCounts {
+    /// Streams open now.
+    pub open: usize,
+    /// Most streams this server accepts.
+    pub max: usize,
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("sse_connections_total").set(state.streams.open() as f64);
     (
@@ -30,41 +82,37 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// Liveness: 200 while the process runs.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "The process is alive", body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
-async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let store = tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await;
-    let bus = tokio::time::timeout(CHECK_TIMEOUT, state.bus.ping()).await;
-    let describe = |ok: bool, err: Option<String>| match err {
-        None if ok => json!({ "status": "up" }),
-        None => json!({ "status": "down", "error": "timed out" }),
-        Some(e) => json!({ "status": "down", "error": e }),
-    };
-    let store_ok = matches!(store, Ok(Ok(())));
-    let bus_ok = matches!(bus, Ok(Ok(())));
-    let store_err = match store {
-        Ok(Err(e)) => Some(e.to_string()),
-        _ => None,
-    };
-    let bus_err = match bus {
-        Ok(Err(e)) => Some(e.to_string()),
-        _ => None,
-    };
+async fn check<E: std::fmt::Display>(f: impl Future<Output = Result<(), E>>) -> Check {
+    match tokio::time::timeout(CHECK_TIMEOUT, f).await {
+        Ok(Ok(())) => Check { status: "up", error: None },
+        Ok(Err(e)) => Check { status: "down", error: Some(e.to_string()) },
+        Err(_) => Check { status: "down", error: Some("timed out".into()) },
+    }
+}
+
+/// Readiness: 200 when the store and the bus answer and the server is not shutting down.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve", body = Ready),
+        (status = 503, description = "A dependency is down, or the server is shutting down", body = Ready),
+    ))]
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Ready>) {
+    let (store, bus) = tokio::join!(check(state.store.ping()), check(state.bus.ping()));
     let shutting_down = state.shutdown.is_cancelled();
-    let ready = store_ok && bus_ok && !shutting_down;
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let ready = store.status == "up" && bus.status == "up" && !shutting_down;
+    let status = match (ready, shutting_down) {
+        (true, _) => "ready",
+        (false, true) => "shutting_down",
+        (false, false) => "unavailable",
     };
-    (
-        status,
-        Json(json!({
-            "status": if ready { "ready" } else if shutting_down { "shutting_down" } else { "unavailable" },
-            "checks": { "store": describe(store_ok, store_err), "bus": describe(bus_ok, bus_err) },
-            "streams": { "open": state.streams.open(), "max": state.streams.max() },
-        })),
-    )
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let streams = StreamCounts { open: state.streams.open(), max: state.streams.max() };
+    (code, Json(Ready { status, checks: Checks { store, bus }, streams }))
 }

@@ -6,6 +6,7 @@ mod error;
 mod health;
 pub mod limits;
 mod observations;
+mod openapi;
 mod params;
 mod publish;
 mod stations;
@@ -19,7 +20,7 @@ use tower_http::trace::TraceLayer;
 use tokio_util::sync::CancellationToken;
 
 pub use cors::CorsOrigins;
-pub use error::{ApiError, FieldError};
+pub use error::{ApiError, ErrorBody, ErrorDetail, FieldError};
 
 use crate::bus::Bus;
 use crate::config::Secret;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub max_replay: u32,
     /// Bearer token of the publish API; `None` disables it.
     pub publish_token: Option<Secret>,
+    /// Longest long poll this server grants (requests may ask for up to 60 s).
+    pub max_wait_secs: u32,
     /// Whether the client address is taken from `X-Forwarded-For` (behind a trusted proxy).
     pub trust_forwarded_for: bool,
     /// Cancelled when the server shuts down: streams end, new ones are refused.
@@ -59,6 +62,7 @@ pub fn router(state: AppState, cors: &CorsOrigins) -> Router {
         .merge(stream::router())
         .merge(observations::router())
         .merge(publish::router())
+        .merge(openapi::router())
         .merge(stations::router())
         .merge(health::router())
         .merge(assets::router())

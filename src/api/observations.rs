@@ -5,7 +5,6 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::Duration as TimeSpan;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::params::Params;
@@ -15,8 +14,6 @@ use crate::store::{AfterQuery, HistoryQuery};
 
 /// Longest long-poll, seconds.
 pub const MAX_WAIT_SECS: u32 = 60;
-/// Widest `from`..`to` range of a history query, days.
-pub const MAX_HISTORY_DAYS: i64 = 366;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -26,25 +23,82 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 /// Body of the polling endpoint.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Page {
-    observations: Vec<StoredObservation>,
+pub struct Page {
+    /// Observations with their seq, oldest first.
+    pub observations: Vec<StoredObservation>,
     /// Pass as `after` on the next call.
-    last_seq: Seq,
+    pub last_seq: Seq,
 }
 
 /// Body of the history and latest endpoints.
-#[derive(Debug, serde::Serialize)]
-struct List {
-    observations: Vec<StoredObservation>,
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct List {
+    /// Observations with their seq.
+    pub observations: Vec<StoredObservation>,
 }
 
+/// Query of `GET /v1/observations` (documentation of what [`Params`] reads).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PollQuery {
+    /// Return observations with a seq above this one (default 0: from the start).
+    #[param(minimum = 0, maximum = 9223372036854775807i64)]
+    after: Option<i64>,
+    /// Comma-separated station ids (at most 200); all stations when absent.
+    #[param(example = "44009,46042", pattern = r"^\s*[A-Za-z0-9_-]{0,32}\s*(,\s*[A-Za-z0-9_-]{0,32}\s*){0,199}$")]
+    stations: Option<String>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 1000, default = 100)]
+    limit: Option<u32>,
+    /// Seconds to wait for something new when nothing is there yet (long poll).
+    #[param(minimum = 0, maximum = 60, default = 0)]
+    wait: Option<u32>,
+}
+
+/// Query of `GET /v1/observations/by-station/{stationId}`.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct HistoryParams {
+    /// Earliest measurement time (inclusive), ISO 8601.
+    #[param(format = DateTime)]
+    from: Option<String>,
+    /// Latest measurement time (inclusive), ISO 8601.
+    #[param(format = DateTime)]
+    to: Option<String>,
+    /// Most observations returned.
+    #[param(minimum = 1, maximum = 1000, default = 100)]
+    limit: Option<u32>,
+}
+
+/// Query with only a station filter.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct StationsQuery {
+    /// Comma-separated station ids (at most 200); all stations when absent.
+    #[param(example = "44009,46042", pattern = r"^\s*[A-Za-z0-9_-]{0,32}\s*(,\s*[A-Za-z0-9_-]{0,32}\s*){0,199}$")]
+    stations: Option<String>,
+}
+
+/// Polling fallback: observations after a seq, oldest first; optionally waits for new ones.
+#[utoipa::path(get, path = "/v1/observations", tag = "observations", params(PollQuery),
+    responses(
+        (status = 200, description = "A page of the log", body = Page),
+        (status = 400, description = "Invalid parameter", body = super::ErrorBody),
+        (status = 503, description = "Store unavailable", body = super::ErrorBody),
+    ))]
 async fn poll(State(state): State<AppState>, params: Params) -> Result<Json<Page>, ApiError> {
     let after = params.seq("after")?.unwrap_or(Seq::ZERO);
     let stations = params.stations()?;
     let limit = params.limit()?;
-    let wait = params.bounded_int("wait", 0, MAX_WAIT_SECS)?.unwrap_or(0);
+    let wait = params
+        .bounded_int("wait", 0, MAX_WAIT_SECS)?
+        .unwrap_or(0)
+        .min(state.max_wait_secs);
     // Subscribed before the first read, so nothing published in between is missed.
     let mut live = (wait > 0).then(|| state.hub.subscribe());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(wait));
@@ -96,12 +150,27 @@ async fn poll(State(state): State<AppState>, params: Params) -> Result<Json<Page
     }
 }
 
+/// The newest observation of each station.
+#[utoipa::path(get, path = "/v1/observations/latest", tag = "observations", params(StationsQuery),
+    responses(
+        (status = 200, description = "One observation per station, by station id", body = List),
+        (status = 400, description = "Invalid parameter", body = super::ErrorBody),
+        (status = 503, description = "Store unavailable", body = super::ErrorBody),
+    ))]
 async fn latest(State(state): State<AppState>, params: Params) -> Result<Json<List>, ApiError> {
     let stations = params.stations()?;
     let observations = state.store.latest(stations.as_ref()).await?;
     Ok(Json(List { observations }))
 }
 
+/// One station's observations, newest first.
+#[utoipa::path(get, path = "/v1/observations/by-station/{station_id}", tag = "observations",
+    params(("station_id" = String, Path, description = "Station id (case-insensitive)", example = "44009", pattern = r"^\s*[A-Za-z0-9_-]{1,32}\s*$"), HistoryParams),
+    responses(
+        (status = 200, description = "Observations, newest first", body = List),
+        (status = 400, description = "Invalid parameter", body = super::ErrorBody),
+        (status = 503, description = "Store unavailable", body = super::ErrorBody),
+    ))]
 async fn by_station(
     State(state): State<AppState>,
     Path(station_id): Path<String>,
@@ -111,16 +180,8 @@ async fn by_station(
         .map_err(|e| ApiError::BadRequest(format!("station id: {e}")))?;
     let from = params.time("from")?;
     let to = params.time("to")?;
-    if let (Some(from), Some(to)) = (from, to) {
-        if from > to {
-            return Err(ApiError::BadRequest("from must not be after to".into()));
-        }
-        if to - from > TimeSpan::days(MAX_HISTORY_DAYS) {
-            return Err(ApiError::BadRequest(format!(
-                "from..to may span at most {MAX_HISTORY_DAYS} days"
-            )));
-        }
-    }
+    // Any range is allowed (an empty one gives nothing): the cost is bounded by `limit`, and
+    // the index on (station, time) finds the newest rows of any range directly.
     let query = HistoryQuery {
         station,
         from,

@@ -55,15 +55,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 impl Params {
-    /// The raw value of a parameter, if present and non-empty.
+    /// The raw value of a parameter, if present (an empty value is a value: it is invalid for
+    /// numbers and times).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.trim().is_empty())
+        self.0.get(name).map(String::as_str)
     }
 
-    /// `stations=44009,46042`.
+    /// `stations=44009,46042`; empty means all stations.
     pub fn stations(&self) -> Result<Option<StationFilter>, ApiError> {
         match self.get("stations") {
             None => Ok(None),
@@ -150,6 +148,8 @@ mod tests {
         for q in [
             "after=-1",
             "after=x",
+            "after=",
+            "since=",
             "limit=0",
             "limit=100000",
             "stations=a;b",

@@ -30,7 +30,7 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 /// Response of a publish.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Published {
     /// Observations stored by this request (new or changed), with their seq.
@@ -120,6 +120,32 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Observation>, ApiError> {
     }
 }
 
+/// A request body: one observation or an array of them.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum PublishBody {
+    /// One observation.
+    One(Observation),
+    /// Up to 1000 observations.
+    Many(Vec<Observation>),
+}
+
+/// Publish observations (authenticated): validated, stored, then streamed to every client.
+#[utoipa::path(post, path = "/v1/observations", tag = "observations",
+    request_body(content = PublishBody, description = "One observation or an array of at most 1000 (SPEC field names; `stationId` and `timestamp` required)", content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Something new was stored", body = Published),
+        (status = 200, description = "Everything was already stored with these values", body = Published),
+        (status = 400, description = "Malformed JSON or batch", body = super::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = super::ErrorBody),
+        (status = 403, description = "Publishing is disabled (no token configured)", body = super::ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = super::ErrorBody),
+        (status = 415, description = "Not application/json", body = super::ErrorBody),
+        (status = 422, description = "Invalid fields; `details` lists each", body = super::ErrorBody),
+        (status = 503, description = "Store unavailable", body = super::ErrorBody),
+    ))]
 async fn publish(
     State(state): State<AppState>,
     headers: HeaderMap,

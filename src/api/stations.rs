@@ -13,10 +13,19 @@ pub(super) fn router() -> Router<AppState> {
         .route("/v1/stations/{station_id}", get(one))
 }
 
-#[derive(Debug, serde::Serialize)]
-struct Stations {
-    stations: Vec<Station>,
+/// Body of `GET /v1/stations`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Stations {
+    /// Stations that have observations, by id.
+    pub stations: Vec<Station>,
 }
+
+/// Stations that have observations, with metadata and their latest observation.
+#[utoipa::path(get, path = "/v1/stations", tag = "stations",
+    responses(
+        (status = 200, description = "Stations by id", body = Stations),
+        (status = 503, description = "Store unavailable", body = super::ErrorBody),
+    ))]
 
 async fn list(State(state): State<AppState>) -> Result<Json<Stations>, ApiError> {
     Ok(Json(Stations {
@@ -24,6 +33,15 @@ async fn list(State(state): State<AppState>) -> Result<Json<Stations>, ApiError>
     }))
 }
 
+/// One station known from metadata or observations.
+#[utoipa::path(get, path = "/v1/stations/{station_id}", tag = "stations",
+    params(("station_id" = String, Path, description = "Station id (case-insensitive)", example = "44009", pattern = r"^\s*[A-Za-z0-9_-]{1,32}\s*$")),
+    responses(
+        (status = 200, description = "The station", body = Station),
+        (status = 400, description = "Invalid station id", body = super::ErrorBody),
+        (status = 404, description = "Unknown station", body = super::ErrorBody),
+        (status = 503, description = "Store unavailable", body = super::ErrorBody),
+    ))]
 async fn one(
     State(state): State<AppState>,
     Path(station_id): Path<String>,

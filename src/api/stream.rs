@@ -152,6 +152,40 @@ async fn options() -> Response {
     response
 }
 
+/// Query of the stream (documentation of what [`Params`] reads).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct StreamQuery {
+    /// Comma-separated station ids (at most 200); all stations when absent.
+    #[param(example = "44009,46042", pattern = r"^\s*[A-Za-z0-9_-]{0,32}\s*(,\s*[A-Za-z0-9_-]{0,32}\s*){0,199}$")]
+    stations: Option<String>,
+    /// Replay observations measured at or after this time, then go live (ignored with a resume id).
+    #[param(format = DateTime)]
+    since: Option<String>,
+    /// Resume after this event id, for clients that cannot send `Last-Event-ID`.
+    #[param(minimum = 0, maximum = 9223372036854775807i64)]
+    last_event_id: Option<i64>,
+}
+
+/// The live stream of observations (Server-Sent Events).
+///
+/// Frames: `retry: 2000`, then `event: connection` (data `ConnectionEvent`), then
+/// `event: observation` with `id: <seq>` (data `Observation`), `event: heartbeat` every 15 s
+/// (data `HeartbeatEvent`), `event: reset` when a resume point cannot be honoured in full (data
+/// `ResetEvent`), and `event: shutdown` (data `ShutdownEvent`) before the server closes it.
+#[utoipa::path(get, path = "/v1/observations/stream", tag = "stream",
+    params(
+        StreamQuery,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id (sent by EventSource on reconnect)"),
+    ),
+    responses(
+        (status = 200, description = "An endless text/event-stream of SSE frames", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Invalid parameter or header", body = super::ErrorBody),
+        (status = 406, description = "Accept excludes text/event-stream", body = super::ErrorBody),
+        (status = 429, description = "Too many streams from this client address (Retry-After)", body = super::ErrorBody),
+        (status = 503, description = "Stream limit reached, bus down or shutting down (Retry-After)", body = super::ErrorBody),
+    ))]
 async fn stream(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,

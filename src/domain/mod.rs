@@ -6,7 +6,7 @@ mod station;
 mod station_id;
 mod timestamp;
 
-pub use observation::{Observation, StoredObservation, VALUE_COLUMNS, VALUE_COUNT};
+pub use observation::{Observation, StoredObservation, VALUE_COLUMNS, VALUE_COUNT, VALUE_RANGES};
 pub use seq::Seq;
 pub use station::Station;
 pub use station_id::{StationFilter, StationId, StationIdError};

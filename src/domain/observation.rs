@@ -5,13 +5,14 @@ use chrono::{DateTime, Utc};
 use super::{Seq, StationId, timestamp::wire};
 
 /// One observation. JSON names are the contract (SPEC §3); absent values are `null`, never 0.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Observation {
     /// Uppercase station id.
     pub station_id: StationId,
-    /// When it was measured (UTC).
+    /// When it was measured (UTC), ISO 8601 with milliseconds and `Z`.
     #[serde(with = "wire")]
+    #[schema(value_type = String, format = DateTime, example = "2025-11-15T12:00:00.000Z")]
     pub timestamp: DateTime<Utc>,
     /// WVHT, significant wave height, metres.
     pub wave_height_m: Option<f64>,
@@ -65,7 +66,7 @@ pub const VALUE_COLUMNS: [&str; VALUE_COUNT] = [
 ];
 
 /// JSON field names of the measured values with the plausible range a producer's value must fall in.
-const VALUE_RANGES: [(&str, f64, f64); VALUE_COUNT] = [
+pub const VALUE_RANGES: [(&str, f64, f64); VALUE_COUNT] = [
     ("waveHeightM", 0.0, 50.0),
     ("windSpeedMps", 0.0, 150.0),
     ("windDirDeg", 0.0, 360.0),
@@ -183,7 +184,7 @@ impl Observation {
 }
 
 /// An observation as stored in the log, with its position.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct StoredObservation {
     /// Position in the log; the SSE event id.
     pub seq: Seq,

@@ -17,6 +17,8 @@ use std::fmt;
     serde::Deserialize,
 )]
 #[serde(transparent)]
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = i64, minimum = 0, example = 1234)]
 pub struct Seq(i64);
 
 impl Seq {

@@ -3,7 +3,7 @@
 use super::{StationId, StoredObservation};
 
 /// A station as the API shows it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Station {
     /// Uppercase id.

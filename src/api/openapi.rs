@@ -1,0 +1,181 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 description of the REST API, the stream and its events.
+
+use std::sync::LazyLock;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::AppState;
+use crate::domain::{Observation, Seq, Station, StationId, StoredObservation, VALUE_RANGES};
+
+/// Data of `event: connection`.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ConnectionEvent {
+    /// Always `connected`.
+    #[schema(example = "connected")]
+    status: String,
+    /// Server time.
+    #[schema(format = DateTime)]
+    timestamp: String,
+}
+
+/// Data of `event: heartbeat`.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct HeartbeatEvent {
+    /// Server time.
+    #[schema(format = DateTime)]
+    timestamp: String,
+}
+
+/// Data of `event: reset`: the resume point could not be honoured in full.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct ResetEvent {
+    /// Replay continues from this seq.
+    oldest_seq: i64,
+    /// `replay_limit` (more missed than the server replays) or `unknown_event_id`.
+    reason: String,
+    /// Human-readable explanation.
+    message: String,
+}
+
+/// Data of `event: shutdown`, the last frame before the server closes the stream.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ShutdownEvent {
+    /// Why the stream ends.
+    reason: String,
+    /// Server time.
+    #[schema(format = DateTime)]
+    timestamp: String,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "buoycast",
+        description = "Live ocean-buoy observations over Server-Sent Events, with a polling fallback, history and an authenticated publish API. Errors have the body `{\"error\":{\"code\",\"message\"}}`.",
+        license(name = "MIT OR Apache-2.0"),
+    ),
+    paths(
+        super::stream::stream,
+        super::observations::poll,
+        super::observations::latest,
+        super::observations::by_station,
+        super::publish::publish,
+        super::stations::list,
+        super::stations::one,
+        super::health::health,
+        super::health::ready,
+        super::health::metrics_text,
+    ),
+    components(schemas(
+        Observation, StoredObservation, Station, StationId, Seq,
+        ConnectionEvent, HeartbeatEvent, ResetEvent, ShutdownEvent,
+        super::ErrorBody, super::ErrorDetail, super::FieldError,
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "stream", description = "Server-Sent Events"),
+        (name = "observations", description = "Polling, history, latest values and publishing"),
+        (name = "stations", description = "Station metadata"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    ),
+)]
+pub struct ApiDoc;
+
+/// The description as JSON, built once.
+pub fn json() -> &'static str {
+    static JSON: LazyLock<String> = LazyLock::new(|| {
+        let mut doc = ApiDoc::openapi();
+        doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        let mut value = serde_json::to_value(&doc).unwrap_or_default();
+        describe_publish_input(&mut value);
+        value.to_string()
+    });
+    &JSON
+}
+
+/// The publish API accepts what validation accepts: adds `ObservationInput` (the observation
+/// schema with each value's range from [`VALUE_RANGES`]) and makes the request body one of it
+/// or an array of 1 to 1000 of it.
+fn describe_publish_input(doc: &mut serde_json::Value) {
+    let schemas = &mut doc["components"]["schemas"];
+    let mut input = schemas["Observation"].clone();
+    for (name, lo, hi) in VALUE_RANGES {
+        let property = &mut input["properties"][name];
+        if property.is_object() {
+            property["minimum"] = serde_json::json!(lo);
+            property["maximum"] = serde_json::json!(hi);
+        }
+    }
+    input["description"] = serde_json::json!(
+        "An observation to publish: `stationId` and `timestamp` (not more than a day ahead) are required; values must lie in the given ranges."
+    );
+    schemas["ObservationInput"] = input;
+    let reference = serde_json::json!({ "$ref": "#/components/schemas/ObservationInput" });
+    let body = &mut doc["paths"]["/v1/observations"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    *body = serde_json::json!({
+        "oneOf": [reference, { "type": "array", "items": reference, "minItems": 1, "maxItems": 1000 }]
+    });
+}
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(openapi_json))
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], json())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_every_endpoint_and_the_error_shape() {
+        let doc: serde_json::Value = serde_json::from_str(json()).unwrap();
+        assert_eq!(doc["info"]["title"], "buoycast");
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        for path in [
+            "/v1/observations/stream",
+            "/v1/observations",
+            "/v1/observations/latest",
+            "/v1/observations/by-station/{station_id}",
+            "/v1/stations",
+            "/v1/stations/{station_id}",
+            "/health",
+            "/ready",
+            "/metrics",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path} missing");
+        }
+        assert!(doc["paths"]["/v1/observations"]["post"].is_object());
+        let observation = &doc["components"]["schemas"]["Observation"]["properties"];
+        for field in ["stationId", "timestamp", "waveHeightM", "pressureTendencyHpa", "tideFt"] {
+            assert!(observation[field].is_object(), "{field} missing");
+        }
+        assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    }
+}
