@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod app;
+pub mod bridge;
 pub mod bus;
 pub mod cli;
 pub mod config;

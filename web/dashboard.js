@@ -45,6 +45,10 @@ let displayFilter = normaliseStations(params.get("stations"));
 const hook = {
   client: null,
   receivedIds: [],
+  /** id → Date.now() when the client handed it over. */
+  arrivals: {},
+  /** id → "sse" | "poll". */
+  via: {},
   states: [],
   ready: false,
   soundOn: false,
@@ -110,7 +114,11 @@ async function start() {
 // --- client callbacks ---------------------------------------------------------------------------
 
 function onObservation(observation, meta) {
-  if (meta.id !== null) hook.receivedIds.push(meta.id);
+  if (meta.id !== null) {
+    hook.receivedIds.push(meta.id);
+    hook.arrivals[meta.id] = meta.receivedAt;
+    hook.via[meta.id] = meta.via;
+  }
   received += 1;
   lastEventAt = Date.now();
   arrivals.push(lastEventAt);
@@ -290,15 +298,9 @@ function drawSparkline({ svg, range }, values, unit) {
   const points = values
     .map((v, i) => [i, v])
     .filter(([, v]) => typeof v === "number" && Number.isFinite(v));
+  range.classList.toggle("none", points.length === 0);
   if (points.length === 0) {
-    const text = document.createElementNS(SVG_NS, "text");
-    text.setAttribute("x", "50");
-    text.setAttribute("y", "19");
-    text.setAttribute("text-anchor", "middle");
-    text.setAttribute("class", "nodata");
-    text.textContent = "no data";
-    svg.append(text);
-    range.textContent = "";
+    range.textContent = "no data";
     return;
   }
   let lo = Math.min(...points.map(([, v]) => v));

@@ -126,7 +126,7 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Observation>, ApiError> {
 #[allow(dead_code)]
 pub enum PublishBody {
     /// One observation.
-    One(Observation),
+    One(Box<Observation>),
     /// Up to 1000 observations.
     Many(Vec<Observation>),
 }

@@ -1,0 +1,332 @@
+// Browser tests of the dashboard and the client module, in real headless Chromium against the
+// real binary. Run from the repository root: `cargo build && node --test tests/browser/`.
+// BUOYCAST_SCREENSHOT=docs/dashboard.png also saves a screenshot of the dashboard with live data.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { rm } from "node:fs/promises";
+
+import {
+  NDBC,
+  REPO,
+  StreamProxy,
+  disposeServer,
+  eventually,
+  hook,
+  launchBrowser,
+  metadataDir,
+  observation,
+  parseNdbc,
+  sleep,
+  startServer,
+  waitReceived,
+  waitState,
+  watchPage,
+} from "./harness.js";
+
+/** Dashboard options for tests: the server's 1 s heartbeat, fast polling and stream retries. */
+const FAST = "heartbeatMs=1000&pollMs=500&sseRetryMs=3000";
+
+let browser;
+before(async () => {
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** Whether `want` appears in `states` in this order (other states may come between). */
+function inOrder(states, want) {
+  let i = 0;
+  for (const s of states) if (s === want[i]) i += 1;
+  return i === want.length;
+}
+
+test("the dashboard shows stations with history, updates live, and logs no errors", { timeout: 90000 }, async (t) => {
+  const meta = await metadataDir();
+  const server = await startServer({ replayDir: meta });
+  const page = await browser.newPage();
+  const watched = watchPage(page);
+  try {
+    // Real NDBC readings, moved in time so that the newest is 20 minutes old (NDBC's usual delay).
+    const stations = ["44013", "41002", "44065", "46097", "41004", "TPLM2"];
+    const live = [];
+    let waveReadings44013 = 0;
+    for (const id of stations) {
+      const rows = (await parseNdbc(path.join(NDBC, "realtime2", `${id}.txt`))).slice(-51);
+      const newest = Date.parse(rows[rows.length - 1].timestamp);
+      const shift = Math.round((Date.now() - 20 * 60000 - newest) / 600000) * 600000;
+      for (const row of rows) row.timestamp = new Date(Date.parse(row.timestamp) + shift).toISOString();
+      await server.publish(rows.slice(0, 48));
+      if (id === "44013") waveReadings44013 = rows.slice(0, 48).filter((r) => r.waveHeightM !== null).length;
+      live.push(...rows.slice(48));
+    }
+
+    await page.goto(`${server.url}/?heartbeatMs=1000`);
+    await eventually("the dashboard to start", async () => (await hook(page)).ready);
+    await waitState(page, "connected");
+    assert.equal(await page.locator(".card").count(), stations.length);
+    assert.equal(await page.locator(".card[data-station='44013'] .plot.wave polyline").count(), 1);
+    const points = await page.locator(".card[data-station='44013'] .plot.wave polyline").getAttribute("points");
+    assert.ok(waveReadings44013 > 5, "the sample has wave readings");
+    assert.equal(points.trim().split(/\s+/).length, waveReadings44013, "one point per wave reading");
+    assert.match(await page.locator("#conn-text").textContent(), /live/);
+
+    // Live: the newest three readings of each station, one station at a time.
+    const published = [];
+    for (let i = 0; i < live.length; i += 3) {
+      published.push(...(await server.publish(live.slice(i, i + 3))).map((o) => o.seq));
+      await sleep(150);
+    }
+    const h = await waitReceived(page, published.length);
+    assert.deepEqual(h.receivedIds, published);
+    assert.equal(await page.locator("#stat-events").textContent(), String(published.length));
+    const last = published[published.length - 1];
+    assert.equal(await page.locator("#stat-id").textContent(), String(last));
+    const lastStation = live[live.length - 1].stationId;
+    assert.equal(await page.locator(`.card[data-station='${lastStation}'] .seq`).textContent(), `#${last}`);
+    assert.match(await page.locator("#stat-hb").textContent(), /ms$/, "heartbeat delay measured");
+    assert.match(await page.locator("#stat-rtt").textContent(), /ms$/, "round trip measured");
+
+    // The sound toggle starts Web Audio on a click and stops it again.
+    await page.click("#sound");
+    await eventually("sound on", async () => page.evaluate(() => window.__buoycast.soundOn));
+    assert.equal(await page.getAttribute("#sound", "aria-pressed"), "true");
+    await server.publish([{ ...live[0], timestamp: new Date(Date.now() - 5 * 60000).toISOString() }]);
+    await waitReceived(page, published.length + 1);
+    await page.click("#sound");
+    assert.equal(await page.getAttribute("#sound", "aria-pressed"), "false");
+
+    if (process.env.BUOYCAST_SCREENSHOT) {
+      const file = path.resolve(REPO, process.env.BUOYCAST_SCREENSHOT);
+      await page.click("#sound"); // show the legend too
+      await sleep(1200); // let the "fresh" highlight fade
+      await page.screenshot({ path: file, fullPage: true });
+      t.diagnostic(`screenshot saved to ${file}`);
+    }
+    assert.deepEqual(watched.problems, [], "no console errors, page errors, failed or external requests");
+  } finally {
+    await page.close();
+    await disposeServer(server);
+    await rm(meta, { recursive: true, force: true });
+  }
+});
+
+test("several tabs receive the same events within 1 s", { timeout: 60000 }, async (t) => {
+  const server = await startServer();
+  const pages = [];
+  try {
+    for (let i = 0; i < 3; i += 1) {
+      const page = await browser.newPage();
+      pages.push(page);
+      await page.goto(`${server.url}/?${FAST}`);
+    }
+    for (const page of pages) await waitState(page, "connected");
+    const published = [];
+    const sentAt = {};
+    for (let i = 0; i < 10; i += 1) {
+      const before = Date.now();
+      const [stored] = await server.publish([observation(i % 2 ? "44009" : "46042")]);
+      sentAt[stored.seq] = before;
+      published.push(stored.seq);
+      await sleep(100);
+    }
+    let worst = 0;
+    for (const page of pages) {
+      const h = await waitReceived(page, published.length, 5000);
+      assert.deepEqual(h.receivedIds, published, "every tab gets every event once, in order");
+      for (const id of published) {
+        const delay = h.arrivals[id] - sentAt[id];
+        worst = Math.max(worst, delay);
+        assert.ok(delay < 1000, `event ${id} took ${delay} ms to reach a tab`);
+      }
+    }
+    t.diagnostic(`slowest publish-to-tab delivery: ${worst} ms`);
+  } finally {
+    for (const page of pages) await page.close();
+    await disposeServer(server);
+  }
+});
+
+test("after a server restart the page reconnects and shows every event exactly once", { timeout: 90000 }, async () => {
+  const server = await startServer();
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${server.url}/?${FAST}`);
+    await waitState(page, "connected");
+    const published = [];
+    for (let i = 0; i < 3; i += 1) {
+      published.push(...(await server.publish([observation("44009")])).map((o) => o.seq));
+    }
+    await waitReceived(page, 3);
+
+    await server.stop(); // SIGTERM: the server sends `shutdown` and closes every stream
+    await eventually("the page to notice", async () => (await hook(page)).state !== "connected");
+    await sleep(500);
+    await server.start(); // same port, same SQLite file
+    // Published at once, most likely before the page is back: it must get them by resuming.
+    for (let i = 0; i < 3; i += 1) {
+      published.push(...(await server.publish([observation(i % 2 ? "44009" : "41002")])).map((o) => o.seq));
+    }
+    await waitState(page, "connected", 30000);
+    published.push(...(await server.publish([observation("44009")])).map((o) => o.seq));
+
+    const h = await waitReceived(page, published.length, 30000);
+    await sleep(500); // anything extra (a repeat) would arrive now
+    const final = await hook(page);
+    assert.deepEqual(final.receivedIds, published, "every event exactly once, in order");
+    assert.ok(inOrder(h.states, ["connected", "reconnecting", "connected"]), `states: ${h.states}`);
+    assert.equal(await page.locator("#stat-events").textContent(), String(published.length));
+    assert.equal(await page.locator(".card[data-station='44009'] .seq").textContent(), `#${published[published.length - 1]}`);
+  } finally {
+    await page.close();
+    await disposeServer(server);
+  }
+});
+
+test("when the stream is refused the client polls, keeps receiving, and returns to SSE", { timeout: 90000 }, async (t) => {
+  const server = await startServer();
+  const proxy = await new StreamProxy(server.port).listen();
+  const page = await browser.newPage();
+  const watched = watchPage(page);
+  try {
+    await page.goto(`${proxy.url}/?${FAST}`);
+    await waitState(page, "connected");
+    const published = [];
+    const publish = async (station) => {
+      const [stored] = await server.publish([observation(station)]);
+      published.push(stored.seq);
+      return stored.seq;
+    };
+    await publish("44009");
+    await waitReceived(page, 1);
+
+    proxy.mode = "refuse";
+    proxy.cutStreams();
+    await waitState(page, "polling", 20000);
+    const polled = [await publish("44009"), await publish("46042"), await publish("44009")];
+    let h = await waitReceived(page, 4, 10000);
+    for (const id of polled) assert.equal(h.via[id], "poll", `event ${id} came by polling`);
+    assert.equal((await hook(page)).state, "polling");
+    assert.match(await page.locator("#conn-text").textContent(), /polling/);
+
+    proxy.mode = "pass";
+    await waitState(page, "connected", 15000);
+    const streamed = [await publish("46042"), await publish("44009")];
+    h = await waitReceived(page, 6, 10000);
+    for (const id of streamed) assert.equal(h.via[id], "sse", `event ${id} came over the stream again`);
+    await sleep(1500); // a poll still in flight must not repeat anything
+    h = await hook(page);
+    assert.deepEqual(h.receivedIds, published, "every event exactly once, in order");
+    assert.ok(inOrder(h.states, ["connected", "reconnecting", "polling", "connected"]), `states: ${h.states}`);
+    assert.ok(watched.messages.some((m) => m.includes("[buoycast]") && m.includes("polling every")),
+      "the fallback is logged with the [buoycast] prefix");
+    t.diagnostic(`stream requests through the proxy: ${proxy.streamRequests}`);
+  } finally {
+    await page.close();
+    await proxy.close();
+    await disposeServer(server);
+  }
+});
+
+test("a stream that goes silent is detected by the heartbeat watchdog and replaced", { timeout: 60000 }, async () => {
+  const server = await startServer();
+  const proxy = await new StreamProxy(server.port).listen();
+  const page = await browser.newPage();
+  const watched = watchPage(page);
+  try {
+    await page.goto(`${proxy.url}/?${FAST}`);
+    await waitState(page, "connected");
+    proxy.mode = "silent";
+    proxy.cutStreams();
+    // The new stream opens (200, headers) and then says nothing, not even a heartbeat.
+    await eventually("the watchdog to fire", async () =>
+      watched.messages.some((m) => m.includes("[buoycast] nothing received for 2.5 s")), 15000);
+    proxy.mode = "pass";
+    await waitState(page, "connected", 15000);
+    const [stored] = await server.publish([observation("44009")]);
+    const h = await waitReceived(page, 1, 10000);
+    assert.deepEqual(h.receivedIds, [stored.seq]);
+  } finally {
+    await page.close();
+    await proxy.close();
+    await disposeServer(server);
+  }
+});
+
+test("the client module filters by station, de-duplicates, and stops on close()", { timeout: 60000 }, async () => {
+  const server = await startServer();
+  const page = await browser.newPage();
+  const watched = watchPage(page);
+  try {
+    // Any page of the server can import the module (this one is JSON: no favicon link, so the
+    // browser's automatic /favicon.ico request is answered here instead of with a 404).
+    await page.route("**/favicon.ico", (route) => route.fulfill({ status: 204 }));
+    await page.goto(`${server.url}/health`);
+    await page.evaluate(async () => {
+      const { connect, STATES } = await import("/client/buoycast.js");
+      window.t = { got: [], states: [], STATES };
+      window.t.client = connect({
+        stations: " 46042 ",
+        heartbeatIntervalMs: 1000,
+        onObservation: (o, meta) => window.t.got.push([meta.id, o.stationId, meta.via]),
+        onStateChange: (state) => window.t.states.push(state),
+      });
+    });
+    const state = () => page.evaluate(() => window.t.client.state);
+    const got = () => page.evaluate(() => window.t.got);
+    await eventually("connected", async () => (await state()) === "connected");
+    assert.deepEqual(await page.evaluate(() => window.t.STATES),
+      ["connecting", "connected", "reconnecting", "polling", "disconnected"]);
+
+    const ids = (await server.publish([
+      observation("44009"), observation("46042"), observation("44009"), observation("46042"),
+    ])).map((o) => o.seq);
+    await eventually("two observations", async () => (await got()).length === 2);
+    assert.deepEqual(await got(), [[ids[1], "46042", "sse"], [ids[3], "46042", "sse"]]);
+    assert.equal(await page.evaluate(() => window.t.client.lastEventId), ids[3]);
+
+    await page.evaluate(() => window.t.client.setStations(["44009"]));
+    await eventually("connected again", async () => (await state()) === "connected");
+    const more = (await server.publish([observation("46042"), observation("44009")])).map((o) => o.seq);
+    await eventually("the 44009 one", async () => (await got()).length === 3);
+    assert.deepEqual((await got())[2], [more[1], "44009", "sse"]);
+
+    await page.evaluate(() => window.t.client.close());
+    assert.equal(await state(), "disconnected");
+    await server.publish([observation("44009")]);
+    await sleep(700);
+    assert.equal((await got()).length, 3, "nothing after close()");
+    const states = await page.evaluate(() => window.t.states);
+    assert.equal(states[0], "connecting");
+    assert.equal(states[states.length - 1], "disconnected");
+    assert.ok(watched.messages.some((m) => m.startsWith("info: [buoycast]")), "logs carry the prefix");
+    assert.deepEqual(watched.problems, []);
+  } finally {
+    await page.close();
+    await disposeServer(server);
+  }
+});
+
+test("the Web Audio example of docs/AUDIO_CLIENTS.md works when opened from disk", { timeout: 60000 }, async () => {
+  const server = await startServer();
+  const page = await browser.newPage();
+  const watched = watchPage(page);
+  try {
+    const file = path.join(REPO, "docs/examples/webaudio.html");
+    await page.goto(`file://${file}?server=${encodeURIComponent(server.url)}&stations=44009`);
+    await eventually("connected", async () =>
+      (await page.evaluate(() => window.client?.state)) === "connected");
+    await page.click("#start"); // the user gesture that starts the AudioContext
+    const ids = (await server.publish([observation("46042"), observation("44009")])).map((o) => o.seq);
+    await eventually("the 44009 observation on the page", async () =>
+      (await page.locator("#log").textContent()).includes(`#${ids[1]} 44009`));
+    assert.ok(!(await page.locator("#log").textContent()).includes("46042"), "the station filter holds");
+    assert.equal(await page.locator("#state").textContent(), "connected");
+    assert.deepEqual(watched.problems, []);
+  } finally {
+    await page.close();
+    await disposeServer(server);
+  }
+});
