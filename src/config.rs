@@ -177,7 +177,7 @@ pub struct ServerArgs {
     #[arg(long, env = "BUOYCAST_MAX_REPLAY", default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_replay: u32,
     /// Events a stream may fall behind by before it is disconnected (to resume from the store).
-    #[arg(long, env = "BUOYCAST_STREAM_BACKLOG", default_value_t = 1024)]
+    #[arg(long, env = "BUOYCAST_STREAM_BACKLOG", default_value_t = 4096)]
     pub stream_backlog: usize,
     /// Broadcast channels the streams are spread over.
     #[arg(long, env = "BUOYCAST_HUB_SHARDS", default_value_t = 16)]

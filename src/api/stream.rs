@@ -29,8 +29,11 @@ use crate::store::{AfterQuery, Store};
 
 /// Rows per replay query (and per chunk written while replaying).
 const REPLAY_PAGE: u32 = 500;
-/// Times a stream that falls behind while catching up is caught up again from the store.
+/// Times within [`CATCH_UP_WINDOW`] a stream that overflows its backlog is caught up from the
+/// store in place; one more overflow in the window marks a slow client, which is disconnected.
 const CATCH_UPS: u8 = 3;
+/// See [`CATCH_UPS`].
+const CATCH_UP_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 /// Broadcasts slower than this log a warning.
 const SLOW_BROADCAST: std::time::Duration = std::time::Duration::from_millis(200);
 /// Live frames gathered into one write when a connection has a backlog.
@@ -240,8 +243,8 @@ async fn stream(
             reset: start.reset,
             replay: start.replay,
         },
-        live_since_replay: false,
-        catch_ups_left: CATCH_UPS,
+        max_replay: state.max_replay,
+        catch_up_window: (std::time::Instant::now(), 0),
         abort: false,
         shutdown: state.shutdown.clone(),
         _guard: guard,
@@ -347,13 +350,12 @@ struct Connection {
     /// Highest seq sent (or skipped as not wanted) so far; [`Seq::ZERO`] for a fresh stream
     /// that has seen no frame yet.
     last: Seq,
-    /// Events this stream may still read from the store (bounds repeated catch-ups).
+    /// Events the current replay may still read from the store.
     replay_left: u32,
-    /// Whether a live frame was received since the last replay: a stream that lags after that
-    /// is a slow client and is closed; one that lags while catching up replays again, at most
-    /// [`CATCH_UPS`] times.
-    live_since_replay: bool,
-    catch_ups_left: u8,
+    /// What each replay may read at most.
+    max_replay: u32,
+    /// Start of the current catch-up window and the catch-ups in it (see [`CATCH_UPS`]).
+    catch_up_window: (std::time::Instant, u8),
     /// Set when the stream ends because the client is too slow: the connection is aborted.
     abort: bool,
     phase: Phase,
@@ -423,7 +425,6 @@ impl Connection {
             }
         };
         self.replay_left -= page.len() as u32;
-        self.live_since_replay = false;
         // A short page is the end of the log; an exhausted budget ends the replay too (the
         // resume point was chosen so that the budget covers it).
         let more = page.len() == limit as usize && self.replay_left > 0;
@@ -451,10 +452,9 @@ impl Connection {
         let mut chunk: Option<Bytes> = None;
         let mut buf: Option<BytesMut> = None;
         let mut next = first;
-        for _ in 0..COALESCE {
+        for taken in 1..=COALESCE {
             match next {
                 Ok(frame) => {
-                    self.live_since_replay = true;
                     if frame.is_observation() && frame.take() {
                         broadcast_done(&frame);
                     }
@@ -477,30 +477,28 @@ impl Connection {
                         }
                     }
                 }
-                Err(RecvError::Lagged(missed))
-                    if !self.live_since_replay && self.catch_ups_left > 0 =>
-                {
-                    self.catch_ups_left -= 1;
-                    // Fell behind while catching up: the missed frames are all in the log.
+                Err(RecvError::Lagged(missed)) if self.may_catch_up() => {
+                    // A burst larger than the backlog: the missed frames are all in the log.
                     tracing::debug!(
-                        event = "sse_catch_up_lagged",
+                        event = "sse_catch_up",
                         missed,
-                        "catching up again from the store"
+                        "stream overflowed its backlog; catching up from the store"
                     );
                     if self.last == Seq::ZERO {
                         // A fresh stream with no position yet starts from what was broadcast.
                         self.last = self.hub.last_seq();
                     }
+                    self.replay_left = self.max_replay;
                     self.phase = Phase::Replay;
                     break;
                 }
                 Err(RecvError::Lagged(missed)) => {
-                    // A slow client: its backlog overflowed. Close the stream (after what is
-                    // already gathered); the client resumes with Last-Event-ID from the store.
+                    // A slow client: it keeps overflowing its backlog. Close the stream, dropping
+                    // what is buffered for it; the client resumes with Last-Event-ID.
                     tracing::info!(
                         event = "sse_client_too_slow",
                         missed,
-                        "stream fell behind its backlog; closing it"
+                        "stream keeps falling behind its backlog; closing it"
                     );
                     self.phase = Phase::Done;
                     self.abort = true;
@@ -510,6 +508,9 @@ impl Connection {
                     self.phase = Phase::Done;
                     break;
                 }
+            }
+            if taken == COALESCE {
+                break; // the rest waits for the next chunk: nothing is taken off the ring unread
             }
             next = match self.live.try_recv() {
                 Ok(frame) => Ok(frame),
@@ -522,6 +523,17 @@ impl Connection {
         hot.sent_observation.increment(sent_observations);
         hot.sent_heartbeat.increment(sent_heartbeats);
         Some(buf.map(BytesMut::freeze).or(chunk))
+    }
+
+    /// Whether one more catch-up is allowed in the current window (and counts it).
+    fn may_catch_up(&mut self) -> bool {
+        let (start, count) = &mut self.catch_up_window;
+        if start.elapsed() > CATCH_UP_WINDOW {
+            *start = std::time::Instant::now();
+            *count = 0;
+        }
+        *count += 1;
+        *count <= CATCH_UPS
     }
 
     /// Whether to send a live frame; advances the position past every stored frame.

@@ -107,22 +107,47 @@ pub async fn run(
     let mut stored = 0;
     // Observation time played so far, with long pauses shortened.
     let (mut played, mut previous) = (chrono::TimeDelta::zero(), first);
+    // Rows already due are stored together (one transaction), up to BATCH rows at a time.
+    let mut pending: &[Observation] = &[];
+    let mut start = 0;
     for group in observations.chunk_by(|a, b| a.timestamp == b.timestamp) {
         played += (group[0].timestamp - previous).min(MAX_PAUSE);
         previous = group[0].timestamp;
         let due = started + offset(first, first + played, config.speed);
-        tokio::select! {
-            () = cancel.cancelled() => return Ok(stored),
-            () = tokio::time::sleep_until(due) => {}
+        let end = start + group.len();
+        if due > tokio::time::Instant::now() || pending.len() >= BATCH {
+            stored += flush(store, bus, pending).await?;
+            tokio::select! {
+                () = cancel.cancelled() => return Ok(stored),
+                () = tokio::time::sleep_until(due) => {}
+            }
+            pending = &observations[start..end];
+        } else {
+            pending = &observations[end - group.len() - pending.len()..end];
         }
-        let new = store_and_publish(store, bus, group)
-            .await
-            .context("storing replayed observations")?;
-        metrics::counter!("ingest_observations_stored_total").increment(new as u64);
-        stored += new;
+        start = end;
+        if cancel.is_cancelled() {
+            return Ok(stored);
+        }
     }
+    stored += flush(store, bus, pending).await?;
     tracing::info!(event = "replay_finished", stored, "replay finished");
     Ok(stored)
+}
+
+/// Most rows stored in one transaction when several are due at once.
+const BATCH: usize = 1000;
+
+/// Stores and publishes a run of due rows; returns how many were new.
+async fn flush(store: &dyn Store, bus: &dyn Bus, rows: &[Observation]) -> anyhow::Result<usize> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let new = store_and_publish(store, bus, rows)
+        .await
+        .context("storing replayed observations")?;
+    metrics::counter!("ingest_observations_stored_total").increment(new as u64);
+    Ok(new)
 }
 
 /// Real time after the start at which an observation taken at `at` is released.

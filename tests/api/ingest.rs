@@ -434,12 +434,15 @@ async fn station_file(
         Mode::NotFound => return StatusCode::NOT_FOUND.into_response(),
         Mode::ServerError => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         Mode::Truncated => {
-            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-                Ok(half),
-                Err(std::io::Error::other("connection cut by the test")),
-            ];
+            // The pause lets the headers and the first half reach the client before the
+            // connection is closed, so it is the body that comes up short.
+            let cut = futures_util::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Err::<Bytes, _>(std::io::Error::other("connection cut by the test"))
+            });
+            let chunks = futures_util::stream::iter([Ok(half)]).chain(cut);
             ok().header(header::CONTENT_LENGTH, full_length)
-                .body(Body::from_stream(futures_util::stream::iter(chunks)))
+                .body(Body::from_stream(chunks))
         }
         Mode::HangHeaders => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -759,7 +762,10 @@ async fn always_truncated_body_stores_nothing() {
         .poll_station(&id("TPLM2"), &store, &bus)
         .await
         .expect_err("never a whole body");
-    assert!(matches!(error, FetchError::Http(_)), "{error:?}");
+    assert!(
+        matches!(&error, FetchError::Http(e) if e.is_body() || e.is_decode()),
+        "the body came up short: {error:?}"
+    );
     assert_eq!(server.requests("TPLM2").len(), FETCH_ATTEMPTS as usize);
     assert_eq!(store.max_seq().await.expect("max"), Seq::ZERO);
     assert!(bus.published().is_empty());
@@ -1055,11 +1061,23 @@ async fn replay_of_a_missing_directory_is_an_error() {
 
 #[tokio::test]
 async fn ndbc_ingest_reaches_an_open_stream() {
-    let server = FakeNdbc::start().await;
-    let stations = [
+    ingest_through_a_stream(&[
         ("LJAC1", "excerpts/LJAC1.txt"),
         ("46254", "excerpts/46254.txt"),
-    ];
+    ])
+    .await;
+}
+
+/// A first poll of a whole 45-day file: a burst of over a thousand observations.
+#[tokio::test]
+async fn ndbc_ingest_of_whole_files_reaches_an_open_stream() {
+    ingest_through_a_stream(&[("TPLM2", "TPLM2.txt"), ("41004", "41004.txt")]).await;
+}
+
+/// Polls the stations through a server with an SSE stream opened before anything is stored;
+/// the stream must deliver every row of the files once, with increasing ids equal to the seqs.
+async fn ingest_through_a_stream(stations: &[(&str, &str)]) {
+    let server = FakeNdbc::start().await;
     for (station, file) in stations {
         server.serve(station, file);
         server.delay_first(station, Duration::from_millis(300));
@@ -1072,7 +1090,8 @@ async fn ndbc_ingest_reaches_an_open_stream() {
                 .map(move |r| (station.to_string(), r.time))
         })
         .collect();
-    let config = server.config(&["LJAC1", "46254"], WAIT, Duration::from_millis(500));
+    let names: Vec<&str> = stations.iter().map(|(s, _)| *s).collect();
+    let config = server.config(&names, WAIT, Duration::from_millis(500));
     let app = spawn_app_with(|s| s.ingest = Some(IngestSource::Ndbc(config))).await;
 
     let mut stream = app.stream("/v1/observations/stream", &[]).await;
@@ -1083,9 +1102,33 @@ async fn ndbc_ingest_reaches_an_open_stream() {
         "the stream opened before anything was stored"
     );
 
-    let events = stream.observations(expected.len(), WAIT).await;
+    // Everything, or whatever came before 3 s of silence.
+    let mut events = Vec::new();
+    while events.len() < expected.len() {
+        match stream.next_of("observation", Duration::from_secs(3)).await {
+            Some(event) => events.push(event),
+            None => break,
+        }
+    }
     let ids: Vec<i64> = events.iter().map(|e| e.id.expect("event id")).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
+    // The ids are the stored seqs of the ingested observations: none missing.
+    let stored = stored(app.store.as_ref()).await;
+    let seqs: Vec<i64> = stored.iter().map(|s| s.seq.get()).collect();
+    let received: BTreeSet<i64> = ids.iter().copied().collect();
+    let missing: Vec<i64> = seqs
+        .iter()
+        .copied()
+        .filter(|s| !received.contains(s))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} stored observations never reached the stream, e.g. seqs {:?}",
+        missing.len(),
+        seqs.len(),
+        &missing[..missing.len().min(10)]
+    );
+    assert_eq!(ids, seqs);
     let got: BTreeSet<(String, DateTime<Utc>)> = events
         .iter()
         .map(|e| {
@@ -1100,9 +1143,6 @@ async fn ndbc_ingest_reaches_an_open_stream() {
         })
         .collect();
     assert_eq!(got, expected);
-    // The ids are the stored seqs of those observations.
-    let stored = stored(app.store.as_ref()).await;
-    assert_eq!(ids, stored.iter().map(|s| s.seq.get()).collect::<Vec<_>>());
 
     // Later polls are conditional and bring nothing new.
     assert!(
