@@ -26,25 +26,18 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use super::sse::{Delivery, Subscription, SubscriptionConfig};
-use crate::domain::{Observation, Seq, VALUE_COUNT, format_timestamp};
+use crate::domain::{Observation, Seq, VALUE_COUNT, VALUE_RANGES, format_timestamp};
 
 /// JSON (and OSC) names of the measured values, in [`Observation::values`] order.
-pub const FIELD_NAMES: [&str; VALUE_COUNT] = [
-    "waveHeightM",
-    "windSpeedMps",
-    "windDirDeg",
-    "waterTempC",
-    "pressureHpa",
-    "gustMps",
-    "dominantWavePeriodS",
-    "averageWavePeriodS",
-    "meanWaveDirDeg",
-    "airTempC",
-    "dewPointC",
-    "visibilityNmi",
-    "pressureTendencyHpa",
-    "tideFt",
-];
+pub const FIELD_NAMES: [&str; VALUE_COUNT] = {
+    let mut names = [""; VALUE_COUNT];
+    let mut i = 0;
+    while i < VALUE_COUNT {
+        names[i] = VALUE_RANGES[i].0;
+        i += 1;
+    }
+    names
+};
 
 /// The OSC time tag meaning "now" (OSC 1.0: seconds 0, fraction 1).
 const IMMEDIATELY: OscTime = OscTime {
