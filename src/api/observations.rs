@@ -5,7 +5,6 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use tokio::sync::broadcast::error::RecvError;
 
 use super::params::Params;
 use super::{ApiError, AppState};
@@ -99,8 +98,8 @@ async fn poll(State(state): State<AppState>, params: Params) -> Result<Json<Page
         .bounded_int("wait", 0, MAX_WAIT_SECS)?
         .unwrap_or(0)
         .min(state.max_wait_secs);
-    // Subscribed before the first read, so nothing published in between is missed.
-    let mut live = (wait > 0).then(|| state.hub.subscribe());
+    // Watched before the first read, so nothing published in between is missed.
+    let mut position = (wait > 0).then(|| state.hub.watch_position());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(wait));
     loop {
         // Reading the head first makes `lastSeq` safe: every seq up to it is visible now.
@@ -117,29 +116,18 @@ async fn poll(State(state): State<AppState>, params: Params) -> Result<Json<Page
             Some(last) if observations.len() == limit as usize => last.seq,
             _ => head.max(after),
         };
-        let Some(rx) = live.as_mut().filter(|_| observations.is_empty()) else {
+        let Some(rx) = position.as_mut().filter(|_| observations.is_empty()) else {
             return Ok(Json(Page {
                 observations,
                 last_seq,
             }));
         };
-        // Long poll: wait for a wanted frame above the head (or the deadline), then read again.
-        let woke = loop {
-            let received = tokio::select! {
-                () = tokio::time::sleep_until(deadline) => break false,
-                () = state.shutdown.cancelled() => break false,
-                received = rx.recv() => received,
-            };
-            match received {
-                Ok(frame) => {
-                    let above = frame.seq.is_some_and(|s| s > head);
-                    if above && frame.wanted_by(stations.as_ref()) {
-                        break true;
-                    }
-                }
-                Err(RecvError::Lagged(_)) => break true,
-                Err(RecvError::Closed) => break false,
-            }
+        // Long poll: wait until something above the head was broadcast (or the deadline), then
+        // read again (the station filter applies on the read).
+        let woke = tokio::select! {
+            () = tokio::time::sleep_until(deadline) => false,
+            () = state.shutdown.cancelled() => false,
+            changed = rx.wait_for(|p| *p > head) => changed.is_ok(),
         };
         if !woke {
             return Ok(Json(Page {

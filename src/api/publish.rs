@@ -7,14 +7,15 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Json, Router};
 use chrono::Utc;
 use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState, FieldError};
-use crate::domain::{Observation, StoredObservation};
+use crate::domain::{Observation, StationId, StoredObservation, VALUE_RANGES, parse_timestamp};
 use crate::ingest::store_and_publish_stored;
 
 /// Most observations in one request.
@@ -39,6 +40,19 @@ pub struct Published {
     pub stored: usize,
     /// How many were already stored with the same values (idempotent re-publish).
     pub unchanged: usize,
+}
+
+/// Proof that a request carries the publish token. As an extractor of the request head it runs
+/// before the body is read, so unauthenticated bodies are never buffered.
+#[derive(Debug)]
+pub struct Authorized;
+
+impl FromRequestParts<AppState> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authorize(state, &parts.headers).map(|()| Self)
+    }
 }
 
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -86,16 +100,9 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Observation>, ApiError> {
             errors.push(FieldError { index, field: None, message: "must be a JSON object".into() });
             continue;
         }
-        for required in ["stationId", "timestamp"] {
-            if item.get(required).is_none_or(serde_json::Value::is_null) {
-                errors.push(FieldError {
-                    index,
-                    field: Some(required.into()),
-                    message: "is required".into(),
-                });
-            }
-        }
-        if errors.last().is_some_and(|e| e.index == index) {
+        let shape = check_shape(index, &item);
+        if !shape.is_empty() {
+            errors.extend(shape);
             continue;
         }
         match serde_json::from_value::<Observation>(item) {
@@ -118,6 +125,43 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Observation>, ApiError> {
     } else {
         Err(ApiError::Invalid(errors))
     }
+}
+
+/// Checks the type of every known field, so that each problem names its field: `stationId`
+/// and `timestamp` are required strings that parse, the values are numbers or null.
+fn check_shape(index: usize, item: &serde_json::Value) -> Vec<FieldError> {
+    let problem = |field: &str, message: String| FieldError {
+        index,
+        field: Some(field.to_owned()),
+        message,
+    };
+    let mut errors = Vec::new();
+    match item.get("stationId") {
+        None | Some(serde_json::Value::Null) => errors.push(problem("stationId", "is required".into())),
+        Some(serde_json::Value::String(id)) => {
+            if let Err(e) = StationId::parse(id) {
+                errors.push(problem("stationId", e.to_string()));
+            }
+        }
+        Some(_) => errors.push(problem("stationId", "must be a string".into())),
+    }
+    match item.get("timestamp") {
+        None | Some(serde_json::Value::Null) => errors.push(problem("timestamp", "is required".into())),
+        Some(serde_json::Value::String(t)) => {
+            if parse_timestamp(t).is_none() {
+                errors.push(problem("timestamp", "must be an ISO 8601 time such as 2025-11-15T12:00:00Z".into()));
+            }
+        }
+        Some(_) => errors.push(problem("timestamp", "must be a string".into())),
+    }
+    for (name, _, _) in VALUE_RANGES {
+        if let Some(v) = item.get(name)
+            && !(v.is_number() || v.is_null())
+        {
+            errors.push(problem(name, "must be a number or null".into()));
+        }
+    }
+    errors
 }
 
 /// A request body: one observation or an array of them.
@@ -148,10 +192,10 @@ pub enum PublishBody {
     ))]
 async fn publish(
     State(state): State<AppState>,
+    _authorized: Authorized,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
-    authorize(&state, &headers)?;
     let body = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::PayloadTooLarge(format!("the body may be at most {MAX_BODY_BYTES} bytes"))
@@ -196,10 +240,18 @@ mod tests {
                 (1, Some("waveHeightM")),
                 (1, Some("windDirDeg")),
                 (2, Some("stationId")),
-                (3, None),
+                (3, Some("stationId")),
                 (4, None)
             ]
         );
+    }
+
+    #[test]
+    fn wrong_types_name_their_field() {
+        let body = br#"{"stationId":7,"timestamp":"soon","waveHeightM":"high","tideFt":null}"#;
+        let Err(ApiError::Invalid(errors)) = parse_batch(body) else { panic!("expected errors") };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_deref()).collect();
+        assert_eq!(fields, [Some("stationId"), Some("timestamp"), Some("waveHeightM")]);
     }
 
     #[test]

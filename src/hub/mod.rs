@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use frame::Frame;
@@ -33,7 +33,7 @@ impl Default for HubConfig {
     fn default() -> Self {
         Self {
             shards: 16,
-            backlog: 1024,
+            backlog: 4096,
         }
     }
 }
@@ -45,6 +45,9 @@ pub struct Hub {
     next_shard: AtomicUsize,
     /// Highest seq broadcast so far (the relay's position in the log).
     last_seq: AtomicI64,
+    /// The same position for waiters that are not streams (long polls): they wake on a change
+    /// without holding a place in the rings, so they never count as receivers of a frame.
+    position: watch::Sender<Seq>,
 }
 
 impl Hub {
@@ -57,6 +60,7 @@ impl Hub {
             shards,
             next_shard: AtomicUsize::new(0),
             last_seq: AtomicI64::new(last_seq.get()),
+            position: watch::Sender::new(last_seq),
         }
     }
 
@@ -81,6 +85,11 @@ impl Hub {
         // Advanced once every shard has the frame: at this position or below, nothing is in flight.
         if let Some(seq) = seq {
             self.last_seq.fetch_max(seq.get(), Ordering::Release);
+            self.position.send_if_modified(|p| {
+                let moved = seq > *p;
+                *p = (*p).max(seq);
+                moved
+            });
         }
         reached
     }
@@ -88,6 +97,11 @@ impl Hub {
     /// The highest seq broadcast so far.
     pub fn last_seq(&self) -> Seq {
         Seq::new(self.last_seq.load(Ordering::Acquire))
+    }
+
+    /// Wakes when the broadcast position moves (for long polls).
+    pub fn watch_position(&self) -> watch::Receiver<Seq> {
+        self.position.subscribe()
     }
 
     /// Number of receivers currently subscribed.

@@ -52,12 +52,13 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Observation>> {
         };
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         match ::ndbc::parse_realtime(&bytes) {
-            Ok(parsed) => observations.extend(
-                parsed
-                    .records
-                    .iter()
-                    .map(|r| Observation::from_ndbc(station.clone(), r)),
-            ),
+            Ok(parsed) => {
+                metrics::counter!("ingest_rows_skipped_total")
+                    .increment(parsed.skipped.len() as u64);
+                observations.extend(
+                    parsed.records.iter().map(|r| Observation::from_ndbc(station.clone(), r)),
+                );
+            }
             Err(e) => {
                 tracing::warn!(event = "replay_file_skipped", file = %path.display(), error = %e, "not a standard meteorological file");
             }
