@@ -10,14 +10,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::api::{self, AppState, stream::StreamLimiter};
-use crate::bus::{Bus, MemoryBus};
+use crate::api::{self, AppState, CorsOrigins, limits::StreamLimiter, stream_wire::LeanStreams};
+use crate::bus::{Bus, MemoryBus, RedisBus};
 use crate::config::Secret;
 use crate::hub::{self, Hub, HubConfig};
 use crate::ingest::ndbc::{NdbcConfig, NdbcSource};
 use crate::ingest::replay::{self, ReplayConfig};
-use crate::net::StreamListener;
-use crate::store::{SqliteStore, Store};
+use crate::net::{PeerAddr, StreamListener};
+use crate::store::{PgStore, SqliteStore, Store};
 
 /// Open files kept free for the store, logs and outgoing requests when sizing the stream limit.
 const RESERVED_FILES: u64 = 100;
@@ -49,6 +49,10 @@ pub struct Settings {
 pub struct ServerSettings {
     /// Address to bind (ignored when a listener is passed in).
     pub listen: SocketAddr,
+    /// Bind with `SO_REUSEPORT`, so that several processes serve one address.
+    pub reuse_port: bool,
+    /// Serve stream requests through the lean path (`api::stream_wire`) instead of hyper.
+    pub lean_streams: bool,
     /// Interval of heartbeat events.
     pub heartbeat: Duration,
     /// Stream limit; 0 = derived from the open-file limit.
@@ -63,6 +67,14 @@ pub struct ServerSettings {
     pub write_timeout: Duration,
     /// Bearer token of the publish API; `None` disables it.
     pub publish_token: Option<Secret>,
+    /// Longest long poll granted, seconds.
+    pub max_wait_secs: u32,
+    /// Most streams per client address (0: no limit).
+    pub max_streams_per_client: usize,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Cross-origin policy; `None` picks the mode's default.
+    pub cors: Option<CorsOrigins>,
     /// Fixed `SO_SNDBUF` for client sockets (`None`: kernel autotuning). Smaller buffers find
     /// slow clients sooner and cost less memory per stream.
     pub send_buffer: Option<usize>,
@@ -72,6 +84,8 @@ impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            reuse_port: false,
+            lean_streams: true,
             heartbeat: Duration::from_secs(15),
             max_streams: 0,
             max_replay: 50_000,
@@ -80,16 +94,26 @@ impl Default for ServerSettings {
             write_timeout: Duration::from_secs(30),
             send_buffer: None,
             publish_token: None,
+            max_streams_per_client: 500,
+            max_wait_secs: 60,
+            trust_forwarded_for: false,
+            cors: None,
         }
     }
 }
 
-/// Opens the store named by a URL.
+/// Opens the store named by a URL (`postgres://…` for PostgreSQL, else SQLite) and applies its
+/// migrations.
 pub async fn connect_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        anyhow::bail!(
-            "PostgreSQL (distributed mode) is not available in this version; use a sqlite:// URL"
-        );
+        let store = PgStore::connect(url)
+            .await
+            .context("connecting to PostgreSQL")?;
+        store
+            .migrate()
+            .await
+            .context("migrating the PostgreSQL store")?;
+        return Ok(Arc::new(store));
     }
     let store = SqliteStore::connect(url)
         .await
@@ -101,14 +125,15 @@ pub async fn connect_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
-/// Opens the bus: in-process unless a Redis URL is given.
+/// Opens the bus: Redis when a URL is given (connected lazily, so a Redis that is not up yet is
+/// waited for), else the in-process bus.
 pub fn connect_bus(redis_url: Option<&str>) -> anyhow::Result<Arc<dyn Bus>> {
-    if redis_url.is_some() {
-        anyhow::bail!(
-            "the Redis bus (distributed mode) is not available in this version; unset REDIS_URL"
-        );
+    match redis_url {
+        Some(url) => Ok(Arc::new(
+            RedisBus::connect(url).context("configuring the Redis bus")?,
+        )),
+        None => Ok(Arc::new(MemoryBus::new())),
     }
-    Ok(Arc::new(MemoryBus::new()))
 }
 
 /// Raises the open-file soft limit to the hard limit; returns the limit in force.
@@ -144,8 +169,7 @@ impl Application {
             (None, _) => None,
             (Some(_), Some(l)) => Some(l),
             (Some(s), None) => Some(
-                TcpListener::bind(s.listen)
-                    .await
+                crate::net::bind(s.listen, s.reuse_port)
                     .with_context(|| format!("binding {}", s.listen))?,
             ),
         };
@@ -169,7 +193,9 @@ impl Application {
             store,
             bus,
             hub,
-            streams: Arc::new(StreamLimiter::new(max_streams)),
+            streams: Arc::new(StreamLimiter::new(max_streams, server.max_streams_per_client)),
+            trust_forwarded_for: server.trust_forwarded_for,
+            max_wait_secs: server.max_wait_secs,
             max_replay: server.max_replay,
             publish_token: server.publish_token.clone(),
             shutdown: CancellationToken::new(),
@@ -220,6 +246,8 @@ impl Application {
         let server_settings = settings.server.clone().unwrap_or_default();
         let tasks = TaskTracker::new();
 
+        crate::metrics::install();
+        tasks.spawn(crate::metrics::run_upkeep(cancel.clone()));
         if listener.is_some() {
             let subscription = state.bus.subscribe().await?;
             tasks.spawn(hub::run_relay(
@@ -245,7 +273,7 @@ impl Application {
                     if let Err(e) = replay::run(config, store.as_ref(), bus.as_ref(), cancel).await
                     {
                         tracing::error!(
-                            event = "replay_failed",
+                            event = "replay_source_failed",
                             error = format!("{e:#}"),
                             "replay stopped"
                         );
@@ -260,12 +288,21 @@ impl Application {
             Some(listener) => {
                 let addr = listener.local_addr()?;
                 tracing::info!(event = "server_started", address = %addr, maxStreams = state.streams.max(), "listening");
-                let app = api::router(state.clone());
-                let listener = StreamListener::new(
+                let cors = server_settings.cors.clone().unwrap_or_else(|| {
+                    if settings.redis_url.is_some() { CorsOrigins::SameOrigin } else { CorsOrigins::AnyRead }
+                });
+                let router = api::router(state.clone(), &cors);
+                let mut listener = StreamListener::new(
                     listener,
                     server_settings.write_timeout,
                     server_settings.send_buffer,
                 );
+                if server_settings.lean_streams {
+                    // Stream connections run as tasks of `tasks`: the drain below waits for them.
+                    let lean = LeanStreams::new(router.clone(), tasks.clone());
+                    listener = listener.with_lean_streams(lean);
+                }
+                let app = router.into_make_service_with_connect_info::<PeerAddr>();
                 let server = axum::serve(listener, app)
                     .with_graceful_shutdown(cancel.clone().cancelled_owned());
                 let mut server = std::pin::pin!(server.into_future());

@@ -96,6 +96,8 @@ fn server_settings(args: &ServerArgs, distributed: bool) -> anyhow::Result<Serve
     let cors = CorsOrigins::parse(args.cors_origins.as_deref(), distributed).map_err(anyhow::Error::msg)?;
     Ok(ServerSettings {
         listen: args.listen,
+        reuse_port: args.reuse_port,
+        lean_streams: !args.hyper_streams,
         heartbeat: Duration::from_secs(args.heartbeat_secs),
         max_streams: args.max_streams,
         max_replay: args.max_replay,

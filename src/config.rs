@@ -167,6 +167,14 @@ pub struct ServerArgs {
     /// Address to listen on.
     #[arg(long, env = "BUOYCAST_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Share the listen address with other `serve` processes (`SO_REUSEPORT`): the kernel
+    /// spreads connections over them (one process holds at most ~19,900 streams here).
+    #[arg(long, env = "BUOYCAST_REUSE_PORT")]
+    pub reuse_port: bool,
+    /// Serve event streams through hyper like other requests, instead of the lean stream path
+    /// (which keeps no HTTP buffers per stream; see docs/BENCHMARKS.md).
+    #[arg(long, env = "BUOYCAST_HYPER_STREAMS")]
+    pub hyper_streams: bool,
     /// Seconds between heartbeat events on every stream.
     #[arg(long, env = "BUOYCAST_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub heartbeat_secs: u64,

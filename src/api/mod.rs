@@ -11,12 +11,13 @@ mod params;
 mod publish;
 mod stations;
 pub mod stream;
+pub mod stream_wire;
 
 use std::sync::Arc;
 
 use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tokio_util::sync::CancellationToken;
 
 pub use cors::CorsOrigins;
@@ -72,7 +73,13 @@ pub fn router(state: AppState, cors: &CorsOrigins) -> Router {
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span)
+                        // Refusals (503 at the stream limit, ...) are logged by the handlers
+                        // with their reason; the generic failure line stays at debug.
+                        .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+                )
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
         .with_state(state);

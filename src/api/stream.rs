@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::limits::{Refused, StreamGuard};
 use super::params::{ClientAddr, Params};
+use super::stream_wire::RawChunks;
 use super::{ApiError, AppState};
 use crate::domain::{Seq, StationFilter, StationId};
 use crate::metrics;
@@ -209,12 +209,14 @@ async fn stream(
     let guard = match state.streams.acquire(client.ip(), request_id) {
         Ok(guard) => guard,
         Err(Refused::Total(max)) => {
+            tracing::warn!(event = "sse_client_refused", reason = "too_many_streams", limit = max, "stream refused");
             return Err(ApiError::TooManyStreams {
                 message: format!("this server is at its limit of {max} streams"),
                 retry_after_secs: 5,
             });
         }
         Err(Refused::PerClient(max)) => {
+            tracing::info!(event = "sse_client_refused", reason = "too_many_streams_per_client", limit = max, client = %client.ip(), "stream refused");
             return Err(ApiError::TooManyStreamsPerClient {
                 message: format!("at most {max} streams per client address"),
                 retry_after_secs: 10,
@@ -261,7 +263,9 @@ async fn stream(
             None => None,
         }
     });
-    let mut response = Response::new(Body::from_stream(body));
+    let (raw, body) = RawChunks::new(body);
+    let mut response = Response::new(body);
+    response.extensions_mut().insert(raw);
     sse_headers(&mut response);
     Ok(response)
 }
@@ -406,6 +410,21 @@ impl Connection {
             self.abort = true;
             return None;
         }
+        if self.live.len() > self.hub.backlog() {
+            // The live backlog overflowed again while this stream was replaying: it is falling
+            // further behind, which counts as a catch-up (else a client slower than the event
+            // rate would be fed from the store until its replay budget ran out). Everything the
+            // backlog held is in the log, so it is dropped.
+            if !self.may_catch_up() {
+                tracing::info!(
+                    event = "sse_client_too_slow",
+                    "stream keeps falling behind; closing it"
+                );
+                self.abort = true;
+                return None;
+            }
+            self.live = self.live.resubscribe();
+        }
         let query = AfterQuery {
             after: self.last,
             until: None,
@@ -420,7 +439,7 @@ impl Connection {
         let page = match page {
             Ok(page) => page,
             Err(e) => {
-                tracing::warn!(event = "replay_failed", error = %e, "store unavailable during replay; closing stream");
+                tracing::warn!(event = "sse_replay_failed", error = %e, "store unavailable during replay; closing stream");
                 return None;
             }
         };
@@ -562,9 +581,9 @@ fn broadcast_done(frame: &Frame) {
     let station = frame.station.as_ref().map(StationId::as_str).unwrap_or_default();
     let clients = frame.audience.load(Ordering::Relaxed);
     if latency > SLOW_BROADCAST {
-        tracing::warn!(event = "observation_broadcasted", stationId = station, clientCount = clients, latencyMs = latency_ms, "slow broadcast");
+        tracing::warn!(parent: None, event = "observation_broadcasted", stationId = station, clientCount = clients, latencyMs = latency_ms, "slow broadcast");
     } else {
-        tracing::debug!(event = "observation_broadcasted", stationId = station, clientCount = clients, latencyMs = latency_ms, "observation broadcast");
+        tracing::info!(parent: None, event = "observation_broadcasted", stationId = station, clientCount = clients, latencyMs = latency_ms, "observation broadcast");
     }
 }
 

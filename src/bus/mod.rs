@@ -4,6 +4,7 @@
 //! happened ([`BusEvent::Gap`]) and repair from the store.
 
 mod memory;
+mod redis;
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use futures_util::stream::BoxStream;
 use crate::domain::{Observation, Seq, StoredObservation};
 
 pub use memory::MemoryBus;
+pub use redis::{CHANNEL as REDIS_CHANNEL, RedisBus};
 
 /// One message: an observation, with its seq when it was stored first (SPEC §6).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -43,6 +43,8 @@ impl Default for HubConfig {
 pub struct Hub {
     shards: Box<[broadcast::Sender<Arc<Frame>>]>,
     next_shard: AtomicUsize,
+    /// Capacity of each shard's ring: how far a connection may fall behind.
+    backlog: usize,
     /// Highest seq broadcast so far (the relay's position in the log).
     last_seq: AtomicI64,
     /// The same position for waiters that are not streams (long polls): they wake on a change
@@ -59,6 +61,7 @@ impl Hub {
         Self {
             shards,
             next_shard: AtomicUsize::new(0),
+            backlog: config.backlog.max(1).next_power_of_two(),
             last_seq: AtomicI64::new(last_seq.get()),
             position: watch::Sender::new(last_seq),
         }
@@ -92,6 +95,12 @@ impl Hub {
             });
         }
         reached
+    }
+
+    /// Frames a connection may fall behind by (each shard's ring capacity: tokio rounds it up
+    /// to a power of two).
+    pub fn backlog(&self) -> usize {
+        self.backlog
     }
 
     /// The highest seq broadcast so far.

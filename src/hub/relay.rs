@@ -2,7 +2,8 @@
 //!
 //! Architecture Invariant: the hub sees stored observations in strictly increasing seq order, and
 //! every seq the store has is broadcast once — a missing or lagging bus message is fetched from
-//! the store before anything after it is broadcast.
+//! the store before anything after it is broadcast, and every few seconds the relay checks the
+//! store's head, so a lost last message is not held back until the next one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,8 @@ use crate::bus::{BusEvent, Subscription};
 use crate::domain::Seq;
 use crate::store::{AfterQuery, Store};
 
+/// How often the relay compares its position with the store's head.
+const AUDIT_EVERY: Duration = Duration::from_secs(5);
 /// Rows fetched per repair query.
 const REPAIR_PAGE: u32 = 1000;
 
@@ -26,12 +29,20 @@ pub async fn run_relay(
     cancel: CancellationToken,
 ) {
     let mut last = hub.last_seq();
+    let mut audit = tokio::time::interval(AUDIT_EVERY);
+    audit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let event = tokio::select! {
             () = cancel.cancelled() => return,
             event = subscription.next() => match event {
                 Some(event) => event,
                 None => return,
+            },
+            _ = audit.tick() => match store.max_seq().await {
+                // A publish that was lost while the bus stayed up, with nothing published
+                // after it to reveal the gap: the store has it, so repair now.
+                Ok(head) if head > last => BusEvent::Gap,
+                _ => continue,
             },
         };
         match event {

@@ -90,6 +90,9 @@ pub struct NdbcSource {
     config: NdbcConfig,
     client: reqwest::Client,
     validators: Mutex<HashMap<StationId, Validators>>,
+    /// This process's name in the store's ingest leases (random per process), so that several
+    /// ingest processes share the stations instead of all fetching each one.
+    holder: String,
 }
 
 impl NdbcSource {
@@ -104,7 +107,36 @@ impl NdbcSource {
             config,
             client,
             validators: Mutex::new(HashMap::new()),
+            holder: format!(
+                "ingest-{}-{:08x}",
+                std::process::id(),
+                rand::random::<u32>()
+            ),
         })
+    }
+
+    /// This source's lease holder id.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// Takes the station's lease for one interval; `false` (logged) when another ingest
+    /// process holds it or the store cannot be asked (the next interval tries again).
+    pub async fn acquire_lease(&self, station: &StationId, store: &dyn Store) -> bool {
+        match store
+            .try_acquire_lease(station, &self.holder, self.config.interval)
+            .await
+        {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::debug!(event = "ndbc_lease_held", stationId = %station, "another ingest process polls this station in this interval");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(event = "ndbc_lease_failed", stationId = %station, error = %e, "store unavailable; polling again next interval");
+                false
+            }
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -123,7 +155,7 @@ impl NdbcSource {
             match self.try_poll_station(station, store, bus).await {
                 Err(e) if e.is_retryable() && attempt < FETCH_ATTEMPTS => {
                     let delay = backoff(self.config.retry_base, attempt);
-                    tracing::info!(event = "ndbc_fetch_retry", stationId = %station, attempt, error = %e, delay_ms = delay.as_millis() as u64, "fetch failed; retrying");
+                    tracing::info!(event = "ndbc_fetch_retry", stationId = %station, attempt, error = %e, delayMs = delay.as_millis() as u64, "fetch failed; retrying");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
@@ -229,6 +261,11 @@ impl NdbcSource {
                         () = cancel.cancelled() => return,
                         () = tokio::time::sleep(wait) => {}
                     }
+                    wait = jitter(source.config.interval, 0.1);
+                    // One ingest process per station and interval (duplicates would be harmless).
+                    if !source.acquire_lease(&station, store.as_ref()).await {
+                        continue;
+                    }
                     let Ok(_permit) = permits.acquire().await else {
                         return;
                     };
@@ -237,7 +274,6 @@ impl NdbcSource {
                         r = source.poll_station(&station, store.as_ref(), bus.as_ref()) => r,
                     };
                     log_outcome(&station, &result);
-                    wait = jitter(source.config.interval, 0.1);
                 }
             });
         }
@@ -268,6 +304,13 @@ impl NdbcSource {
 }
 
 fn log_outcome(station: &StationId, result: &Result<FetchOutcome, FetchError>) {
+    let label = match result {
+        Ok(FetchOutcome::Fetched(_)) => "fetched",
+        Ok(FetchOutcome::NotModified) => "not_modified",
+        Ok(FetchOutcome::NotFound) => "not_found",
+        Err(_) => "error",
+    };
+    metrics::counter!("ingest_fetches_total", "result" => label).increment(1);
     match result {
         Ok(FetchOutcome::Fetched(o)) => {
             tracing::info!(event = "ndbc_fetched", stationId = %station, parsed = o.parsed, skipped = o.skipped, stored = o.stored, "station file ingested")

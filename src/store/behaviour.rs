@@ -779,6 +779,42 @@ pub(crate) async fn concurrent_inserts_share_one_sequence(store: Arc<dyn Store>)
     assert_eq!(everything(store.as_ref()).await.len(), total as usize);
 }
 
+/// Ingest leases: one holder at a time per station until the lease expires; the holder may
+/// renew it; stations are independent.
+pub(crate) async fn leases_are_exclusive_until_they_expire(store: &dyn Store) {
+    use std::time::Duration;
+    let lease = |station: &'static str, holder: &'static str, ttl_ms: u64| async move {
+        store
+            .try_acquire_lease(&id(station), holder, Duration::from_millis(ttl_ms))
+            .await
+            .expect("try_acquire_lease")
+    };
+    assert!(lease("44013", "a", 60_000).await, "a free lease is taken");
+    assert!(
+        !lease("44013", "b", 60_000).await,
+        "a held lease is refused"
+    );
+    assert!(
+        lease("44013", "a", 60_000).await,
+        "the holder renews its lease"
+    );
+    assert!(
+        lease("TPLM2", "b", 60_000).await,
+        "another station is independent"
+    );
+    assert!(!lease("TPLM2", "a", 60_000).await);
+
+    // A short lease expires and is then taken over.
+    assert!(lease("46097", "a", 300).await);
+    assert!(!lease("46097", "b", 300).await);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        lease("46097", "b", 60_000).await,
+        "an expired lease is taken over"
+    );
+    assert!(!lease("46097", "a", 60_000).await, "and is then b's");
+}
+
 #[cfg(test)]
 mod sqlite {
     use std::sync::Arc;
@@ -820,6 +856,7 @@ mod sqlite {
         latest_per_station,
         stations_join_metadata,
         nulls_round_trip,
+        leases_are_exclusive_until_they_expire,
     );
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -3,13 +3,17 @@
 //! `seq` is assigned inside the write transaction and is strictly increasing in commit order,
 //! so "everything after seq N" is a complete answer once N has been seen.
 
+mod postgres;
 mod sqlite;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// How many rows a batch amounts to once repeated (station, timestamp) keys are merged.
@@ -109,6 +113,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// One station (with metadata or observations), if known.
     async fn station(&self, id: &StationId) -> Result<Option<Station>, StoreError>;
+
+    /// Takes (or renews) the ingest lease of a station for `ttl`: `true` when `holder` now holds
+    /// it, `false` when another holder's lease has not expired yet. Several ingest processes use
+    /// it so that each station is fetched by one of them per interval; duplicate work would be
+    /// harmless anyway (stored rows are unique), so a lease is an economy, not a lock.
+    async fn try_acquire_lease(
+        &self,
+        station: &StationId,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
 }
 
 #[cfg(test)]

@@ -373,4 +373,29 @@ impl Store for SqliteStore {
         station.latest = latest;
         Ok(Some(station))
     }
+
+    async fn try_acquire_lease(
+        &self,
+        station: &StationId,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        // Times are this machine's clock: every process sharing a SQLite file runs on it.
+        let now = millis(Utc::now());
+        let expires = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let row = sqlx::query(
+            "INSERT INTO ingest_leases (station_id, holder, expires_at) VALUES (?1, ?2, ?4) \
+             ON CONFLICT (station_id) DO UPDATE SET holder = excluded.holder, \
+             expires_at = excluded.expires_at \
+             WHERE ingest_leases.expires_at <= ?3 OR ingest_leases.holder = excluded.holder \
+             RETURNING holder",
+        )
+        .bind(station.as_str())
+        .bind(holder)
+        .bind(now)
+        .bind(expires)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.is_some())
+    }
 }

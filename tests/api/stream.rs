@@ -544,3 +544,18 @@ async fn each_client_address_has_its_own_stream_limit() {
     assert_eq!(other.status, 200);
     assert!(other.next_of("connection", WAIT).await.is_some());
 }
+
+/// An observation that was stored but whose publish never arrived (a lost bus message with
+/// nothing after it) still reaches the streams: the relay audits the store's head.
+#[tokio::test]
+async fn a_stored_observation_whose_publish_was_lost_is_delivered_anyway() {
+    let app = spawn_app().await;
+    let mut client = app.stream(STREAM, &[]).await;
+    client.next_of("connection", WAIT).await.expect("connected");
+    app.publish(&[obs("44009", 0)]).await;
+    assert_eq!(client.next_of("observation", WAIT).await.and_then(|e| e.id), Some(1));
+    // Stored, never published.
+    app.store.insert_observations(&[obs("44009", 1)]).await.expect("stored");
+    let event = client.next_of("observation", Duration::from_secs(15)).await.expect("repaired");
+    assert_eq!(event.id, Some(2));
+}

@@ -1,0 +1,299 @@
+//! One SSE client: a bare TCP connection from a chosen `127.0.0.x` source address, a hand-written
+//! HTTP/1.1 response reader and SSE decoder, and a tally of what it received.
+//!
+//! Per connection it holds a 4 KiB read buffer, the decoder's small buffers and a bitmap of the
+//! sequence numbers seen, so that 100,000 of them fit in a few hundred MiB.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpSocket;
+use tokio::sync::watch;
+
+use crate::http::{self, Chunked, Framing, Url};
+use crate::sse::{Decoder, Event, Key};
+use crate::stats::{self, Tally};
+
+/// Bytes read at once.
+const READ_BUF: usize = 4096;
+
+/// What every client of a run connects to and how it reads events.
+#[derive(Debug)]
+pub struct Target {
+    /// The subscribe URL.
+    pub url: Url,
+    /// The request without its final blank line (a `Last-Event-ID` may be added).
+    pub request: Vec<u8>,
+    /// Where the sequence number is.
+    pub seq: Key,
+    /// Where the send time is.
+    pub ts: Key,
+    /// Source addresses, used round-robin.
+    pub sources: Vec<IpAddr>,
+    /// Limit on connect → first body byte.
+    pub connect_timeout: Duration,
+    /// Times a stream that ends is reopened.
+    pub reconnects: u32,
+}
+
+impl Target {
+    /// Builds the request once for every client.
+    pub fn new(
+        url: Url,
+        headers: &[String],
+        seq: Key,
+        ts: Key,
+        sources: Vec<IpAddr>,
+        connect_timeout: Duration,
+        reconnects: u32,
+    ) -> Self {
+        let mut all = vec!["Accept: text/event-stream".to_owned()];
+        all.extend(headers.iter().cloned());
+        let mut request = http::request("GET", &url, &all, None);
+        request.truncate(request.len() - 2);
+        Self {
+            url,
+            request,
+            seq,
+            ts,
+            sources,
+            connect_timeout,
+            reconnects,
+        }
+    }
+}
+
+/// Counters every client updates.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Clients that received their first body byte.
+    pub connected: AtomicUsize,
+    /// Clients that never did.
+    pub failed: AtomicUsize,
+    /// Keyed events received by all clients.
+    pub deliveries: AtomicU64,
+    /// Distinct sequence numbers received, summed over clients.
+    pub distinct: AtomicU64,
+    /// Wall-clock µs of the latest delivery.
+    pub last_delivery_us: AtomicU64,
+    /// Streams that ended before the run did.
+    pub disconnects: AtomicUsize,
+    /// Whether clients copy their latest SSE id into `last_id`.
+    pub track_ids: bool,
+    /// The latest SSE id seen by any client (used by resume mode's probe).
+    pub last_id: Mutex<Vec<u8>>,
+    /// First errors, for the report.
+    pub errors: Mutex<Vec<String>>,
+}
+
+impl Shared {
+    fn error(&self, e: String) {
+        let mut errors = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
+        if errors.len() < 10 {
+            errors.push(e);
+        }
+    }
+}
+
+enum End {
+    Stopped,
+    Closed,
+}
+
+/// Runs client `index` until `stop` turns true; returns its tally.
+pub async fn run(
+    index: usize,
+    target: &Target,
+    shared: &Shared,
+    mut stop: watch::Receiver<bool>,
+    resume_from: Option<Vec<u8>>,
+) -> Tally {
+    let mut tally = Tally::default();
+    let source = target.sources[index % target.sources.len()];
+    let mut last_id = resume_from;
+    let mut connected = false;
+    for attempt in 0..=target.reconnects {
+        if *stop.borrow() {
+            break;
+        }
+        if attempt > 0 {
+            tally.reconnects += 1;
+            shared.disconnects.fetch_add(1, Ordering::Relaxed);
+            tokio::select! {
+                _ = stop.changed() => break,
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+        let mut decoder = Decoder::default();
+        let result = stream(
+            target,
+            shared,
+            source,
+            &mut stop,
+            &mut tally,
+            &mut decoder,
+            &mut connected,
+            last_id.as_deref(),
+        )
+        .await;
+        if let Some(id) = decoder_last_id(&decoder) {
+            last_id = Some(id);
+        }
+        match result {
+            Ok(End::Stopped) => return tally,
+            Ok(End::Closed) => {}
+            Err(e) => {
+                if !connected {
+                    shared.error(format!("client {index}: {e:#}"));
+                }
+            }
+        }
+        if !connected {
+            break;
+        }
+    }
+    if connected {
+        tally.ended = !*stop.borrow();
+    } else {
+        shared.failed.fetch_add(1, Ordering::Relaxed);
+    }
+    tally
+}
+
+fn decoder_last_id(decoder: &Decoder) -> Option<Vec<u8>> {
+    let id = decoder.last_id();
+    (!id.is_empty()).then(|| id.to_vec())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn stream(
+    target: &Target,
+    shared: &Shared,
+    source: IpAddr,
+    stop: &mut watch::Receiver<bool>,
+    tally: &mut Tally,
+    decoder: &mut Decoder,
+    connected: &mut bool,
+    last_id: Option<&[u8]>,
+) -> anyhow::Result<End> {
+    let start = Instant::now();
+    let socket = match source {
+        IpAddr::V4(_) => TcpSocket::new_v4(),
+        IpAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .context("socket")?;
+    // Bind before connect: spreads the ephemeral ports over several source addresses.
+    socket
+        .bind(SocketAddr::new(source, 0))
+        .with_context(|| format!("bind {source}"))?;
+    let mut tcp = tokio::time::timeout(target.connect_timeout, socket.connect(target.url.addr))
+        .await
+        .context("connect timed out")?
+        .context("connect")?;
+    let _ = tcp.set_nodelay(true);
+    let mut request = Vec::with_capacity(target.request.len() + 64);
+    request.extend_from_slice(&target.request);
+    if let Some(id) = last_id {
+        request.extend_from_slice(b"Last-Event-ID: ");
+        request.extend_from_slice(id);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"\r\n");
+    tcp.write_all(&request).await.context("send request")?;
+
+    let deadline = tokio::time::Instant::now() + target.connect_timeout;
+    let mut buf = vec![0u8; READ_BUF];
+    let mut head_buf = Vec::new();
+    let mut framing = None;
+    let mut chunked = Chunked::default();
+    let mut latencies: Vec<u64> = Vec::new();
+    let mut got_body = false;
+    loop {
+        let read = tokio::select! {
+            _ = stop.changed() => return Ok(End::Stopped),
+            () = tokio::time::sleep_until(deadline), if !got_body => bail!("no data within the connect timeout"),
+            r = tcp.read(&mut buf) => r.context("read")?,
+        };
+        if read == 0 {
+            return Ok(End::Closed);
+        }
+        let now = stats::now_us();
+        let mut body: &[u8] = &buf[..read];
+        let rest;
+        if framing.is_none() {
+            head_buf.extend_from_slice(body);
+            let Some(head) = http::parse_head(&head_buf)? else {
+                continue;
+            };
+            if head.status != 200 {
+                bail!("status {}", head.status);
+            }
+            framing = Some(head.framing);
+            rest = head_buf.split_off(head.len);
+            body = &rest;
+        }
+        if body.is_empty() {
+            continue;
+        }
+        if !got_body {
+            got_body = true;
+            if !*connected {
+                *connected = true;
+                stats::record_connect(start.elapsed().as_micros() as u64);
+                shared.connected.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let before = (tally.received, tally.distinct);
+        let mut on_event = |e: Event<'_>| on_event(e, target, tally, now, &mut latencies);
+        let open = match framing {
+            Some(Framing::Chunked) => chunked.feed(body, |b| decoder.feed(b, &mut on_event))?,
+            _ => {
+                decoder.feed(body, &mut on_event);
+                true
+            }
+        };
+        if tally.received > before.0 {
+            shared
+                .deliveries
+                .fetch_add(tally.received - before.0, Ordering::Relaxed);
+            shared
+                .distinct
+                .fetch_add(tally.distinct - before.1, Ordering::Relaxed);
+            shared.last_delivery_us.fetch_max(now, Ordering::Relaxed);
+            stats::record_latencies(&latencies);
+            latencies.clear();
+            let id = decoder.last_id();
+            if shared.track_ids && !id.is_empty() {
+                let mut last = shared
+                    .last_id
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                last.clear();
+                last.extend_from_slice(id);
+            }
+        }
+        if !open {
+            return Ok(End::Closed);
+        }
+    }
+}
+
+fn on_event(e: Event<'_>, target: &Target, tally: &mut Tally, now: u64, latencies: &mut Vec<u64>) {
+    if matches!(
+        e.kind,
+        b"connection" | b"heartbeat" | b"reset" | b"shutdown"
+    ) {
+        return;
+    }
+    let Some(seq) = target.seq.first_number(&e) else {
+        return;
+    };
+    tally.see(seq);
+    if let Some(ts) = target.ts.last_number(&e) {
+        latencies.push(now.saturating_sub(ts));
+    }
+}

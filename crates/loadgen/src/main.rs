@@ -1,0 +1,33 @@
+//! Entry point of `buoycast-loadgen`: parse arguments, raise the open-file limit, run, report.
+
+use anyhow::Context;
+use buoycast_loadgen::{args::Args, run};
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // The hard limit cannot be raised here; the soft one can, up to it.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.clamp(1, 64))
+        .enable_all()
+        .build()
+        .context("building the runtime")?;
+    let child = args.child;
+    let json_path = args.json.clone();
+    let report = runtime.block_on(run::run(args))?;
+    let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
+    if child {
+        println!(
+            "REPORT {}",
+            serde_json::to_string(&report).context("encoding the report")?
+        );
+    } else {
+        print!("{}", report.table());
+    }
+    if let Some(path) = json_path {
+        std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(())
+}

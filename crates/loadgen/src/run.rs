@@ -1,0 +1,484 @@
+//! The three kinds of run (live, idle, resume), each bounded in count and time.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::args::{Args, Mode};
+use crate::client::{self, Shared, Target};
+use crate::http::{Url, loopback_addr};
+use crate::publish::{Publisher, fill};
+use crate::report::Report;
+use crate::sse::Key;
+use crate::stats::{self, Pcts, Tally};
+
+/// Runs what the arguments ask for.
+pub async fn run(args: Args) -> anyhow::Result<Report> {
+    match args.mode {
+        Mode::Live => live(&args).await,
+        Mode::Idle if args.procs > 1 && !args.child => idle_multi(&args).await,
+        Mode::Idle => idle(&args).await,
+        Mode::Resume => resume(&args).await,
+    }
+}
+
+fn target(args: &Args) -> anyhow::Result<Arc<Target>> {
+    let url = Url::parse(&args.url)?;
+    let sources: Vec<IpAddr> = if url.addr.is_ipv6() {
+        vec![IpAddr::from(std::net::Ipv6Addr::LOCALHOST)]
+    } else {
+        (0..args.source_addrs)
+            .map(|i| {
+                let host = 2u16 + u16::from(args.source_offset) + u16::from(i);
+                let host = u8::try_from(host.min(254)).unwrap_or(254);
+                IpAddr::V4(Ipv4Addr::new(127, 0, 0, host))
+            })
+            .collect()
+    };
+    Ok(Arc::new(Target::new(
+        url,
+        &args.headers,
+        Key::parse(&args.seq_field),
+        Key::parse(&args.ts_field),
+        sources,
+        secs(args.connect_timeout_secs),
+        args.reconnects,
+    )))
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.clamp(0.0, 86_400.0))
+}
+
+fn template(args: &Args) -> anyhow::Result<String> {
+    match &args.publish_body_file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))
+            .map(|s| s.trim_end_matches('\n').to_owned()),
+        None => Ok(args.publish_body.clone()),
+    }
+}
+
+fn publisher(args: &Args) -> anyhow::Result<Publisher> {
+    Ok(match &args.redis {
+        Some(addr) => Publisher::redis(loopback_addr(addr, 6379)?, args.redis_channel.clone()),
+        None => Publisher::http(Url::parse(&args.publish_url)?, args.publish_headers.clone()),
+    })
+}
+
+/// Clients being opened at the connect rate.
+struct Clients {
+    handles: Vec<JoinHandle<Tally>>,
+    stop: watch::Sender<bool>,
+}
+
+/// Opens `n` clients at `rate` per second and waits (bounded) until each has connected or failed.
+async fn open_clients(
+    args: &Args,
+    target: &Arc<Target>,
+    shared: &Arc<Shared>,
+    n: usize,
+    resume_from: Option<Vec<u8>>,
+) -> Clients {
+    let (stop, stop_rx) = watch::channel(false);
+    let rate = args.connect_rate.max(1.0);
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate)).await;
+        let (target, shared, stop_rx, from) = (
+            target.clone(),
+            shared.clone(),
+            stop_rx.clone(),
+            resume_from.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            client::run(i, &target, &shared, stop_rx, from).await
+        }));
+    }
+    let deadline = Instant::now() + secs(args.connect_timeout_secs) + Duration::from_secs(1);
+    while shared.connected.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed) < n
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Clients { handles, stop }
+}
+
+/// Stops the clients and collects their tallies (bounded).
+async fn close_clients(clients: Clients) -> Vec<Tally> {
+    let _ = clients.stop.send(true);
+    let mut tallies = Vec::with_capacity(clients.handles.len());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for h in clients.handles {
+        if let Ok(Ok(t)) = tokio::time::timeout_at(deadline, h).await {
+            tallies.push(t);
+        }
+    }
+    tallies
+}
+
+fn base_report(args: &Args, shared: &Shared) -> Report {
+    Report {
+        label: args.label.clone(),
+        mode: format!("{:?}", args.mode).to_lowercase(),
+        clients: args.clients,
+        connected: shared.connected.load(Ordering::Relaxed),
+        failed: shared.failed.load(Ordering::Relaxed),
+        errors: shared.errors.lock().map(|e| e.clone()).unwrap_or_default(),
+        ..Report::default()
+    }
+}
+
+/// Samples the servers' RSS every 250 ms and keeps the highest.
+fn rss_sampler(pids: Vec<u32>, stop: watch::Receiver<bool>) -> (Arc<AtomicU64>, JoinHandle<()>) {
+    let peak = Arc::new(AtomicU64::new(0));
+    let p = peak.clone();
+    let handle = tokio::spawn(async move {
+        // Bounded: ends on stop, or after one hour at the latest.
+        for _ in 0..14_400 {
+            if *stop.borrow() {
+                break;
+            }
+            if let Some(rss) = stats::total_rss(&pids) {
+                p.fetch_max(rss, Ordering::Relaxed);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    (peak, handle)
+}
+
+async fn live(args: &Args) -> anyhow::Result<Report> {
+    let target = target(args)?;
+    let template = template(args)?;
+    let mut publisher = publisher(args)?;
+    let shared = Arc::new(Shared::default());
+    let rate = args.rate.clamp(0.001, 1_000_000.0);
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    stats::set_interval_us(interval.as_micros() as u64);
+
+    let rss_before = stats::total_rss(&args.server_pid);
+    let clients = open_clients(args, &target, &shared, args.clients, None).await;
+    let rss_connected = stats::total_rss(&args.server_pid);
+    tokio::time::sleep(secs(args.warmup_secs)).await;
+
+    let (sampler_stop, sampler_rx) = watch::channel(false);
+    let (peak, sampler) = rss_sampler(args.server_pid.clone(), sampler_rx);
+    let cpu0 = (stats::total_cpu(&args.server_pid), stats::cpu_secs(None));
+    let count = (rate * args.duration_secs.max(0.0)).round() as u64;
+    let start = Instant::now();
+    let start_wall = stats::now_us();
+    // A publisher slower than the rate stops at the end of the window plus a grace period.
+    let hard_stop = start + secs(args.duration_secs * 1.25 + 5.0);
+    let mut publish_hist = stats::new_hist();
+    let (mut published, mut errors, mut attempted) = (0u64, 0u64, 0u64);
+    let mut first_error = None;
+    for seq in 0..count {
+        let due = start + interval.mul_f64(seq as f64);
+        tokio::time::sleep_until(due).await;
+        if Instant::now() > hard_stop {
+            break;
+        }
+        let body = fill(&template, seq, stats::now_us());
+        let sent = Instant::now();
+        attempted = seq + 1;
+        match publisher.send(body.as_bytes()).await {
+            Ok(status) if (200..300).contains(&status) => {
+                published += 1;
+                let _ = publish_hist.record((sent.elapsed().as_micros() as u64).max(1));
+            }
+            Ok(status) => {
+                errors += 1;
+                first_error.get_or_insert(format!("publish: status {status}"));
+            }
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert(format!("publish: {e:#}"));
+            }
+        }
+    }
+    let publish_secs = start.elapsed().as_secs_f64();
+    let expected = published * shared.connected.load(Ordering::Relaxed) as u64;
+    let drain_end = Instant::now() + secs(args.drain_secs);
+    while shared.distinct.load(Ordering::Relaxed) < expected && Instant::now() < drain_end {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cpu1 = (stats::total_cpu(&args.server_pid), stats::cpu_secs(None));
+    let _ = sampler_stop.send(true);
+    let _ = sampler.await;
+    let tallies = close_clients(clients).await;
+
+    let mut report = base_report(args, &shared);
+    let hists = stats::merged();
+    report.connect_ms = Pcts::of(&hists.connect, 1000.0);
+    report.latency_ms = Pcts::of(&hists.latency, 1000.0);
+    report.latency_curve = stats::curve(&hists.latency, 1000.0);
+    report.published = published;
+    report.publish_errors = errors;
+    report.offered_rate = rate;
+    report.achieved_rate = published as f64 / publish_secs.max(1e-9);
+    report.publish_ms = Pcts::of(&publish_hist, 1000.0);
+    report.deliveries = shared.deliveries.load(Ordering::Relaxed);
+    report.expected_deliveries = expected;
+    let last = shared.last_delivery_us.load(Ordering::Relaxed);
+    let span = (last.saturating_sub(start_wall) as f64 / 1e6).max(publish_secs);
+    report.deliveries_per_s = report.deliveries as f64 / span.max(1e-9);
+    for t in &tallies {
+        let missing = published.saturating_sub(t.distinct_below(attempted));
+        report.missing += missing;
+        report.clients_with_loss += usize::from(missing > 0);
+        report.duplicates += t.duplicates;
+        report.out_of_order += t.out_of_order;
+    }
+    report.disconnects = shared.disconnects.load(Ordering::Relaxed);
+    report.rss_before_kib = rss_before;
+    report.rss_connected_kib = rss_connected;
+    report.rss_peak_kib = Some(peak.load(Ordering::Relaxed)).filter(|&p| p > 0);
+    report.kib_per_conn = per_conn(rss_before, rss_connected, report.connected);
+    if let (Some(a), Some(b)) = (cpu0.0, cpu1.0) {
+        report.server_cpu_secs = Some(b - a);
+        if report.deliveries > 0 {
+            report.server_cpu_us_per_delivery = Some((b - a) * 1e6 / report.deliveries as f64);
+        }
+    }
+    if let (Some(a), Some(b)) = (cpu0.1, cpu1.1) {
+        report.loadgen_cpu_secs = Some(b - a);
+    }
+    if let Some(e) = first_error {
+        report.errors.push(e);
+    }
+    Ok(report)
+}
+
+fn per_conn(before: Option<u64>, after: Option<u64>, n: usize) -> Option<f64> {
+    match (before, after) {
+        (Some(b), Some(a)) if n > 0 => Some(a.saturating_sub(b) as f64 / n as f64),
+        _ => None,
+    }
+}
+
+async fn idle(args: &Args) -> anyhow::Result<Report> {
+    let target = target(args)?;
+    let shared = Arc::new(Shared::default());
+    let rss_before = stats::total_rss(&args.server_pid);
+    let clients = open_clients(args, &target, &shared, args.clients, None).await;
+    if args.child {
+        // Tell the parent, then hold until it closes our stdin (bounded by the hold time).
+        println!("READY {}", shared.connected.load(Ordering::Relaxed));
+        let mut stdin = tokio::io::stdin();
+        let mut sink = [0u8; 64];
+        let _ = tokio::time::timeout(secs(args.hold_secs), async {
+            while matches!(stdin.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+    } else {
+        tokio::time::sleep(Duration::from_secs(1).min(secs(args.hold_secs))).await;
+    }
+    let rss_connected = stats::total_rss(&args.server_pid);
+    if !args.child {
+        tokio::time::sleep(secs(args.hold_secs).saturating_sub(Duration::from_secs(1))).await;
+    }
+    let _ = close_clients(clients).await;
+    let mut report = base_report(args, &shared);
+    let hists = stats::merged();
+    report.connect_ms = Pcts::of(&hists.connect, 1000.0);
+    if args.child {
+        report.connect_dump = stats::dump(&hists.connect);
+    }
+    report.rss_before_kib = rss_before;
+    report.rss_connected_kib = rss_connected;
+    report.kib_per_conn = per_conn(rss_before, rss_connected, report.connected);
+    Ok(report)
+}
+
+/// Idle mode over several processes: each child opens its share from its own block of source
+/// addresses; the parent measures the servers' memory once every child holds its clients.
+async fn idle_multi(args: &Args) -> anyhow::Result<Report> {
+    let exe = std::env::current_exe().context("locating this executable")?;
+    let procs = args.procs.min(64);
+    let rss_before = stats::total_rss(&args.server_pid);
+    let mut children = Vec::new();
+    for i in 0..procs {
+        let n = args.clients / procs + usize::from(i < args.clients % procs);
+        let mut cmd = tokio::process::Command::new(&exe);
+        cmd.args(["--mode", "idle", "--child", "--label"])
+            .arg(format!("{}-{i}", args.label))
+            .args(["--url", &args.url])
+            .args(["--clients", &n.to_string()])
+            .args([
+                "--connect-rate",
+                &(args.connect_rate / procs as f64).to_string(),
+            ])
+            .args(["--source-addrs", &args.source_addrs.to_string()])
+            .args([
+                "--source-offset",
+                &(i * usize::from(args.source_addrs)).min(250).to_string(),
+            ])
+            .args([
+                "--connect-timeout-secs",
+                &args.connect_timeout_secs.to_string(),
+            ])
+            .args([
+                "--hold-secs",
+                &(args.hold_secs + args.connect_timeout_secs + 60.0).to_string(),
+            ])
+            .args(["--threads", "1"]);
+        for h in &args.headers {
+            cmd.args(["--header", h]);
+        }
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        children.push(cmd.spawn().context("spawning a child load generator")?);
+    }
+    let mut lines = Vec::new();
+    for child in &mut children {
+        let stdout = child.stdout.take().context("child stdout")?;
+        lines.push(BufReader::new(stdout).lines());
+    }
+    let deadline = Instant::now()
+        + Duration::from_secs_f64(args.clients as f64 / args.connect_rate.max(1.0))
+        + secs(args.connect_timeout_secs)
+        + Duration::from_secs(30);
+    for l in &mut lines {
+        loop {
+            match tokio::time::timeout_at(deadline, l.next_line()).await {
+                Ok(Ok(Some(line))) if line.starts_with("READY") => break,
+                Ok(Ok(Some(_))) => {}
+                _ => bail!("a child load generator did not get ready in time"),
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_connected = stats::total_rss(&args.server_pid);
+    for child in &mut children {
+        drop(child.stdin.take());
+    }
+    let mut report = Report {
+        label: args.label.clone(),
+        mode: "idle".into(),
+        clients: args.clients,
+        ..Report::default()
+    };
+    let mut connect = stats::new_hist();
+    for l in &mut lines {
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout(Duration::from_secs(60), l.next_line()).await
+        {
+            if let Some(json) = line.strip_prefix("REPORT ") {
+                let child: Report = serde_json::from_str(json).context("child report")?;
+                report.connected += child.connected;
+                report.failed += child.failed;
+                report.errors.extend(child.errors.into_iter().take(3));
+                stats::load(&mut connect, &child.connect_dump);
+            }
+        }
+    }
+    for child in &mut children {
+        let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    }
+    report.connect_ms = Pcts::of(&connect, 1000.0);
+    report.rss_before_kib = rss_before;
+    report.rss_connected_kib = rss_connected;
+    report.kib_per_conn = per_conn(rss_before, rss_connected, report.connected);
+    Ok(report)
+}
+
+async fn resume(args: &Args) -> anyhow::Result<Report> {
+    let target = target(args)?;
+    let template = template(args)?;
+    let mut publisher = publisher(args)?;
+    stats::set_interval_us(0);
+    // 1. A probe client learns the SSE id of a marker event (seq 0), then leaves.
+    let probe = Arc::new(Shared {
+        track_ids: true,
+        ..Shared::default()
+    });
+    let clients = open_clients(args, &target, &probe, 1, None).await;
+    if probe.connected.load(Ordering::Relaxed) == 0 {
+        bail!(
+            "the probe client could not connect: {:?}",
+            probe.errors.lock().map(|e| e.clone()).unwrap_or_default()
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let status = publisher
+        .send(fill(&template, 0, stats::now_us()).as_bytes())
+        .await?;
+    if !(200..300).contains(&status) {
+        bail!("publishing the marker event: status {status}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while probe.distinct.load(Ordering::Relaxed) < 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = close_clients(clients).await;
+    let marker = probe
+        .last_id
+        .lock()
+        .map(|id| id.clone())
+        .unwrap_or_default();
+    if marker.is_empty() {
+        bail!("the marker event arrived without an SSE id: this server cannot resume");
+    }
+    // 2. Events the client will have missed.
+    let n = args.resume_events.min(1_000_000);
+    let batch = args.publish_batch.clamp(1, 1000) as u64;
+    // Send times 1 ms apart, so that `{iso}` orders a batch by sequence number as well (a server
+    // may store a batch in time order).
+    let base = stats::now_us();
+    let mut seq = 1;
+    while seq <= n {
+        let end = (seq + batch).min(n + 1);
+        let body = if batch == 1 {
+            fill(&template, seq, base + seq * 1000)
+        } else {
+            let items: Vec<String> = (seq..end)
+                .map(|s| fill(&template, s, base + s * 1000))
+                .collect();
+            format!("[{}]", items.join(","))
+        };
+        let status = publisher.send(body.as_bytes()).await?;
+        if !(200..300).contains(&status) {
+            bail!("publishing missed events: status {status}");
+        }
+        seq = end;
+    }
+    // Let the live fan-out of those events finish before the resuming client connects.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // 3. The resuming client: time from connect to the last missed event.
+    let shared = Arc::new(Shared::default());
+    let rss_before = stats::total_rss(&args.server_pid);
+    let start = Instant::now();
+    let clients = open_clients(args, &target, &shared, 1, Some(marker)).await;
+    let deadline = start + Duration::from_secs(60);
+    while shared.distinct.load(Ordering::Relaxed) < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let elapsed = start.elapsed();
+    let tallies = close_clients(clients).await;
+    let mut report = base_report(args, &shared);
+    report.clients = 1;
+    report.connect_ms = Pcts::of(&stats::merged().connect, 1000.0);
+    let got = shared.distinct.load(Ordering::Relaxed);
+    report.resumed_events = Some(got);
+    report.resume_ms = (got >= n).then_some(elapsed.as_secs_f64() * 1000.0);
+    report.published = n;
+    for t in &tallies {
+        report.duplicates += t.duplicates;
+        report.out_of_order += t.out_of_order;
+        report.missing +=
+            n.saturating_sub(t.distinct_below(n + 1) - u64::from(t.distinct_below(1) > 0));
+    }
+    report.rss_before_kib = rss_before;
+    Ok(report)
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Runs the benchmark scenarios of SPEC §10 against buoycast and the two peers (nginx + nchan,
+# Pushpin), one server at a time, each scenario bounded to about two minutes, and writes every
+# result as JSON under $OUT (default target/bench/<date>). Then `report.py $OUT` makes the
+# tables and plots of docs/BENCHMARKS.md.
+#
+# Usage: scripts/bench/run.sh [SCENARIO…]   (default: all; see `scenarios` below)
+#        SERVERS="buoycast nchan" scripts/bench/run.sh live-1k-20
+# Needs: a release build (`cargo build --release -p buoycast -p buoycast-loadgen`), and the peers
+# (`scripts/bench/peers.sh install`). Targets loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+here="$root/scripts/bench"
+OUT=${OUT:-$root/target/bench/$(date -u +%Y%m%d-%H%M%S)}
+SERVERS=${SERVERS:-"buoycast nchan pushpin"}
+LG="$root/target/release/buoycast-loadgen"
+BC="$root/target/release/buoycast"
+TOKEN=bench-token
+mkdir -p "$OUT"
+work=$(mktemp -d /tmp/buoycast-bench.XXXXXX)
+trap 'stop_server; rm -rf "$work"' EXIT
+
+ulimit -n "$(ulimit -Hn)"
+
+# The same event for every server: the observation JSON buoycast streams (16 fields, ~390 bytes),
+# with the sequence number and the send time (µs) carried in stationId.
+EVENT='{"stationId":"S{seq}T{ts}","timestamp":"{iso}","waveHeightM":1.25,"windSpeedMps":7.5,"windDirDeg":240.0,"waterTempC":12.25,"pressureHpa":1013.5,"gustMps":9.5,"dominantWavePeriodS":8.0,"averageWavePeriodS":6.0,"meanWaveDirDeg":250.0,"airTempC":10.5,"dewPointC":null,"visibilityNmi":null,"pressureTendencyHpa":null,"tideFt":null}'
+printf '%s\n' "$EVENT" >"$work/event.json"
+python3 - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+event = open(f"{work}/event.json").read().strip()
+content = "event: observation\ndata: " + event + "\n\n"
+body = {"items": [{"channel": "bench", "formats": {"http-stream": {"content": content}}}]}
+open(f"{work}/pushpin.json", "w").write(json.dumps(body, separators=(",", ":")) + "\n")
+PY
+
+pids=()
+server=""
+start_server() { # NAME [PROCS]
+    server=$1
+    local procs=${2:-1}
+    rm -rf "$work/srv" && mkdir -p "$work/srv"
+    case $1 in
+        buoycast)
+            pids=()
+            local i
+            for i in $(seq "$procs"); do
+                "$BC" run --listen 127.0.0.1:8090 --reuse-port --source none \
+                    --database-url "sqlite://$work/srv/b$i.db" --publish-token "$TOKEN" \
+                    --max-streams-per-client 0 --max-replay 50000 \
+                    >"$work/srv/buoycast-$i.log" 2>&1 &
+                pids+=($!)
+            done
+            for _ in $(seq 100); do
+                curl -sf http://127.0.0.1:8090/health >/dev/null 2>&1 && break
+                sleep 0.1
+            done
+            sleep 0.5
+            ;;
+        nchan) mapfile -t pids < <("$here/peers.sh" start nchan "$work/srv" "$procs") ;;
+        pushpin) mapfile -t pids < <("$here/peers.sh" start pushpin "$work/srv") ;;
+    esac
+}
+stop_server() {
+    case $server in
+        buoycast)
+            local p
+            for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+            for p in "${pids[@]}"; do
+                for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+            done ;;
+        nchan | pushpin) "$here/peers.sh" stop "$work/srv" ;;
+    esac
+    server=""
+    pids=()
+    sleep 1
+}
+
+targs=()
+target_args() { # SERVER: sets targs to the subscribe and publish arguments of the load generator
+    case $1 in
+        buoycast) targs=(--url http://127.0.0.1:8090/v1/observations/stream
+            --publish-url http://127.0.0.1:8090/v1/observations
+            --publish-header "Authorization: Bearer $TOKEN"
+            --publish-body-file "$work/event.json") ;;
+        nchan) targs=(--url http://127.0.0.1:8091/sub --publish-url http://127.0.0.1:8091/pub
+            --publish-body-file "$work/event.json") ;;
+        pushpin) targs=(--url http://127.0.0.1:8092/sub
+            --publish-url http://127.0.0.1:5561/publish/
+            --publish-body-file "$work/pushpin.json") ;;
+    esac
+}
+
+loadgen() { # SERVER SCENARIO ARGS…
+    local s=$1 name=$2
+    shift 2
+    local pid_args=()
+    local p
+    for p in "${pids[@]}"; do pid_args+=(--server-pid "$p"); done
+    echo "== $s $name ($(uptime | sed 's/.*load average/load average/'))"
+    target_args "$s"
+    timeout 170 "$LG" --label "$s" "${targs[@]}" "${pid_args[@]}" \
+        --json "$OUT/$name.$s.json" "$@" | tee "$OUT/$name.$s.txt" || echo "($s $name failed: $?)"
+}
+
+# Each scenario: start a fresh server, run, stop.
+scenario() { # NAME SERVER
+    local name=$1 s=$2
+    case $name in
+        live-1k-20) start_server "$s"; loadgen "$s" "$name" --clients 1000 --rate 20 --duration-secs 30 ;;
+        live-1k-100) start_server "$s"; loadgen "$s" "$name" --clients 1000 --rate 100 --duration-secs 30 ;;
+        live-10k-10) start_server "$s"; loadgen "$s" "$name" --clients 10000 --rate 10 --duration-secs 30 ;;
+        live-10k-100) start_server "$s"; loadgen "$s" "$name" --clients 10000 --rate 100 --duration-secs 30 ;;
+        idle-10k) start_server "$s"; loadgen "$s" "$name" --mode idle --clients 10000 --connect-rate 5000 --hold-secs 3 ;;
+        idle-50k | idle-100k)
+            local k=${name#idle-}
+            local n=$((${k%k} * 1000))
+            if [ "$s" = pushpin ]; then
+                echo "== pushpin $name: skipped (one condure process holds the connections; 20,000 files per process)"
+                return
+            fi
+            start_server "$s" 6
+            loadgen "$s" "$name" --mode idle --clients "$n" --procs 6 --connect-rate 5000 --hold-secs 3 ;;
+        connect-1000) start_server "$s"; loadgen "$s" "$name" --mode idle --clients 10000 --connect-rate 1000 --hold-secs 2 ;;
+        resume-10k)
+            if [ "$s" = pushpin ]; then
+                echo "== pushpin $name: skipped (Pushpin keeps no history; resume is the GRIP backend's job)"
+                return
+            fi
+            start_server "$s"
+            local batch=1
+            [ "$s" = buoycast ] && batch=1000
+            loadgen "$s" "$name" --mode resume --resume-events 10000 --publish-batch "$batch" --seq-field stationId ;;
+        *) echo "unknown scenario $name" >&2; return 2 ;;
+    esac
+    stop_server
+}
+
+scenarios=${*:-"live-1k-20 live-1k-100 live-10k-10 live-10k-100 idle-10k idle-50k idle-100k connect-1000 resume-10k"}
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "nproc: $(nproc)"
+    echo "kernel: $(uname -srm)"
+    free -h
+    echo "load before: $(uptime)"
+    echo "buoycast: $(git -C "$root" rev-parse --short HEAD) (+ working tree)"
+    nginx -v 2>&1
+    dpkg-query -W -f='${Package} ${Version}\n' libnginx-mod-nchan pushpin condure zurl 2>/dev/null || true
+} >"$OUT/machine.txt"
+for name in $scenarios; do
+    for s in $SERVERS; do
+        scenario "$name" "$s"
+    done
+done
+echo "load after: $(uptime)" >>"$OUT/machine.txt"
+echo "results in $OUT"

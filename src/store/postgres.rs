@@ -1,0 +1,532 @@
+//! The distributed store: PostgreSQL, shared by every `serve` and `ingest` process.
+//!
+//! Seq order is commit order across processes: every insert transaction first takes one
+//! transaction-scoped advisory lock ([`SEQ_LOCK`]), so writers run one after another, each
+//! reading the counter the previous one committed. Times are stored as `timestamptz`; station
+//! ids use the `"C"` collation so that they sort bytewise, as in SQLite.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Postgres, Row};
+
+use super::sqlite::normalise_batch;
+use super::{AfterQuery, HistoryQuery, StationMeta, Store, StoreError};
+use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
+use crate::domain::{VALUE_COLUMNS, VALUE_COUNT};
+
+/// Key of the advisory lock that serialises inserts ("buoycast" in ASCII).
+const SEQ_LOCK: i64 = 0x6275_6f79_6361_7374;
+/// Connections per process: streams replaying, REST reads and one writer at a time.
+const MAX_CONNECTIONS: u32 = 10;
+/// How long a request waits for a connection before the store counts as unavailable (REST then
+/// answers 503 instead of hanging while PostgreSQL is down).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Columns of an observation row, in the order [`decode`] reads them.
+static COLUMNS: LazyLock<String> =
+    LazyLock::new(|| format!("seq, station_id, observed_at, {}", VALUE_COLUMNS.join(", ")));
+
+/// Insert-or-update of one observation: returns a row only when something was written.
+static UPSERT: LazyLock<String> = LazyLock::new(|| {
+    let placeholders = (0..VALUE_COUNT)
+        .map(|i| format!("${}", i + 4))
+        .collect::<Vec<_>>();
+    let set = VALUE_COLUMNS
+        .map(|c| format!("{c} = excluded.{c}"))
+        .join(", ");
+    let changed = VALUE_COLUMNS
+        .map(|c| format!("observations.{c} IS DISTINCT FROM excluded.{c}"))
+        .join(" OR ");
+    format!(
+        "INSERT INTO observations ({}) VALUES ($1, $2, $3, {}) \
+         ON CONFLICT (station_id, observed_at) DO UPDATE SET seq = excluded.seq, {set} \
+         WHERE {changed} RETURNING seq",
+        *COLUMNS,
+        placeholders.join(", ")
+    )
+});
+
+/// Shared WHERE clause of "after" queries; parameters $1..$4 as bound by [`bind_after`].
+const AFTER_WHERE: &str = "seq > $1 AND ($2::bigint IS NULL OR seq <= $2) \
+     AND ($3::text[] IS NULL OR station_id = ANY($3)) \
+     AND ($4::timestamptz IS NULL OR observed_at >= $4)";
+
+static AFTER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM observations WHERE {AFTER_WHERE} ORDER BY seq LIMIT $5",
+        *COLUMNS
+    )
+});
+
+static CUTOFF: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT seq FROM observations WHERE {AFTER_WHERE} ORDER BY seq DESC LIMIT 1 OFFSET $5")
+});
+
+static HISTORY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM observations WHERE station_id = $1 \
+         AND ($2::timestamptz IS NULL OR observed_at >= $2) \
+         AND ($3::timestamptz IS NULL OR observed_at <= $3) \
+         ORDER BY observed_at DESC LIMIT $4",
+        *COLUMNS
+    )
+});
+
+static LATEST: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT DISTINCT ON (station_id) {} FROM observations \
+         WHERE $1::text[] IS NULL OR station_id = ANY($1) \
+         ORDER BY station_id, observed_at DESC",
+        *COLUMNS
+    )
+});
+
+const STATION_COLUMNS: &str =
+    "id, name, latitude, longitude, elevation_m, station_type, owner, program";
+
+/// The PostgreSQL implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    /// One pool for reads and writes: PostgreSQL runs them side by side, and the advisory lock,
+    /// not the pool, serialises the writers (of this and every other process).
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to the database named by a `postgres://` URL (it must exist).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+/// A station filter as a text array for `= ANY($n)`.
+fn filter_array(filter: Option<&StationFilter>) -> Option<Vec<String>> {
+    filter.map(|f| f.iter().map(|s| s.as_str().to_owned()).collect())
+}
+
+fn decode(row: &PgRow) -> Result<StoredObservation, StoreError> {
+    let seq: i64 = row.try_get(0)?;
+    let station: String = row.try_get(1)?;
+    let timestamp: DateTime<Utc> = row.try_get(2)?;
+    let station_id = StationId::parse(&station).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut values = [None; VALUE_COUNT];
+    for (i, v) in values.iter_mut().enumerate() {
+        *v = row.try_get(3 + i)?;
+    }
+    Ok(StoredObservation {
+        seq: Seq::new(seq),
+        observation: Observation::from_values(station_id, timestamp, values),
+    })
+}
+
+fn decode_all(rows: &[PgRow]) -> Result<Vec<StoredObservation>, StoreError> {
+    rows.iter().map(decode).collect()
+}
+
+fn decode_station(row: &PgRow) -> Result<Station, StoreError> {
+    let id: String = row.try_get(0)?;
+    let mut station =
+        Station::bare(StationId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+    station.name = row.try_get(1)?;
+    station.latitude = row.try_get(2)?;
+    station.longitude = row.try_get(3)?;
+    station.elevation_m = row.try_get(4)?;
+    station.station_type = row.try_get(5)?;
+    station.owner = row.try_get(6)?;
+    station.program = row.try_get(7)?;
+    Ok(station)
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+fn bind_after<'q>(q: PgQuery<'q>, query: &AfterQuery) -> PgQuery<'q> {
+    q.bind(query.after.get())
+        .bind(query.until.map(Seq::get))
+        .bind(filter_array(query.stations.as_ref()))
+        .bind(query.since)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        // sqlx takes an advisory lock of its own, so concurrent migrators wait for each other.
+        sqlx::migrate!("migrations/postgres")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn insert_observations(
+        &self,
+        batch: &[Observation],
+    ) -> Result<Vec<StoredObservation>, StoreError> {
+        let rows = normalise_batch(batch);
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        // Held until commit: the next writer reads the counter only after this one committed.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SEQ_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let mut last: i64 = sqlx::query_scalar("SELECT value FROM seq_counter WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut stored = Vec::new();
+        for o in rows {
+            let mut q = sqlx::query(AssertSqlSafe(UPSERT.as_str()))
+                .bind(last + 1)
+                .bind(o.station_id.as_str())
+                .bind(o.timestamp);
+            for v in o.values() {
+                q = q.bind(v);
+            }
+            if q.fetch_optional(&mut *tx).await?.is_some() {
+                last += 1;
+                stored.push(StoredObservation {
+                    seq: Seq::new(last),
+                    observation: o.clone(),
+                });
+            }
+        }
+        if !stored.is_empty() {
+            sqlx::query("UPDATE seq_counter SET value = $1 WHERE id = 1")
+                .bind(last)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn observations_after(
+        &self,
+        query: &AfterQuery,
+    ) -> Result<Vec<StoredObservation>, StoreError> {
+        let rows = bind_after(sqlx::query(AssertSqlSafe(AFTER.as_str())), query)
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        decode_all(&rows)
+    }
+
+    async fn replay_cutoff(&self, query: &AfterQuery, max: u32) -> Result<Option<Seq>, StoreError> {
+        let row = bind_after(sqlx::query(AssertSqlSafe(CUTOFF.as_str())), query)
+            .bind(i64::from(max))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(Seq::new(row.try_get(0)?)),
+            None => None,
+        })
+    }
+
+    async fn max_seq(&self) -> Result<Seq, StoreError> {
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM observations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Seq::new(max.unwrap_or(0)))
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<Vec<StoredObservation>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(HISTORY.as_str()))
+            .bind(query.station.as_str())
+            .bind(query.from)
+            .bind(query.to)
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        decode_all(&rows)
+    }
+
+    async fn latest(
+        &self,
+        stations: Option<&StationFilter>,
+    ) -> Result<Vec<StoredObservation>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(LATEST.as_str()))
+            .bind(filter_array(stations))
+            .fetch_all(&self.pool)
+            .await?;
+        decode_all(&rows)
+    }
+
+    async fn upsert_stations(&self, stations: &[StationMeta]) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut written = 0;
+        for s in stations {
+            let Ok(id) = StationId::parse(&s.id) else {
+                continue;
+            };
+            sqlx::query(
+                "INSERT INTO stations (id, name, latitude, longitude, elevation_m, station_type, owner, program) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET \
+                 name = excluded.name, latitude = excluded.latitude, longitude = excluded.longitude, \
+                 elevation_m = excluded.elevation_m, station_type = excluded.station_type, \
+                 owner = excluded.owner, program = excluded.program",
+            )
+            .bind(id.as_str())
+            .bind(s.name.as_deref())
+            .bind(s.latitude)
+            .bind(s.longitude)
+            .bind(s.elevation_m)
+            .bind(s.station_type.as_deref())
+            .bind(s.owner.as_deref())
+            .bind(s.program.as_deref())
+            .execute(&mut *tx)
+            .await?;
+            written += 1;
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    async fn stations(&self) -> Result<Vec<Station>, StoreError> {
+        let latest = self.latest(None).await?;
+        let ids: Vec<String> = latest
+            .iter()
+            .map(|o| o.observation.station_id.as_str().to_owned())
+            .collect();
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {STATION_COLUMNS} FROM stations WHERE id = ANY($1)"
+        )))
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut meta = HashMap::new();
+        for row in &rows {
+            let station = decode_station(row)?;
+            meta.insert(station.id.clone(), station);
+        }
+        Ok(latest
+            .into_iter()
+            .map(|o| {
+                let mut station = meta
+                    .remove(&o.observation.station_id)
+                    .unwrap_or_else(|| Station::bare(o.observation.station_id.clone()));
+                station.latest = Some(o);
+                station
+            })
+            .collect())
+    }
+
+    async fn station(&self, id: &StationId) -> Result<Option<Station>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {STATION_COLUMNS} FROM stations WHERE id = $1"
+        )))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let latest = self
+            .history(&HistoryQuery {
+                station: id.clone(),
+                from: None,
+                to: None,
+                limit: 1,
+            })
+            .await?
+            .pop();
+        let mut station = match (row, &latest) {
+            (Some(row), _) => decode_station(&row)?,
+            (None, Some(_)) => Station::bare(id.clone()),
+            (None, None) => return Ok(None),
+        };
+        station.latest = latest;
+        Ok(Some(station))
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        station: &StationId,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        // The database's clock decides expiry, so processes on different hosts agree.
+        let row = sqlx::query(
+            "INSERT INTO ingest_leases (station_id, holder, expires_at) \
+             VALUES ($1, $2, now() + make_interval(secs => $3)) \
+             ON CONFLICT (station_id) DO UPDATE SET holder = excluded.holder, \
+             expires_at = excluded.expires_at \
+             WHERE ingest_leases.expires_at <= now() OR ingest_leases.holder = excluded.holder \
+             RETURNING holder",
+        )
+        .bind(station.as_str())
+        .bind(holder)
+        .bind(ttl.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+}
+
+/// Real database servers for tests (shared with the integration tests).
+#[cfg(test)]
+#[path = "../../tests/support/services.rs"]
+mod test_services;
+
+/// The behavioural suite of [`super::behaviour`], run against PostgreSQL: a real server started
+/// once for this test binary, a fresh database per test.
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::PgStore;
+    use super::test_services as services;
+    use crate::store::{Store, behaviour};
+
+    /// A fresh, migrated store on a database of its own.
+    async fn fresh() -> PgStore {
+        let url = services::shared_postgres().create_database().await;
+        let store = PgStore::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        store
+    }
+
+    macro_rules! against_postgres {
+        ($($check:ident),* $(,)?) => {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let store = fresh().await;
+                    behaviour::$check(&store).await;
+                }
+            )*
+        };
+    }
+
+    against_postgres!(
+        insert_assigns_increasing_seqs_oldest_first,
+        reinserting_a_batch_changes_nothing,
+        changed_values_get_a_new_seq,
+        repeated_key_in_a_batch_keeps_the_last,
+        observations_after_filters,
+        replay_cutoff_leaves_exactly_max,
+        max_seq_follows_the_log,
+        history_is_newest_first_within_bounds,
+        latest_per_station,
+        stations_join_metadata,
+        nulls_round_trip,
+        leases_are_exclusive_until_they_expire,
+    );
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_inserts_share_one_sequence() {
+        let store = fresh().await;
+        behaviour::concurrent_inserts_share_one_sequence(Arc::new(store) as Arc<dyn Store>).await;
+    }
+
+    /// Writers in separate pools (as separate processes would be) still share one sequence:
+    /// the advisory lock, not a pool, serialises them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn writers_of_separate_pools_share_one_sequence() {
+        let url = services::shared_postgres().create_database().await;
+        let stores: Vec<PgStore> = futures_util::future::join_all(
+            (0..4).map(|_| async { PgStore::connect(&url).await.expect("connect") }),
+        )
+        .await;
+        // Concurrent migrators wait for each other (sqlx's own advisory lock).
+        futures_util::future::join_all(stores.iter().map(|s| s.migrate()))
+            .await
+            .into_iter()
+            .for_each(|r| r.expect("concurrent migrate"));
+        let split = SplitStore(stores.into_iter().map(Arc::new).collect());
+        behaviour::concurrent_inserts_share_one_sequence(Arc::new(split) as Arc<dyn Store>).await;
+    }
+
+    #[tokio::test]
+    async fn migrating_twice_is_harmless() {
+        let store = fresh().await;
+        store.migrate().await.expect("second migrate");
+        behaviour::max_seq_follows_the_log(&store).await;
+    }
+
+    /// A store that sends each insert to the next of several pools, round-robin, and every
+    /// read to the first.
+    #[derive(Debug)]
+    struct SplitStore(Vec<Arc<PgStore>>);
+
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    #[async_trait::async_trait]
+    impl Store for SplitStore {
+        async fn migrate(&self) -> Result<(), crate::store::StoreError> {
+            self.0[0].migrate().await
+        }
+        async fn ping(&self) -> Result<(), crate::store::StoreError> {
+            self.0[0].ping().await
+        }
+        async fn insert_observations(
+            &self,
+            batch: &[crate::domain::Observation],
+        ) -> Result<Vec<crate::domain::StoredObservation>, crate::store::StoreError> {
+            let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.0.len();
+            self.0[i].insert_observations(batch).await
+        }
+        async fn observations_after(
+            &self,
+            query: &crate::store::AfterQuery,
+        ) -> Result<Vec<crate::domain::StoredObservation>, crate::store::StoreError> {
+            self.0[0].observations_after(query).await
+        }
+        async fn replay_cutoff(
+            &self,
+            query: &crate::store::AfterQuery,
+            max: u32,
+        ) -> Result<Option<crate::domain::Seq>, crate::store::StoreError> {
+            self.0[0].replay_cutoff(query, max).await
+        }
+        async fn max_seq(&self) -> Result<crate::domain::Seq, crate::store::StoreError> {
+            self.0[0].max_seq().await
+        }
+        async fn history(
+            &self,
+            query: &crate::store::HistoryQuery,
+        ) -> Result<Vec<crate::domain::StoredObservation>, crate::store::StoreError> {
+            self.0[0].history(query).await
+        }
+        async fn latest(
+            &self,
+            stations: Option<&crate::domain::StationFilter>,
+        ) -> Result<Vec<crate::domain::StoredObservation>, crate::store::StoreError> {
+            self.0[0].latest(stations).await
+        }
+        async fn upsert_stations(
+            &self,
+            stations: &[crate::store::StationMeta],
+        ) -> Result<usize, crate::store::StoreError> {
+            self.0[0].upsert_stations(stations).await
+        }
+        async fn stations(&self) -> Result<Vec<crate::domain::Station>, crate::store::StoreError> {
+            self.0[0].stations().await
+        }
+        async fn station(
+            &self,
+            id: &crate::domain::StationId,
+        ) -> Result<Option<crate::domain::Station>, crate::store::StoreError> {
+            self.0[0].station(id).await
+        }
+        async fn try_acquire_lease(
+            &self,
+            station: &crate::domain::StationId,
+            holder: &str,
+            ttl: std::time::Duration,
+        ) -> Result<bool, crate::store::StoreError> {
+            self.0[0].try_acquire_lease(station, holder, ttl).await
+        }
+    }
+}

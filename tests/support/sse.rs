@@ -1,0 +1,158 @@
+//! A minimal SSE client for tests (text/event-stream framing per the HTML spec) over reqwest,
+//! adapted from `tests/api/helpers.rs` so that other test binaries can share it via `#[path]`.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+/// One SSE event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    /// The `id:` field, if any.
+    pub id: Option<i64>,
+    /// The `event:` field (`message` when absent).
+    pub event: String,
+    /// The `data:` lines joined with newlines.
+    pub data: String,
+}
+
+impl SseEvent {
+    /// The data parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.data).expect("event data is JSON")
+    }
+}
+
+/// A stream response being read event by event.
+pub struct SseClient {
+    /// HTTP status of the response.
+    pub status: u16,
+    /// Response headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The last `retry:` value seen.
+    pub retry: Option<u64>,
+    body: Option<futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>>,
+    buf: String,
+    /// The body of a non-200 response.
+    pub body_text: String,
+}
+
+impl SseClient {
+    /// Opens a stream (a non-200 answer is kept with its body; connection errors panic).
+    pub async fn connect(client: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> Self {
+        Self::try_connect(client, url, headers)
+            .await
+            .expect("stream request")
+    }
+
+    /// Opens a stream; `Err` when the server cannot be reached.
+    pub async fn try_connect(
+        client: &reqwest::Client,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Result<Self> {
+        let mut request = client.get(url).timeout(Duration::from_secs(3600));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        if status != 200 {
+            let body_text = response.text().await.unwrap_or_default();
+            return Ok(Self {
+                status,
+                headers,
+                retry: None,
+                body: None,
+                buf: String::new(),
+                body_text,
+            });
+        }
+        Ok(Self {
+            status,
+            headers,
+            retry: None,
+            body: Some(response.bytes_stream().boxed()),
+            buf: String::new(),
+            body_text: String::new(),
+        })
+    }
+
+    /// The next complete event, or `None` on end of stream or after `wait`.
+    pub async fn next_event(&mut self, wait: Duration) -> Option<SseEvent> {
+        tokio::time::timeout(wait, self.read_event())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The next event of the given type, skipping others (heartbeats, ...).
+    pub async fn next_of(&mut self, kind: &str, wait: Duration) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let event = self.next_event(left).await?;
+            if event.event == kind {
+                return Some(event);
+            }
+        }
+    }
+
+    /// Reads `n` observation events (ignoring others); panics if they do not come in time.
+    pub async fn observations(&mut self, n: usize, wait: Duration) -> Vec<SseEvent> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            match self.next_of("observation", wait).await {
+                Some(e) => out.push(e),
+                None => panic!(
+                    "expected {n} observations, got {} before timeout or end",
+                    out.len()
+                ),
+            }
+        }
+        out
+    }
+
+    /// The next event; `None` at the end of the stream (or on a read error).
+    pub async fn read_event(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(event) = self.parse_one() {
+                return Some(event);
+            }
+            let chunk = self.body.as_mut()?.next().await?.ok()?;
+            self.buf
+                .push_str(std::str::from_utf8(&chunk).expect("UTF-8 stream"));
+        }
+    }
+
+    /// Takes one dispatched event off the buffer (a block ending in a blank line).
+    fn parse_one(&mut self) -> Option<SseEvent> {
+        loop {
+            let end = self.buf.find("\n\n")?;
+            let block: String = self.buf.drain(..end + 2).collect();
+            let (mut id, mut event, mut data) = (None, String::from("message"), Vec::new());
+            for line in block.lines() {
+                let (field, value) = line
+                    .split_once(':')
+                    .map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
+                match field {
+                    "id" => id = Some(value.parse().expect("numeric id")),
+                    "event" => event = value.to_owned(),
+                    "data" => data.push(value.to_owned()),
+                    "retry" => self.retry = value.parse().ok(),
+                    _ => {}
+                }
+            }
+            if !data.is_empty() {
+                return Some(SseEvent {
+                    id,
+                    event,
+                    data: data.join("\n"),
+                });
+            }
+        }
+    }
+}
