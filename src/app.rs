@@ -193,7 +193,10 @@ impl Application {
             store,
             bus,
             hub,
-            streams: Arc::new(StreamLimiter::new(max_streams, server.max_streams_per_client)),
+            streams: Arc::new(StreamLimiter::new(
+                max_streams,
+                server.max_streams_per_client,
+            )),
             trust_forwarded_for: server.trust_forwarded_for,
             max_wait_secs: server.max_wait_secs,
             max_replay: server.max_replay,
@@ -289,7 +292,11 @@ impl Application {
                 let addr = listener.local_addr()?;
                 tracing::info!(event = "server_started", address = %addr, maxStreams = state.streams.max(), "listening");
                 let cors = server_settings.cors.clone().unwrap_or_else(|| {
-                    if settings.redis_url.is_some() { CorsOrigins::SameOrigin } else { CorsOrigins::AnyRead }
+                    if settings.redis_url.is_some() {
+                        CorsOrigins::SameOrigin
+                    } else {
+                        CorsOrigins::AnyRead
+                    }
                 });
                 let router = api::router(state.clone(), &cors);
                 let mut listener = StreamListener::new(

@@ -93,7 +93,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn server_settings(args: &ServerArgs, distributed: bool) -> anyhow::Result<ServerSettings> {
-    let cors = CorsOrigins::parse(args.cors_origins.as_deref(), distributed).map_err(anyhow::Error::msg)?;
+    let cors = CorsOrigins::parse(args.cors_origins.as_deref(), distributed)
+        .map_err(anyhow::Error::msg)?;
     Ok(ServerSettings {
         listen: args.listen,
         reuse_port: args.reuse_port,

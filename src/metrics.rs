@@ -9,16 +9,20 @@ use std::time::{Duration, Instant};
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics::{Counter, Histogram, counter, describe_counter, describe_gauge, describe_histogram, histogram};
+use metrics::{
+    Counter, Histogram, counter, describe_counter, describe_gauge, describe_histogram, histogram,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
 /// Buckets of `sse_connection_duration_seconds` (SPEC §9).
-pub const CONNECTION_DURATION_BUCKETS: [f64; 8] = [1.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0];
+pub const CONNECTION_DURATION_BUCKETS: [f64; 8] =
+    [1.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0];
 /// Buckets of `sse_broadcast_latency_ms` (SPEC §9).
 pub const BROADCAST_LATENCY_BUCKETS: [f64; 8] = [1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0];
 /// Buckets of `http_request_duration_seconds`.
-pub const HTTP_DURATION_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+pub const HTTP_DURATION_BUCKETS: [f64; 10] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -54,21 +58,57 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 
 fn describe() {
     describe_gauge!("sse_connections_total", "Open SSE streams.");
-    describe_counter!("sse_events_sent_total", "SSE events written to clients, by event type.");
-    describe_histogram!("sse_connection_duration_seconds", "How long SSE streams stay open.");
-    describe_histogram!("sse_broadcast_latency_ms", "Bus receipt to the last client's write, per observation.");
+    describe_counter!(
+        "sse_events_sent_total",
+        "SSE events written to clients, by event type."
+    );
+    describe_histogram!(
+        "sse_connection_duration_seconds",
+        "How long SSE streams stay open."
+    );
+    describe_histogram!(
+        "sse_broadcast_latency_ms",
+        "Bus receipt to the last client's write, per observation."
+    );
     describe_counter!("ingest_fetches_total", "NDBC station polls, by result.");
-    describe_counter!("ingest_observations_stored_total", "Observations newly stored by ingest.");
-    describe_counter!("ingest_rows_skipped_total", "Unreadable rows skipped by ingest.");
+    describe_counter!(
+        "ingest_observations_stored_total",
+        "Observations newly stored by ingest."
+    );
+    describe_counter!(
+        "ingest_rows_skipped_total",
+        "Unreadable rows skipped by ingest."
+    );
     describe_counter!("bus_publish_failures_total", "Failed publish attempts.");
-    describe_counter!("bus_messages_received_total", "Valid bus messages received.");
-    describe_counter!("bus_invalid_messages_total", "Bus messages that failed validation.");
-    describe_counter!("bus_gaps_total", "Times the bus may have lost messages (reconnect, lag, seq gap).");
-    describe_counter!("bus_gap_events_repaired_total", "Observations broadcast from the store to fill bus gaps.");
+    describe_counter!(
+        "bus_messages_received_total",
+        "Valid bus messages received."
+    );
+    describe_counter!(
+        "bus_invalid_messages_total",
+        "Bus messages that failed validation."
+    );
+    describe_counter!(
+        "bus_gaps_total",
+        "Times the bus may have lost messages (reconnect, lag, seq gap)."
+    );
+    describe_counter!(
+        "bus_gap_events_repaired_total",
+        "Observations broadcast from the store to fill bus gaps."
+    );
     describe_counter!("bus_reconnects_total", "Bus subscriber reconnects.");
-    describe_counter!("publish_observations_total", "Observations received by the publish API, by result.");
-    describe_counter!("http_requests_total", "HTTP requests, by method, route and status.");
-    describe_histogram!("http_request_duration_seconds", "Time to the response head, by method and route.");
+    describe_counter!(
+        "publish_observations_total",
+        "Observations received by the publish API, by result."
+    );
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests, by method, route and status."
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        "Time to the response head, by method and route."
+    );
 }
 
 /// Renders the current values (the `/metrics` body).

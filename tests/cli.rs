@@ -100,7 +100,12 @@ async fn run_with_a_replay_directory_streams_observations_and_stops_on_sigterm()
     let url = format!("http://127.0.0.1:{port}/v1/observations/stream");
     let deadline = Instant::now() + Duration::from_secs(20);
     let response = loop {
-        match client.get(&url).header("x-request-id", "tour-42").send().await {
+        match client
+            .get(&url)
+            .header("x-request-id", "tour-42")
+            .send()
+            .await
+        {
             Ok(r) => break r,
             Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await
@@ -109,14 +114,25 @@ async fn run_with_a_replay_directory_streams_observations_and_stops_on_sigterm()
         }
     };
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["x-request-id"], "tour-42", "the request id is echoed");
+    assert_eq!(
+        response.headers()["x-request-id"],
+        "tour-42",
+        "the request id is echoed"
+    );
     let generated = client
         .get(format!("http://127.0.0.1:{port}/health"))
         .send()
         .await
         .expect("health");
-    let id = generated.headers()["x-request-id"].to_str().expect("id").to_owned();
-    assert_eq!(id.len(), 36, "a UUID is generated when the client sends none: {id}");
+    let id = generated.headers()["x-request-id"]
+        .to_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(
+        id.len(),
+        36,
+        "a UUID is generated when the client sends none: {id}"
+    );
     let mut body = response;
     let mut text = String::new();
     let read = tokio::time::timeout(Duration::from_secs(20), async {

@@ -25,7 +25,11 @@ impl CorsOrigins {
     /// mode's default (`distributed`: same-origin only).
     pub fn parse(raw: Option<&str>, distributed: bool) -> Result<Self, String> {
         let Some(raw) = raw.map(str::trim) else {
-            return Ok(if distributed { Self::SameOrigin } else { Self::AnyRead });
+            return Ok(if distributed {
+                Self::SameOrigin
+            } else {
+                Self::AnyRead
+            });
         };
         match raw {
             "*" => Ok(Self::AnyRead),
@@ -39,7 +43,11 @@ impl CorsOrigins {
                         && !o.ends_with('/');
                     ok.then(|| HeaderValue::from_str(o).ok())
                         .flatten()
-                        .ok_or_else(|| format!("--cors-origins: {o:?} is not an origin like https://example.org"))
+                        .ok_or_else(|| {
+                            format!(
+                                "--cors-origins: {o:?} is not an origin like https://example.org"
+                            )
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Self::List),
@@ -50,7 +58,10 @@ impl CorsOrigins {
     pub fn layer(&self) -> Option<CorsLayer> {
         let read = [Method::GET, Method::HEAD, Method::OPTIONS];
         let base = CorsLayer::new()
-            .allow_headers([header::CONTENT_TYPE, HeaderName::from_static("last-event-id")])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                HeaderName::from_static("last-event-id"),
+            ])
             .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
             .max_age(Duration::from_secs(600));
         match self {
@@ -77,9 +88,16 @@ mod tests {
     fn parses_the_flag() {
         assert_eq!(CorsOrigins::parse(None, false), Ok(CorsOrigins::AnyRead));
         assert_eq!(CorsOrigins::parse(None, true), Ok(CorsOrigins::SameOrigin));
-        assert_eq!(CorsOrigins::parse(Some("*"), true), Ok(CorsOrigins::AnyRead));
-        assert_eq!(CorsOrigins::parse(Some("none"), false), Ok(CorsOrigins::SameOrigin));
-        let list = CorsOrigins::parse(Some("https://a.example, http://localhost:3000"), true).unwrap();
+        assert_eq!(
+            CorsOrigins::parse(Some("*"), true),
+            Ok(CorsOrigins::AnyRead)
+        );
+        assert_eq!(
+            CorsOrigins::parse(Some("none"), false),
+            Ok(CorsOrigins::SameOrigin)
+        );
+        let list =
+            CorsOrigins::parse(Some("https://a.example, http://localhost:3000"), true).unwrap();
         assert!(matches!(list, CorsOrigins::List(ref v) if v.len() == 2));
         assert!(CorsOrigins::parse(Some("a.example"), true).is_err());
         assert!(CorsOrigins::parse(Some("https://a.example/"), true).is_err());

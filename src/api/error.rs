@@ -82,7 +82,10 @@ pub enum ApiError {
     },
     /// Too many open streams from this client address; try again after the given seconds.
     #[error("{message}")]
-    TooManyStreamsPerClient { message: String, retry_after_secs: u32 },
+    TooManyStreamsPerClient {
+        message: String,
+        retry_after_secs: u32,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -128,7 +131,13 @@ impl IntoResponse for ApiError {
             Self::Invalid(details) => Some(details.clone()),
             _ => None,
         };
-        let body = ErrorBody { error: ErrorDetail { code: code.to_owned(), message, details } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message,
+                details,
+            },
+        };
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match self {

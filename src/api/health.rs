@@ -77,7 +77,10 @@ pub struct StreamCounts {
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("sse_connections_total").set(state.streams.open() as f64);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         crate::metrics::render(),
     )
 }
@@ -91,9 +94,18 @@ async fn health() -> Json<Health> {
 
 async fn check<E: std::fmt::Display>(f: impl Future<Output = Result<(), E>>) -> Check {
     match tokio::time::timeout(CHECK_TIMEOUT, f).await {
-        Ok(Ok(())) => Check { status: "up", error: None },
-        Ok(Err(e)) => Check { status: "down", error: Some(e.to_string()) },
-        Err(_) => Check { status: "down", error: Some("timed out".into()) },
+        Ok(Ok(())) => Check {
+            status: "up",
+            error: None,
+        },
+        Ok(Err(e)) => Check {
+            status: "down",
+            error: Some(e.to_string()),
+        },
+        Err(_) => Check {
+            status: "down",
+            error: Some("timed out".into()),
+        },
     }
 }
 
@@ -112,7 +124,21 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Ready>) {
         (false, true) => "shutting_down",
         (false, false) => "unavailable",
     };
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let streams = StreamCounts { open: state.streams.open(), max: state.streams.max() };
-    (code, Json(Ready { status, checks: Checks { store, bus }, streams }))
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let streams = StreamCounts {
+        open: state.streams.open(),
+        max: state.streams.max(),
+    };
+    (
+        code,
+        Json(Ready {
+            status,
+            checks: Checks { store, bus },
+            streams,
+        }),
+    )
 }

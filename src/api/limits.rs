@@ -56,7 +56,10 @@ impl StreamLimiter {
         request_id: &str,
     ) -> Result<StreamGuard, Refused> {
         if self.per_client_max > 0 {
-            let mut map = self.per_client.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut map = self
+                .per_client
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             let n = map.entry(client).or_insert(0);
             if *n >= self.per_client_max {
                 return Err(Refused::PerClient(self.per_client_max));
@@ -65,7 +68,9 @@ impl StreamLimiter {
         }
         let taken = self
             .open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            });
         match taken {
             Ok(n) => Ok(StreamGuard {
                 limiter: self.clone(),
@@ -85,7 +90,10 @@ impl StreamLimiter {
         if self.per_client_max == 0 {
             return;
         }
-        let mut map = self.per_client.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .per_client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(n) = map.get_mut(&client) {
             *n -= 1;
             if *n == 0 {
@@ -112,7 +120,9 @@ impl Drop for StreamGuard {
         let left = self.limiter.open.fetch_sub(1, Ordering::AcqRel) - 1;
         self.limiter.release_client(self.client);
         let duration = self.opened.elapsed();
-        metrics::hot().connection_duration.record(duration.as_secs_f64());
+        metrics::hot()
+            .connection_duration
+            .record(duration.as_secs_f64());
         tracing::info!(
             event = "sse_client_disconnected",
             connectionCount = left,

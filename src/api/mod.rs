@@ -16,9 +16,9 @@ pub mod stream_wire;
 use std::sync::Arc;
 
 use axum::Router;
+use tokio_util::sync::CancellationToken;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
-use tokio_util::sync::CancellationToken;
 
 pub use cors::CorsOrigins;
 pub use error::{ApiError, ErrorBody, ErrorDetail, FieldError};

@@ -47,7 +47,10 @@ pub struct PollQuery {
     #[param(minimum = 0, maximum = 9223372036854775807i64)]
     after: Option<i64>,
     /// Comma-separated station ids (at most 200); all stations when absent.
-    #[param(example = "44009,46042", pattern = r"^\s*[A-Za-z0-9_-]{0,32}\s*(,\s*[A-Za-z0-9_-]{0,32}\s*){0,199}$")]
+    #[param(
+        example = "44009,46042",
+        pattern = r"^\s*[A-Za-z0-9_-]{0,32}\s*(,\s*[A-Za-z0-9_-]{0,32}\s*){0,199}$"
+    )]
     stations: Option<String>,
     /// Page size.
     #[param(minimum = 1, maximum = 1000, default = 100)]
@@ -79,7 +82,10 @@ pub struct HistoryParams {
 #[allow(dead_code)]
 pub struct StationsQuery {
     /// Comma-separated station ids (at most 200); all stations when absent.
-    #[param(example = "44009,46042", pattern = r"^\s*[A-Za-z0-9_-]{0,32}\s*(,\s*[A-Za-z0-9_-]{0,32}\s*){0,199}$")]
+    #[param(
+        example = "44009,46042",
+        pattern = r"^\s*[A-Za-z0-9_-]{0,32}\s*(,\s*[A-Za-z0-9_-]{0,32}\s*){0,199}$"
+    )]
     stations: Option<String>,
 }
 

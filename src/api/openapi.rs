@@ -134,7 +134,8 @@ fn describe_publish_input(doc: &mut serde_json::Value) {
     );
     schemas["ObservationInput"] = input;
     let reference = serde_json::json!({ "$ref": "#/components/schemas/ObservationInput" });
-    let body = &mut doc["paths"]["/v1/observations"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    let body = &mut doc["paths"]["/v1/observations"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"];
     *body = serde_json::json!({
         "oneOf": [reference, { "type": "array", "items": reference, "minItems": 1, "maxItems": 1000 }]
     });
@@ -172,7 +173,13 @@ mod tests {
         }
         assert!(doc["paths"]["/v1/observations"]["post"].is_object());
         let observation = &doc["components"]["schemas"]["Observation"]["properties"];
-        for field in ["stationId", "timestamp", "waveHeightM", "pressureTendencyHpa", "tideFt"] {
+        for field in [
+            "stationId",
+            "timestamp",
+            "waveHeightM",
+            "pressureTendencyHpa",
+            "tideFt",
+        ] {
             assert!(observation[field].is_object(), "{field} missing");
         }
         assert!(doc["components"]["schemas"]["ErrorBody"].is_object());

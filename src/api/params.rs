@@ -9,8 +9,8 @@ use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 
 use super::{ApiError, AppState, DEFAULT_LIMIT, MAX_LIMIT};
-use crate::net::PeerAddr;
 use crate::domain::{Seq, StationFilter, parse_timestamp};
+use crate::net::PeerAddr;
 
 /// The client's address: the peer of the TCP connection, or — when the server is told to trust
 /// its proxy (`--trust-forwarded-for`) — the first address of `X-Forwarded-For`.
@@ -20,7 +20,10 @@ pub struct ClientAddr(pub SocketAddr);
 impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<PeerAddr>>()

@@ -64,12 +64,19 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     match presented {
         Some(p) if bool::from(p.as_bytes().ct_eq(token.expose().as_bytes())) => Ok(()),
-        Some(_) => Err(ApiError::Unauthorized("the bearer token is not valid".into())),
-        None => Err(ApiError::Unauthorized("send Authorization: Bearer <token>".into())),
+        Some(_) => Err(ApiError::Unauthorized(
+            "the bearer token is not valid".into(),
+        )),
+        None => Err(ApiError::Unauthorized(
+            "send Authorization: Bearer <token>".into(),
+        )),
     }
 }
 
@@ -90,14 +97,20 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Observation>, ApiError> {
         return Err(ApiError::BadRequest("the array is empty".into()));
     }
     if items.len() > MAX_BATCH {
-        return Err(ApiError::BadRequest(format!("at most {MAX_BATCH} observations per request")));
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_BATCH} observations per request"
+        )));
     }
     let now = Utc::now();
     let mut observations = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
         if !item.is_object() {
-            errors.push(FieldError { index, field: None, message: "must be a JSON object".into() });
+            errors.push(FieldError {
+                index,
+                field: None,
+                message: "must be a JSON object".into(),
+            });
             continue;
         }
         let shape = check_shape(index, &item);
@@ -117,7 +130,11 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Observation>, ApiError> {
                     }
                 })),
             },
-            Err(e) => errors.push(FieldError { index, field: None, message: e.to_string() }),
+            Err(e) => errors.push(FieldError {
+                index,
+                field: None,
+                message: e.to_string(),
+            }),
         }
     }
     if errors.is_empty() {
@@ -137,7 +154,9 @@ fn check_shape(index: usize, item: &serde_json::Value) -> Vec<FieldError> {
     };
     let mut errors = Vec::new();
     match item.get("stationId") {
-        None | Some(serde_json::Value::Null) => errors.push(problem("stationId", "is required".into())),
+        None | Some(serde_json::Value::Null) => {
+            errors.push(problem("stationId", "is required".into()))
+        }
         Some(serde_json::Value::String(id)) => {
             if let Err(e) = StationId::parse(id) {
                 errors.push(problem("stationId", e.to_string()));
@@ -146,10 +165,15 @@ fn check_shape(index: usize, item: &serde_json::Value) -> Vec<FieldError> {
         Some(_) => errors.push(problem("stationId", "must be a string".into())),
     }
     match item.get("timestamp") {
-        None | Some(serde_json::Value::Null) => errors.push(problem("timestamp", "is required".into())),
+        None | Some(serde_json::Value::Null) => {
+            errors.push(problem("timestamp", "is required".into()))
+        }
         Some(serde_json::Value::String(t)) => {
             if parse_timestamp(t).is_none() {
-                errors.push(problem("timestamp", "must be an ISO 8601 time such as 2025-11-15T12:00:00Z".into()));
+                errors.push(problem(
+                    "timestamp",
+                    "must be an ISO 8601 time such as 2025-11-15T12:00:00Z".into(),
+                ));
             }
         }
         Some(_) => errors.push(problem("timestamp", "must be a string".into())),
@@ -205,17 +229,36 @@ async fn publish(
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
     if !json {
-        return Err(ApiError::UnsupportedMediaType("send Content-Type: application/json".into()));
+        return Err(ApiError::UnsupportedMediaType(
+            "send Content-Type: application/json".into(),
+        ));
     }
     let batch = parse_batch(&body)?;
     let stored = store_and_publish_stored(state.store.as_ref(), state.bus.as_ref(), &batch).await?;
-    metrics::counter!("publish_observations_total", "result" => "stored").increment(stored.len() as u64);
+    metrics::counter!("publish_observations_total", "result" => "stored")
+        .increment(stored.len() as u64);
     let unchanged = crate::store::normalised_len(&batch) - stored.len();
-    metrics::counter!("publish_observations_total", "result" => "unchanged").increment(unchanged as u64);
-    let status = if stored.is_empty() { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((status, Json(Published { stored: stored.len(), unchanged, observations: stored })))
+    metrics::counter!("publish_observations_total", "result" => "unchanged")
+        .increment(unchanged as u64);
+    let status = if stored.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(Published {
+            stored: stored.len(),
+            unchanged,
+            observations: stored,
+        }),
+    ))
 }
 
 #[cfg(test)]
@@ -231,9 +274,13 @@ mod tests {
             {"stationId":"bad id!","timestamp":"2025-11-15T12:00:00Z"},
             7
         ]"#;
-        let Err(ApiError::Invalid(errors)) = parse_batch(body) else { panic!("expected errors") };
-        let summary: Vec<(usize, Option<&str>)> =
-            errors.iter().map(|e| (e.index, e.field.as_deref())).collect();
+        let Err(ApiError::Invalid(errors)) = parse_batch(body) else {
+            panic!("expected errors")
+        };
+        let summary: Vec<(usize, Option<&str>)> = errors
+            .iter()
+            .map(|e| (e.index, e.field.as_deref()))
+            .collect();
         assert_eq!(
             summary,
             [
@@ -249,9 +296,14 @@ mod tests {
     #[test]
     fn wrong_types_name_their_field() {
         let body = br#"{"stationId":7,"timestamp":"soon","waveHeightM":"high","tideFt":null}"#;
-        let Err(ApiError::Invalid(errors)) = parse_batch(body) else { panic!("expected errors") };
+        let Err(ApiError::Invalid(errors)) = parse_batch(body) else {
+            panic!("expected errors")
+        };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_deref()).collect();
-        assert_eq!(fields, [Some("stationId"), Some("timestamp"), Some("waveHeightM")]);
+        assert_eq!(
+            fields,
+            [Some("stationId"), Some("timestamp"), Some("waveHeightM")]
+        );
     }
 
     #[test]
@@ -259,7 +311,13 @@ mod tests {
         let one = br#"{"stationId":"44009","timestamp":"2025-11-15T12:00:00Z"}"#;
         assert_eq!(parse_batch(one).unwrap().len(), 1);
         assert!(matches!(parse_batch(b"[]"), Err(ApiError::BadRequest(_))));
-        assert!(matches!(parse_batch(b"{nope"), Err(ApiError::BadRequest(_))));
-        assert!(matches!(parse_batch(b"\"x\""), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            parse_batch(b"{nope"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_batch(b"\"x\""),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 }

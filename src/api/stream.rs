@@ -22,9 +22,9 @@ use super::params::{ClientAddr, Params};
 use super::stream_wire::RawChunks;
 use super::{ApiError, AppState};
 use crate::domain::{Seq, StationFilter, StationId};
-use crate::metrics;
 use crate::hub::frame::{encode_connection, encode_reset, encode_shutdown, write_observation};
 use crate::hub::{Frame, Hub};
+use crate::metrics;
 use crate::store::{AfterQuery, Store};
 
 /// Rows per replay query (and per chunk written while replaying).
@@ -161,7 +161,10 @@ async fn options() -> Response {
 #[allow(dead_code)]
 pub struct StreamQuery {
     /// Comma-separated station ids (at most 200); all stations when absent.
-    #[param(example = "44009,46042", pattern = r"^\s*[A-Za-z0-9_-]{0,32}\s*(,\s*[A-Za-z0-9_-]{0,32}\s*){0,199}$")]
+    #[param(
+        example = "44009,46042",
+        pattern = r"^\s*[A-Za-z0-9_-]{0,32}\s*(,\s*[A-Za-z0-9_-]{0,32}\s*){0,199}$"
+    )]
     stations: Option<String>,
     /// Replay observations measured at or after this time, then go live (ignored with a resume id).
     #[param(format = DateTime)]
@@ -205,11 +208,19 @@ async fn stream(
             retry_after_secs: 5,
         });
     }
-    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let guard = match state.streams.acquire(client.ip(), request_id) {
         Ok(guard) => guard,
         Err(Refused::Total(max)) => {
-            tracing::warn!(event = "sse_client_refused", reason = "too_many_streams", limit = max, "stream refused");
+            tracing::warn!(
+                event = "sse_client_refused",
+                reason = "too_many_streams",
+                limit = max,
+                "stream refused"
+            );
             return Err(ApiError::TooManyStreams {
                 message: format!("this server is at its limit of {max} streams"),
                 retry_after_secs: 5,
@@ -578,7 +589,11 @@ fn broadcast_done(frame: &Frame) {
     let latency = frame.received.elapsed();
     let latency_ms = latency.as_secs_f64() * 1000.0;
     metrics::hot().broadcast_latency.record(latency_ms);
-    let station = frame.station.as_ref().map(StationId::as_str).unwrap_or_default();
+    let station = frame
+        .station
+        .as_ref()
+        .map(StationId::as_str)
+        .unwrap_or_default();
     let clients = frame.audience.load(Ordering::Relaxed);
     if latency > SLOW_BROADCAST {
         tracing::warn!(parent: None, event = "observation_broadcasted", stationId = station, clientCount = clients, latencyMs = latency_ms, "slow broadcast");

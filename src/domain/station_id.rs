@@ -9,7 +9,9 @@ const MAX_LEN: usize = 32;
 pub const MAX_FILTER_STATIONS: usize = 200;
 
 /// An uppercase station identifier such as `44009` or `BURL1`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 #[schema(value_type = String, example = "44009", pattern = "^[A-Za-z0-9_-]{1,32}$")]
 pub struct StationId(String);

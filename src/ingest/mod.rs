@@ -61,7 +61,9 @@ pub async fn store_and_publish(
     bus: &dyn Bus,
     observations: &[Observation],
 ) -> Result<usize, StoreError> {
-    Ok(store_and_publish_stored(store, bus, observations).await?.len())
+    Ok(store_and_publish_stored(store, bus, observations)
+        .await?
+        .len())
 }
 
 /// Stores a batch and publishes what was new; returns what was stored.

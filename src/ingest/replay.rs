@@ -56,7 +56,10 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Observation>> {
                 metrics::counter!("ingest_rows_skipped_total")
                     .increment(parsed.skipped.len() as u64);
                 observations.extend(
-                    parsed.records.iter().map(|r| Observation::from_ndbc(station.clone(), r)),
+                    parsed
+                        .records
+                        .iter()
+                        .map(|r| Observation::from_ndbc(station.clone(), r)),
                 );
             }
             Err(e) => {

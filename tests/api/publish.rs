@@ -26,7 +26,10 @@ fn observation(minute: u32) -> serde_json::Value {
 async fn published_observations_are_stored_and_streamed() {
     let app = app_with_token().await;
     let mut stream = app.stream("/v1/observations/stream", &[]).await;
-    stream.next_of("connection", Duration::from_secs(5)).await.expect("connected");
+    stream
+        .next_of("connection", Duration::from_secs(5))
+        .await
+        .expect("connected");
     let response = app
         .client
         .post(app.url("/v1/observations"))
@@ -37,9 +40,15 @@ async fn published_observations_are_stored_and_streamed() {
         .expect("publish");
     assert_eq!(response.status(), 201);
     let body: serde_json::Value = response.json().await.expect("JSON");
-    assert_eq!((body["stored"].as_u64(), body["unchanged"].as_u64()), (Some(2), Some(0)));
+    assert_eq!(
+        (body["stored"].as_u64(), body["unchanged"].as_u64()),
+        (Some(2), Some(0))
+    );
     assert_eq!(body["observations"][0]["seq"], 1);
-    assert_eq!(body["observations"][1]["timestamp"], "2025-11-15T12:10:00.000Z");
+    assert_eq!(
+        body["observations"][1]["timestamp"],
+        "2025-11-15T12:10:00.000Z"
+    );
     let events = stream.observations(2, Duration::from_secs(5)).await;
     assert_eq!(events[0].id, Some(1));
     assert_eq!(events[0].json()["waveHeightM"], 1.2);
@@ -56,7 +65,10 @@ async fn published_observations_are_stored_and_streamed() {
         .expect("publish");
     assert_eq!(again.status(), 200);
     let body: serde_json::Value = again.json().await.expect("JSON");
-    assert_eq!((body["stored"].as_u64(), body["unchanged"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(
+        (body["stored"].as_u64(), body["unchanged"].as_u64()),
+        (Some(0), Some(1))
+    );
     // A corrected value is stored again with a new seq.
     let mut corrected = observation(0);
     corrected["waveHeightM"] = json!(1.4);
@@ -72,21 +84,41 @@ async fn published_observations_are_stored_and_streamed() {
         .await
         .expect("JSON");
     assert_eq!(fixed["observations"][0]["seq"], 3);
-    let event = stream.next_of("observation", Duration::from_secs(5)).await.expect("event");
-    assert_eq!((event.id, event.json()["waveHeightM"].as_f64()), (Some(3), Some(1.4)));
+    let event = stream
+        .next_of("observation", Duration::from_secs(5))
+        .await
+        .expect("event");
+    assert_eq!(
+        (event.id, event.json()["waveHeightM"].as_f64()),
+        (Some(3), Some(1.4))
+    );
 }
 
 #[tokio::test]
 async fn publishing_needs_the_token() {
     let disabled = spawn_app().await;
-    let response = disabled.client.post(disabled.url("/v1/observations")).json(&observation(0)).send().await.expect("post");
+    let response = disabled
+        .client
+        .post(disabled.url("/v1/observations"))
+        .json(&observation(0))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(response.status(), 403);
     let body: serde_json::Value = response.json().await.expect("JSON");
     assert_eq!(body["error"]["code"], "publish_disabled");
 
     let app = app_with_token().await;
-    for auth in [None, Some("wrong"), Some("s3cret-toke"), Some("s3cret-token-and-more")] {
-        let mut request = app.client.post(app.url("/v1/observations")).json(&observation(0));
+    for auth in [
+        None,
+        Some("wrong"),
+        Some("s3cret-toke"),
+        Some("s3cret-token-and-more"),
+    ] {
+        let mut request = app
+            .client
+            .post(app.url("/v1/observations"))
+            .json(&observation(0));
         if let Some(token) = auth {
             request = request.bearer_auth(token);
         }
@@ -94,7 +126,11 @@ async fn publishing_needs_the_token() {
         assert_eq!(response.status(), 401, "{auth:?}");
         assert_eq!(response.headers()["www-authenticate"], "Bearer");
     }
-    assert_eq!(app.store.max_seq().await.expect("seq").get(), 0, "nothing was stored");
+    assert_eq!(
+        app.store.max_seq().await.expect("seq").get(),
+        0,
+        "nothing was stored"
+    );
 }
 
 #[tokio::test]
@@ -109,19 +145,35 @@ async fn invalid_bodies_get_field_level_errors() {
             .send()
     };
     let bad = json!([observation(0), {"stationId": "44009", "timestamp": "2025-11-15T12:00:00Z", "windDirDeg": 720}, {"timestamp": "2025-11-15T12:00:00Z"}]);
-    let response = post(bad.to_string(), "application/json").await.expect("post");
+    let response = post(bad.to_string(), "application/json")
+        .await
+        .expect("post");
     assert_eq!(response.status(), 422);
     let body: serde_json::Value = response.json().await.expect("JSON");
     assert_eq!(body["error"]["code"], "invalid_observation");
     let details = body["error"]["details"].as_array().expect("details");
     assert_eq!(details.len(), 2);
-    assert_eq!((details[0]["index"].as_u64(), details[0]["field"].as_str()), (Some(1), Some("windDirDeg")));
-    assert_eq!((details[1]["index"].as_u64(), details[1]["field"].as_str()), (Some(2), Some("stationId")));
-    assert_eq!(app.store.max_seq().await.expect("seq").get(), 0, "an invalid batch stores nothing");
+    assert_eq!(
+        (details[0]["index"].as_u64(), details[0]["field"].as_str()),
+        (Some(1), Some("windDirDeg"))
+    );
+    assert_eq!(
+        (details[1]["index"].as_u64(), details[1]["field"].as_str()),
+        (Some(2), Some("stationId"))
+    );
+    assert_eq!(
+        app.store.max_seq().await.expect("seq").get(),
+        0,
+        "an invalid batch stores nothing"
+    );
 
-    let response = post("{not json".into(), "application/json").await.expect("post");
+    let response = post("{not json".into(), "application/json")
+        .await
+        .expect("post");
     assert_eq!(response.status(), 400);
-    let response = post(observation(0).to_string(), "text/plain").await.expect("post");
+    let response = post(observation(0).to_string(), "text/plain")
+        .await
+        .expect("post");
     assert_eq!(response.status(), 415);
     let huge = format!("[{}]", vec![observation(0).to_string(); 20_000].join(","));
     let response = post(huge, "application/json").await.expect("post");

@@ -123,9 +123,14 @@ async fn history_is_newest_first_within_bounds() {
     );
     // An empty range is no error, just nothing.
     let (status, body) = app
-        .get_json("/v1/observations/by-station/44009?from=2025-11-16T00:00:00Z&to=2025-11-15T00:00:00Z")
+        .get_json(
+            "/v1/observations/by-station/44009?from=2025-11-16T00:00:00Z&to=2025-11-15T00:00:00Z",
+        )
         .await;
-    assert_eq!((status, body["observations"].as_array().map(Vec::len)), (200, Some(0)));
+    assert_eq!(
+        (status, body["observations"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
     // Lowercase ids are accepted.
     let (_, body) = app.get_json("/v1/observations/by-station/46042").await;
     assert_eq!(body["observations"].as_array().unwrap().len(), 1);
@@ -281,7 +286,10 @@ async fn cors_lets_any_origin_read_in_embedded_mode_but_not_publish() {
         .request(reqwest::Method::OPTIONS, app.url("/v1/observations"))
         .header("origin", "https://somewhere.example")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization,content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
         .send()
         .await
         .expect("preflight");
@@ -290,25 +298,43 @@ async fn cors_lets_any_origin_read_in_embedded_mode_but_not_publish() {
         .get("access-control-allow-methods")
         .map(|v| v.to_str().unwrap_or("").to_owned())
         .unwrap_or_default();
-    assert!(!methods.contains("POST"), "publishing is not open to any origin: {methods}");
+    assert!(
+        !methods.contains("POST"),
+        "publishing is not open to any origin: {methods}"
+    );
 }
 
 #[tokio::test]
 async fn cors_allow_list_and_same_origin_policies() {
     use buoycast::api::CorsOrigins;
     let listed = crate::helpers::spawn_app_with(|s| {
-        s.server.as_mut().expect("server").cors = Some(CorsOrigins::parse(Some("https://ok.example"), true).unwrap());
+        s.server.as_mut().expect("server").cors =
+            Some(CorsOrigins::parse(Some("https://ok.example"), true).unwrap());
     })
     .await;
     let get = |app: &crate::helpers::TestApp, origin: &'static str| {
-        app.client.get(app.url("/health")).header("origin", origin).send()
+        app.client
+            .get(app.url("/health"))
+            .header("origin", origin)
+            .send()
     };
     let ok = get(&listed, "https://ok.example").await.expect("get");
-    assert_eq!(ok.headers()["access-control-allow-origin"], "https://ok.example");
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://ok.example"
+    );
     let other = get(&listed, "https://evil.example").await.expect("get");
     assert!(other.headers().get("access-control-allow-origin").is_none());
 
-    let same = crate::helpers::spawn_app_with(|s| s.server.as_mut().expect("server").cors = Some(CorsOrigins::SameOrigin)).await;
+    let same = crate::helpers::spawn_app_with(|s| {
+        s.server.as_mut().expect("server").cors = Some(CorsOrigins::SameOrigin)
+    })
+    .await;
     let response = get(&same, "https://ok.example").await.expect("get");
-    assert!(response.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
 }

@@ -520,7 +520,8 @@ async fn a_client_slower_than_the_event_rate_is_cut_off_and_resumes() {
 
 #[tokio::test]
 async fn each_client_address_has_its_own_stream_limit() {
-    let app = spawn_app_with(|s| s.server.as_mut().expect("server").max_streams_per_client = 2).await;
+    let app =
+        spawn_app_with(|s| s.server.as_mut().expect("server").max_streams_per_client = 2).await;
     let from = |ip: [u8; 4]| {
         reqwest::Client::builder()
             .local_address(std::net::IpAddr::from(ip))
@@ -538,7 +539,11 @@ async fn each_client_address_has_its_own_stream_limit() {
     let refused = crate::helpers::SseClient::connect(&first, &url, &[]).await;
     assert_eq!(refused.status, 429);
     assert!(refused.headers.contains_key("retry-after"));
-    assert!(refused.body_text.contains("too_many_streams_per_client"), "{}", refused.body_text);
+    assert!(
+        refused.body_text.contains("too_many_streams_per_client"),
+        "{}",
+        refused.body_text
+    );
     // Another address is not affected.
     let mut other = crate::helpers::SseClient::connect(&from([127, 0, 0, 2]), &url, &[]).await;
     assert_eq!(other.status, 200);
@@ -553,9 +558,18 @@ async fn a_stored_observation_whose_publish_was_lost_is_delivered_anyway() {
     let mut client = app.stream(STREAM, &[]).await;
     client.next_of("connection", WAIT).await.expect("connected");
     app.publish(&[obs("44009", 0)]).await;
-    assert_eq!(client.next_of("observation", WAIT).await.and_then(|e| e.id), Some(1));
+    assert_eq!(
+        client.next_of("observation", WAIT).await.and_then(|e| e.id),
+        Some(1)
+    );
     // Stored, never published.
-    app.store.insert_observations(&[obs("44009", 1)]).await.expect("stored");
-    let event = client.next_of("observation", Duration::from_secs(15)).await.expect("repaired");
+    app.store
+        .insert_observations(&[obs("44009", 1)])
+        .await
+        .expect("stored");
+    let event = client
+        .next_of("observation", Duration::from_secs(15))
+        .await
+        .expect("repaired");
     assert_eq!(event.id, Some(2));
 }
