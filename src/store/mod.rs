@@ -126,5 +126,49 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<bool, StoreError>;
 }
 
+/// Stations with observations, joined with their metadata (a station without any is bare).
+pub(crate) fn join_metadata(
+    latest: Vec<StoredObservation>,
+    metadata: Vec<Station>,
+) -> Vec<Station> {
+    let mut metadata: std::collections::HashMap<StationId, Station> =
+        metadata.into_iter().map(|s| (s.id.clone(), s)).collect();
+    latest
+        .into_iter()
+        .map(|o| {
+            let mut station = metadata
+                .remove(&o.observation.station_id)
+                .unwrap_or_else(|| Station::bare(o.observation.station_id.clone()));
+            station.latest = Some(o);
+            station
+        })
+        .collect()
+}
+
+/// One station from its metadata and newest observation; `None` when neither exists.
+pub(crate) fn one_station(
+    id: &StationId,
+    metadata: Option<Station>,
+    latest: Option<StoredObservation>,
+) -> Option<Station> {
+    let mut station = match (metadata, &latest) {
+        (Some(station), _) => station,
+        (None, Some(_)) => Station::bare(id.clone()),
+        (None, None) => return None,
+    };
+    station.latest = latest;
+    Some(station)
+}
+
+/// The query for a station's newest observation.
+pub(crate) fn newest(id: &StationId) -> HistoryQuery {
+    HistoryQuery {
+        station: id.clone(),
+        from: None,
+        to: None,
+        limit: 1,
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod behaviour;

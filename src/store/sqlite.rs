@@ -13,7 +13,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{AfterQuery, HistoryQuery, StationMeta, Store, StoreError};
+use super::{
+    AfterQuery, HistoryQuery, StationMeta, Store, StoreError, join_metadata, newest, one_station,
+};
 use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
 use crate::domain::{VALUE_COLUMNS, VALUE_COUNT};
 
@@ -332,21 +334,8 @@ impl Store for SqliteStore {
         .bind(filter_json(Some(&ids)))
         .fetch_all(&self.reader)
         .await?;
-        let mut meta = HashMap::new();
-        for row in &rows {
-            let station = decode_station(row)?;
-            meta.insert(station.id.clone(), station);
-        }
-        Ok(latest
-            .into_iter()
-            .map(|o| {
-                let mut station = meta
-                    .remove(&o.observation.station_id)
-                    .unwrap_or_else(|| Station::bare(o.observation.station_id.clone()));
-                station.latest = Some(o);
-                station
-            })
-            .collect())
+        let metadata = rows.iter().map(decode_station).collect::<Result<_, _>>()?;
+        Ok(join_metadata(latest, metadata))
     }
 
     async fn station(&self, id: &StationId) -> Result<Option<Station>, StoreError> {
@@ -356,22 +345,9 @@ impl Store for SqliteStore {
         .bind(id.as_str())
         .fetch_optional(&self.reader)
         .await?;
-        let latest = self
-            .history(&HistoryQuery {
-                station: id.clone(),
-                from: None,
-                to: None,
-                limit: 1,
-            })
-            .await?
-            .pop();
-        let mut station = match (row, &latest) {
-            (Some(row), _) => decode_station(&row)?,
-            (None, Some(_)) => Station::bare(id.clone()),
-            (None, None) => return Ok(None),
-        };
-        station.latest = latest;
-        Ok(Some(station))
+        let metadata = row.as_ref().map(decode_station).transpose()?;
+        let latest = self.history(&newest(id)).await?.pop();
+        Ok(one_station(id, metadata, latest))
     }
 
     async fn try_acquire_lease(
