@@ -13,9 +13,13 @@ use buoycast::domain::{Observation, StationId, StoredObservation, VALUE_COUNT};
 use buoycast::ingest::store_and_publish;
 use buoycast::store::Store;
 use chrono::{DateTime, TimeZone, Utc};
-use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+#[path = "../support/sse.rs"]
+mod sse;
+#[allow(unused_imports)] // not every test binary that includes this file uses both
+pub use sse::{SseClient, SseEvent};
 
 /// Logs go to the test output only when `TEST_LOG` is set.
 fn init_logs() {
@@ -138,135 +142,6 @@ pub fn obs(station: &str, minutes: i64) -> Observation {
         at(minutes),
         values,
     )
-}
-
-/// One SSE event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SseEvent {
-    pub id: Option<i64>,
-    pub event: String,
-    pub data: String,
-}
-
-impl SseEvent {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.data).expect("event data is JSON")
-    }
-}
-
-/// A minimal SSE client (text/event-stream framing per the HTML spec) over reqwest.
-pub struct SseClient {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub retry: Option<u64>,
-    body: Option<futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>>,
-    buf: String,
-    pub body_text: String,
-}
-
-impl SseClient {
-    pub async fn connect(client: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> Self {
-        let mut request = client.get(url).timeout(Duration::from_secs(3600));
-        for (k, v) in headers {
-            request = request.header(*k, *v);
-        }
-        let response = request.send().await.expect("stream request");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        if status != 200 {
-            let body_text = response.text().await.unwrap_or_default();
-            return Self {
-                status,
-                headers,
-                retry: None,
-                body: None,
-                buf: String::new(),
-                body_text,
-            };
-        }
-        Self {
-            status,
-            headers,
-            retry: None,
-            body: Some(response.bytes_stream().boxed()),
-            buf: String::new(),
-            body_text: String::new(),
-        }
-    }
-
-    /// The next complete event, or `None` on end of stream or after `wait`.
-    pub async fn next_event(&mut self, wait: Duration) -> Option<SseEvent> {
-        tokio::time::timeout(wait, self.read_event())
-            .await
-            .ok()
-            .flatten()
-    }
-
-    /// The next event of the given type, skipping others (heartbeats, ...).
-    pub async fn next_of(&mut self, kind: &str, wait: Duration) -> Option<SseEvent> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let event = self.next_event(left).await?;
-            if event.event == kind {
-                return Some(event);
-            }
-        }
-    }
-
-    /// Reads `n` observation events (ignoring others); panics if they do not come in time.
-    pub async fn observations(&mut self, n: usize, wait: Duration) -> Vec<SseEvent> {
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            match self.next_of("observation", wait).await {
-                Some(e) => out.push(e),
-                None => panic!(
-                    "expected {n} observations, got {} before timeout or end",
-                    out.len()
-                ),
-            }
-        }
-        out
-    }
-
-    async fn read_event(&mut self) -> Option<SseEvent> {
-        loop {
-            if let Some(event) = self.parse_one() {
-                return Some(event);
-            }
-            let chunk = self.body.as_mut()?.next().await?.ok()?;
-            self.buf
-                .push_str(std::str::from_utf8(&chunk).expect("UTF-8 stream"));
-        }
-    }
-
-    /// Takes one dispatched event off the buffer (a block ending in a blank line).
-    fn parse_one(&mut self) -> Option<SseEvent> {
-        loop {
-            let end = self.buf.find("\n\n")?;
-            let block: String = self.buf.drain(..end + 2).collect();
-            let (mut id, mut event, mut data) = (None, String::from("message"), Vec::new());
-            for line in block.lines() {
-                let (field, value) = line
-                    .split_once(':')
-                    .map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
-                match field {
-                    "id" => id = Some(value.parse().expect("numeric id")),
-                    "event" => event = value.to_owned(),
-                    "data" => data.push(value.to_owned()),
-                    "retry" => self.retry = value.parse().ok(),
-                    _ => {}
-                }
-            }
-            if !data.is_empty() {
-                return Some(SseEvent {
-                    id,
-                    event,
-                    data: data.join("\n"),
-                });
-            }
-        }
-    }
 }
 
 /// Waits until `check` holds (polling), or panics after `wait`.
