@@ -815,6 +815,39 @@ pub(crate) async fn leases_are_exclusive_until_they_expire(store: &dyn Store) {
     assert!(!lease("46097", "a", 60_000).await, "and is then b's");
 }
 
+/// One `#[tokio::test]` per check of this suite, each on a fresh store: `$fresh` is an async fn
+/// giving a fresh migrated store (or a guard holding one) and the closure-like
+/// `|name| expr` borrows the store from it. Each implementation's tests call this once, so a new
+/// check runs against every backend.
+macro_rules! store_suite {
+    ($fresh:ident, |$guard:ident| $store:expr) => {
+        $crate::store::behaviour::store_suite!(@each $fresh, $guard, $store;
+            insert_assigns_increasing_seqs_oldest_first,
+            reinserting_a_batch_changes_nothing,
+            changed_values_get_a_new_seq,
+            repeated_key_in_a_batch_keeps_the_last,
+            observations_after_filters,
+            replay_cutoff_leaves_exactly_max,
+            max_seq_follows_the_log,
+            history_is_newest_first_within_bounds,
+            latest_per_station,
+            stations_join_metadata,
+            nulls_round_trip,
+            leases_are_exclusive_until_they_expire,
+        );
+    };
+    (@each $fresh:ident, $guard:ident, $store:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let $guard = $fresh().await;
+                $crate::store::behaviour::$check($store).await;
+            }
+        )*
+    };
+}
+pub(crate) use store_suite;
+
 #[cfg(test)]
 mod sqlite {
     use std::sync::Arc;
@@ -832,32 +865,7 @@ mod sqlite {
         (dir, store)
     }
 
-    macro_rules! against_sqlite {
-        ($($check:ident),* $(,)?) => {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    let (_dir, store) = fresh().await;
-                    super::$check(&store).await;
-                }
-            )*
-        };
-    }
-
-    against_sqlite!(
-        insert_assigns_increasing_seqs_oldest_first,
-        reinserting_a_batch_changes_nothing,
-        changed_values_get_a_new_seq,
-        repeated_key_in_a_batch_keeps_the_last,
-        observations_after_filters,
-        replay_cutoff_leaves_exactly_max,
-        max_seq_follows_the_log,
-        history_is_newest_first_within_bounds,
-        latest_per_station,
-        stations_join_metadata,
-        nulls_round_trip,
-        leases_are_exclusive_until_they_expire,
-    );
+    crate::store::behaviour::store_suite!(fresh, |fresh| &fresh.1);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_inserts_share_one_sequence() {

@@ -372,32 +372,7 @@ mod tests {
         store
     }
 
-    macro_rules! against_postgres {
-        ($($check:ident),* $(,)?) => {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    let store = fresh().await;
-                    behaviour::$check(&store).await;
-                }
-            )*
-        };
-    }
-
-    against_postgres!(
-        insert_assigns_increasing_seqs_oldest_first,
-        reinserting_a_batch_changes_nothing,
-        changed_values_get_a_new_seq,
-        repeated_key_in_a_batch_keeps_the_last,
-        observations_after_filters,
-        replay_cutoff_leaves_exactly_max,
-        max_seq_follows_the_log,
-        history_is_newest_first_within_bounds,
-        latest_per_station,
-        stations_join_metadata,
-        nulls_round_trip,
-        leases_are_exclusive_until_they_expire,
-    );
+    behaviour::store_suite!(fresh, |store| &store);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_inserts_share_one_sequence() {
