@@ -135,7 +135,7 @@ def plots(data, plots_dir):
                 continue
             pts = [(p, v) for p, v in r["latency_curve"] if p < 100.0]
             xs = [1.0 / (1.0 - p / 100.0) for p, _ in pts]
-            ax.plot(xs, [v for _, v in pts], label=s, linewidth=1.8)
+            ax.plot(xs, [v for _, v in pts], label=f"{s} ({r['achieved_rate']:.0f} ev/s published)", linewidth=1.8)
             any_curve = True
         if not any_curve:
             plt.close(fig)

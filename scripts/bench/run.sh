@@ -138,7 +138,7 @@ scenario() { # NAME SERVER
     stop_server
 }
 
-scenarios=${*:-"live-1k-20 live-1k-100 live-10k-10 live-10k-100 idle-10k idle-50k idle-100k connect-1000 resume-10k"}
+scenarios=${*:-"live-1k-20 live-1k-100 live-10k-10 live-10k-100 connect-1000 resume-10k idle-10k idle-50k idle-100k"}
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "nproc: $(nproc)"

@@ -22,7 +22,7 @@ use futures_util::Stream;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use axum::http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, TRANSFER_ENCODING};
 use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
@@ -154,14 +154,21 @@ impl LeanStreams {
                 .headers()
                 .get(CONTENT_TYPE)
                 .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-        let result = if streaming {
-            forward_stream(&mut io, response).await
+        if streaming {
+            // The stream outlives this future, which is sized for the router's: it gets a task of
+            // its own, sized for forwarding only (~1.5 KiB less per open stream).
+            self.tasks.spawn(async move {
+                ended(forward_stream(&mut io, response).await);
+            });
         } else {
-            write_whole(&mut io, response).await
-        };
-        if let Err(e) = result {
-            tracing::debug!(event = "stream_connection_ended", error = %e, "stream connection ended");
+            ended(write_whole(&mut io, response).await);
         }
+    }
+}
+
+fn ended(result: io::Result<()>) {
+    if let Err(e) = result {
+        tracing::debug!(event = "stream_connection_ended", error = %e, "stream connection ended");
     }
 }
 
@@ -173,6 +180,12 @@ fn head(response: &Response<Body>, out: &mut Vec<u8>) {
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    if !response.headers().contains_key(DATE) {
+        // RFC 9110 §6.6.1: an origin server with a clock sends Date.
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     for (name, value) in response.headers() {
         if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {
             continue;

@@ -53,7 +53,8 @@ pub struct Args {
     /// Give up on connections not established (first body byte) after this many seconds.
     #[arg(long, default_value_t = 60.0)]
     pub connect_timeout_secs: f64,
-    /// Times a client whose stream ends reconnects (with `Last-Event-ID`).
+    /// Times a client whose stream ends, or whose connection is refused, tries again (with
+    /// `Last-Event-ID` once it has one).
     #[arg(long, default_value_t = 3)]
     pub reconnects: u32,
     /// Publish URL (HTTP POST); with `--redis`, ignored.

@@ -121,8 +121,12 @@ pub async fn run(
             break;
         }
         if attempt > 0 {
+            // A stream that ended is reopened with Last-Event-ID; a refused first connection
+            // is tried again, as an EventSource would.
             tally.reconnects += 1;
-            shared.disconnects.fetch_add(1, Ordering::Relaxed);
+            if connected {
+                shared.disconnects.fetch_add(1, Ordering::Relaxed);
+            }
             tokio::select! {
                 _ = stop.changed() => break,
                 () = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -151,9 +155,6 @@ pub async fn run(
                     shared.error(format!("client {index}: {e:#}"));
                 }
             }
-        }
-        if !connected {
-            break;
         }
     }
     if connected {

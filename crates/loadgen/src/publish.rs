@@ -2,12 +2,16 @@
 //! `PUBLISH`, with the body template filled in per event.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::http::{self, Chunked, Framing, Url};
+
+/// Longest wait for one publish (request and response).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Fills `{seq}`, `{ts}` (µs since the epoch) and `{iso}` into a template.
 pub fn fill(template: &str, seq: u64, ts_us: u64) -> String {
@@ -104,13 +108,15 @@ impl Publisher {
     }
 
     /// Publishes one body; returns the HTTP status (or 200 for Redis). A broken connection is
-    /// reopened once.
+    /// reopened once; each attempt is bounded by [`SEND_TIMEOUT`].
     pub async fn send(&mut self, body: &[u8]) -> anyhow::Result<u16> {
-        match self.send_once(body).await {
-            Ok(status) => Ok(status),
-            Err(_) => {
+        match tokio::time::timeout(SEND_TIMEOUT, self.send_once(body)).await {
+            Ok(Ok(status)) => Ok(status),
+            _ => {
                 self.drop_conn();
-                self.send_once(body).await
+                tokio::time::timeout(SEND_TIMEOUT, self.send_once(body))
+                    .await
+                    .context("publish timed out")?
             }
         }
     }
