@@ -1,4 +1,5 @@
-//! Liveness (`/health`), readiness (`/ready`: store and bus reachable, not shutting down) and
+//! Liveness (`/health`), readiness (`/ready`: store readable and able to commit, bus reachable,
+//! not shutting down) and
 //! the Prometheus scrape endpoint (`/metrics`).
 
 use std::future::Future;
@@ -11,6 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use super::AppState;
+use crate::store::{Store, StoreFault};
 
 /// How long a dependency check may take before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -57,9 +59,11 @@ pub struct Check {
     /// `up` or `down`.
     #[schema(example = "up")]
     pub status: &'static str,
-    /// Why it is down.
+    /// Why it is down, as a code. The store: `full`, `read_only`, `locked`, `unreachable`,
+    /// `io`, `corrupt`, `timeout` or `other`; the bus: `unreachable` or `timeout`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    #[schema(example = "full")]
+    pub error: Option<&'static str>,
 }
 
 /// Stream counts of `/ready`.
@@ -92,31 +96,41 @@ async fn health() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-async fn check<E: std::fmt::Display>(f: impl Future<Output = Result<(), E>>) -> Check {
+/// Runs a check within [`CHECK_TIMEOUT`]; an error becomes its code.
+async fn check(f: impl Future<Output = Result<(), &'static str>>) -> Check {
     match tokio::time::timeout(CHECK_TIMEOUT, f).await {
         Ok(Ok(())) => Check {
             status: "up",
             error: None,
         },
-        Ok(Err(e)) => Check {
+        Ok(Err(code)) => Check {
             status: "down",
-            error: Some(e.to_string()),
+            error: Some(code),
         },
         Err(_) => Check {
             status: "down",
-            error: Some("timed out".into()),
+            error: Some(StoreFault::Timeout.code()),
         },
     }
 }
 
-/// Readiness: 200 when the store and the bus answer and the server is not shutting down.
+/// The store is up when it answers a read and can commit a write.
+async fn store_check(store: &dyn Store) -> Result<(), &'static str> {
+    store.ping().await.map_err(|e| StoreFault::of(&e).code())?;
+    store.check_writable().await.map_err(StoreFault::code)
+}
+
+/// Readiness: 200 when the store answers a read and can commit a write (no write failed within
+/// the last 30 s without one succeeding since, and a probe write commits), the bus answers, and
+/// the server is not shutting down.
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = Ready),
         (status = 503, description = "A dependency is down, or the server is shutting down", body = Ready),
     ))]
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Ready>) {
-    let (store, bus) = tokio::join!(check(state.store.ping()), check(state.bus.ping()));
+    let bus = async { state.bus.ping().await.map_err(|_| "unreachable") };
+    let (store, bus) = tokio::join!(check(store_check(state.store.as_ref())), check(bus));
     let shutting_down = state.shutdown.is_cancelled();
     let ready = store.status == "up" && bus.status == "up" && !shutting_down;
     let status = match (ready, shutting_down) {

@@ -3,6 +3,7 @@
 //! `seq` is assigned inside the write transaction and is strictly increasing in commit order,
 //! so "everything after seq N" is a complete answer once N has been seen.
 
+mod health;
 mod postgres;
 mod sqlite;
 
@@ -13,6 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
 
+pub use health::{FAILURE_MEMORY, StoreFault, WriteHealth};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -72,8 +74,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
 
-    /// Cheap round trip, for readiness checks.
+    /// Cheap read round trip, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Whether a write would commit now, for readiness checks: `Err` with the kind of fault
+    /// when a real write failed within [`FAILURE_MEMORY`] and none has succeeded since, or when
+    /// a small probe write (committed, changing nothing) fails.
+    async fn check_writable(&self) -> Result<(), StoreFault>;
 
     /// Stores a batch: new (station, timestamp) pairs are inserted, rows whose values changed are
     /// updated and get a new seq, identical rows are left alone. Returns what was stored, in seq

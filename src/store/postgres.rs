@@ -5,7 +5,7 @@
 //! reading the counter the previous one committed. Times are stored as `timestamptz`; station
 //! ids use the `"C"` collation so that they sort bytewise, as in SQLite.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,7 +15,8 @@ use sqlx::{AssertSqlSafe, Postgres, Row};
 
 use super::sqlite::normalise_batch;
 use super::{
-    AfterQuery, HistoryQuery, StationMeta, Store, StoreError, join_metadata, newest, one_station,
+    AfterQuery, HistoryQuery, StationMeta, Store, StoreError, StoreFault, WriteHealth,
+    join_metadata, newest, one_station,
 };
 use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
 use crate::domain::{VALUE_COLUMNS, VALUE_COUNT};
@@ -96,6 +97,8 @@ pub struct PgStore {
     /// One pool for reads and writes: PostgreSQL runs them side by side, and the advisory lock,
     /// not the pool, serialises the writers (of this and every other process).
     pool: PgPool,
+    /// The outcome of the last write, for readiness.
+    health: Arc<WriteHealth>,
 }
 
 impl PgStore {
@@ -106,7 +109,10 @@ impl PgStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            health: Arc::default(),
+        })
     }
 }
 
@@ -157,6 +163,62 @@ fn bind_after<'q>(q: PgQuery<'q>, query: &AfterQuery) -> PgQuery<'q> {
         .bind(query.since)
 }
 
+/// The insert transaction of [`Store::insert_observations`]: the advisory lock, rows oldest
+/// first with consecutive seqs from the counter, the counter updated, one commit.
+async fn insert_rows(
+    pool: &PgPool,
+    rows: &[&Observation],
+) -> Result<Vec<StoredObservation>, StoreError> {
+    let mut tx = pool.begin().await?;
+    // Held until commit: the next writer reads the counter only after this one committed.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(SEQ_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let mut last: i64 = sqlx::query_scalar("SELECT value FROM seq_counter WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut stored = Vec::new();
+    for &o in rows {
+        let mut q = sqlx::query(AssertSqlSafe(UPSERT.as_str()))
+            .bind(last + 1)
+            .bind(o.station_id.as_str())
+            .bind(o.timestamp);
+        for v in o.values() {
+            q = q.bind(v);
+        }
+        if q.fetch_optional(&mut *tx).await?.is_some() {
+            last += 1;
+            stored.push(StoredObservation {
+                seq: Seq::new(last),
+                observation: o.clone(),
+            });
+        }
+    }
+    if !stored.is_empty() {
+        sqlx::query("UPDATE seq_counter SET value = $1 WHERE id = 1")
+            .bind(last)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(stored)
+}
+
+impl PgStore {
+    /// Records a write's outcome for readiness and returns it.
+    fn record<T>(&self, outcome: Result<T, StoreError>) -> Result<T, StoreError> {
+        match &outcome {
+            Ok(_) => self.health.succeeded(),
+            Err(error) => {
+                let fault = self.health.failed(error);
+                tracing::warn!(event = "store_write_failed", kind = fault.code(), error = %error, "a write failed");
+            }
+        }
+        outcome
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -172,6 +234,23 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn check_writable(&self) -> Result<(), StoreFault> {
+        if let Some(fault) = self.health.recent_failure() {
+            return Err(fault);
+        }
+        // A write that commits and changes nothing: it fails on a read-only server or a full
+        // disk, as a real write would. The row lock it takes is held for an instant.
+        let probe = async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("UPDATE seq_counter SET value = value WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        };
+        probe.await.map_err(|e| StoreFault::of(&e))
+    }
+
     async fn insert_observations(
         &self,
         batch: &[Observation],
@@ -180,40 +259,8 @@ impl Store for PgStore {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin().await?;
-        // Held until commit: the next writer reads the counter only after this one committed.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(SEQ_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        let mut last: i64 = sqlx::query_scalar("SELECT value FROM seq_counter WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut stored = Vec::new();
-        for o in rows {
-            let mut q = sqlx::query(AssertSqlSafe(UPSERT.as_str()))
-                .bind(last + 1)
-                .bind(o.station_id.as_str())
-                .bind(o.timestamp);
-            for v in o.values() {
-                q = q.bind(v);
-            }
-            if q.fetch_optional(&mut *tx).await?.is_some() {
-                last += 1;
-                stored.push(StoredObservation {
-                    seq: Seq::new(last),
-                    observation: o.clone(),
-                });
-            }
-        }
-        if !stored.is_empty() {
-            sqlx::query("UPDATE seq_counter SET value = $1 WHERE id = 1")
-                .bind(last)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(stored)
+        let outcome = insert_rows(&self.pool, &rows).await;
+        self.record(outcome)
     }
 
     async fn observations_after(
@@ -268,33 +315,37 @@ impl Store for PgStore {
     }
 
     async fn upsert_stations(&self, stations: &[StationMeta]) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut written = 0;
-        for s in stations {
-            let Ok(id) = StationId::parse(&s.id) else {
-                continue;
-            };
-            sqlx::query(
-                "INSERT INTO stations (id, name, latitude, longitude, elevation_m, station_type, owner, program) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET \
-                 name = excluded.name, latitude = excluded.latitude, longitude = excluded.longitude, \
-                 elevation_m = excluded.elevation_m, station_type = excluded.station_type, \
-                 owner = excluded.owner, program = excluded.program",
-            )
-            .bind(id.as_str())
-            .bind(s.name.as_deref())
-            .bind(s.latitude)
-            .bind(s.longitude)
-            .bind(s.elevation_m)
-            .bind(s.station_type.as_deref())
-            .bind(s.owner.as_deref())
-            .bind(s.program.as_deref())
-            .execute(&mut *tx)
-            .await?;
-            written += 1;
+        let outcome = async {
+            let mut tx = self.pool.begin().await?;
+            let mut written = 0;
+            for s in stations {
+                let Ok(id) = StationId::parse(&s.id) else {
+                    continue;
+                };
+                sqlx::query(
+                    "INSERT INTO stations (id, name, latitude, longitude, elevation_m, station_type, owner, program) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET \
+                     name = excluded.name, latitude = excluded.latitude, longitude = excluded.longitude, \
+                     elevation_m = excluded.elevation_m, station_type = excluded.station_type, \
+                     owner = excluded.owner, program = excluded.program",
+                )
+                .bind(id.as_str())
+                .bind(s.name.as_deref())
+                .bind(s.latitude)
+                .bind(s.longitude)
+                .bind(s.elevation_m)
+                .bind(s.station_type.as_deref())
+                .bind(s.owner.as_deref())
+                .bind(s.program.as_deref())
+                .execute(&mut *tx)
+                .await?;
+                written += 1;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(written)
         }
-        tx.commit().await?;
-        Ok(written)
+        .await;
+        self.record(outcome)
     }
 
     async fn stations(&self) -> Result<Vec<Station>, StoreError> {
@@ -344,8 +395,10 @@ impl Store for PgStore {
         .bind(holder)
         .bind(ttl.as_secs_f64())
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.is_some())
+        .await
+        .map(|row| row.is_some())
+        .map_err(StoreError::from);
+        self.record(row)
     }
 }
 
@@ -419,6 +472,9 @@ mod tests {
         }
         async fn ping(&self) -> Result<(), crate::store::StoreError> {
             self.0[0].ping().await
+        }
+        async fn check_writable(&self) -> Result<(), crate::store::StoreFault> {
+            self.0[0].check_writable().await
         }
         async fn insert_observations(
             &self,

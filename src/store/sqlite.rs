@@ -1,20 +1,30 @@
 //! The embedded store: one SQLite file in WAL mode, one writer connection, a few readers.
+//!
+//! Every write runs in its own `BEGIN IMMEDIATE` transaction on the one writer connection (so a
+//! lock held by another process is waited for, up to the busy timeout, instead of failing at
+//! commit). After any failed write the connection is closed and a fresh one opened for the next
+//! write: SQLite may roll a transaction back by itself (disk full, I/O error), after which the
+//! driver's own ROLLBACK fails and its transaction depth stays wrong, so that later `begin()`
+//! calls would open savepoints of a transaction that never commits. A fresh connection is a
+//! known-good state.
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
+use tokio::sync::Mutex;
 
 use super::{
-    AfterQuery, HistoryQuery, StationMeta, Store, StoreError, join_metadata, newest, one_station,
+    AfterQuery, HistoryQuery, StationMeta, Store, StoreError, StoreFault, WriteHealth,
+    join_metadata, newest, one_station,
 };
 use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
 use crate::domain::{VALUE_COLUMNS, VALUE_COUNT};
@@ -86,13 +96,27 @@ static LATEST: LazyLock<String> = LazyLock::new(|| {
 const STATION_COLUMNS: &str =
     "id, name, latitude, longitude, elevation_m, station_type, owner, program";
 
+/// How long a write waits for a lock held by another connection or process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// Exactly one connection: writes are serialised, so seq order is commit order.
-    writer: SqlitePool,
+    /// Exactly one writer: writes are serialised, so seq order is commit order.
+    writer: Arc<Writer>,
     /// Readers; WAL lets them run beside the writer.
     reader: SqlitePool,
+}
+
+/// The writer connection, opened on demand and replaced after any failed write.
+#[derive(Debug)]
+struct Writer {
+    /// How to open it again.
+    options: SqliteConnectOptions,
+    /// `None` until the first write, and after a failed one.
+    connection: Mutex<Option<SqliteConnection>>,
+    /// The outcome of the last write, for readiness.
+    health: WriteHealth,
 }
 
 impl SqliteStore {
@@ -103,21 +127,143 @@ impl SqliteStore {
         } else {
             format!("sqlite://{url}")
         };
-        let options = SqliteConnectOptions::from_str(&url)?
+        Self::connect_with(SqliteConnectOptions::from_str(&url)?).await
+    }
+
+    /// Opens the database with these options; WAL, `synchronous = FULL` and the busy timeout are
+    /// set here. Tests add pragmas (e.g. `max_page_count`) to provoke real faults.
+    pub async fn connect_with(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
+            // A commit is on disk before it is acknowledged (docs/DURABILITY.md).
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT);
+        // Open the writer once now, so that a bad path or an unwritable file fails at start-up.
+        let first = options.connect().await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        let writer = Writer {
+            options,
+            connection: Mutex::new(Some(first)),
+            health: WriteHealth::default(),
+        };
+        Ok(Self {
+            writer: Arc::new(writer),
+            reader,
+        })
     }
+
+    /// Takes the writer connection (opening one if there is none) until the returned lease is
+    /// finished with the outcome of its work.
+    async fn writer(&self) -> Result<WriterLease<'_>, StoreError> {
+        let mut slot = self.writer.connection.lock().await;
+        let connection = match slot.take() {
+            Some(connection) => connection,
+            None => match self.writer.options.connect().await {
+                Ok(connection) => connection,
+                Err(e) => {
+                    let error = StoreError::from(e);
+                    self.writer.health.failed(&error);
+                    return Err(error);
+                }
+            },
+        };
+        Ok(WriterLease {
+            slot,
+            connection,
+            health: &self.writer.health,
+        })
+    }
+}
+
+/// Exclusive use of the writer connection for one unit of work. [`WriterLease::finish`] puts
+/// the connection back after a success and closes it after an error; a lease dropped unfinished
+/// (its caller gave up) drops the connection, which rolls back whatever it had open.
+struct WriterLease<'a> {
+    /// Where the connection goes back to; holding the guard serialises writes.
+    slot: tokio::sync::MutexGuard<'a, Option<SqliteConnection>>,
+    /// The connection, taken out of the slot.
+    connection: SqliteConnection,
+    /// Records the outcome.
+    health: &'a WriteHealth,
+}
+
+impl WriterLease<'_> {
+    /// Ends the lease with the work's outcome, which it returns.
+    async fn finish<T>(self, outcome: Result<T, StoreError>) -> Result<T, StoreError> {
+        let Self {
+            mut slot,
+            connection,
+            health,
+        } = self;
+        match outcome {
+            Ok(value) => {
+                *slot = Some(connection);
+                health.succeeded();
+                Ok(value)
+            }
+            Err(error) => {
+                let fault = health.failed(&error);
+                tracing::warn!(event = "store_write_failed", kind = fault.code(), error = %error, "a write failed; the writer connection is replaced");
+                // Closing rolls back whatever the failed transaction left open.
+                if let Err(e) = connection.close().await {
+                    tracing::debug!(event = "store_writer_close_failed", error = %e, "closing the failed writer connection");
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+/// A write that commits without changing anything: it needs the write lock and a WAL append,
+/// so it fails on a read-only or full file system and on a lock held too long.
+async fn probe(connection: &mut SqliteConnection) -> Result<(), StoreError> {
+    let mut tx = connection.begin_with("BEGIN IMMEDIATE").await?;
+    sqlx::query("UPDATE seq_counter SET value = value WHERE id = 1")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The insert transaction of [`Store::insert_observations`]: rows oldest first, consecutive
+/// seqs from the counter, the counter updated, one commit.
+async fn insert_rows(
+    connection: &mut SqliteConnection,
+    rows: &[&Observation],
+) -> Result<Vec<StoredObservation>, StoreError> {
+    let mut tx = connection.begin_with("BEGIN IMMEDIATE").await?;
+    let mut last: i64 = sqlx::query_scalar("SELECT value FROM seq_counter WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut stored = Vec::new();
+    for &o in rows {
+        let mut q = sqlx::query(AssertSqlSafe(UPSERT.as_str()))
+            .bind(last + 1)
+            .bind(o.station_id.as_str())
+            .bind(millis(o.timestamp));
+        for v in o.values() {
+            q = q.bind(v);
+        }
+        if q.fetch_optional(&mut *tx).await?.is_some() {
+            last += 1;
+            stored.push(StoredObservation {
+                seq: Seq::new(last),
+                observation: o.clone(),
+            });
+        }
+    }
+    if !stored.is_empty() {
+        sqlx::query("UPDATE seq_counter SET value = ?1 WHERE id = 1")
+            .bind(last)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(stored)
 }
 
 /// Unix milliseconds, the stored form of a time.
@@ -188,18 +334,68 @@ pub(crate) fn normalise_batch(batch: &[Observation]) -> Vec<&Observation> {
     rows
 }
 
+/// The station-metadata upsert of [`Store::upsert_stations`], in one transaction.
+async fn upsert_station_rows(
+    connection: &mut SqliteConnection,
+    stations: &[StationMeta],
+) -> Result<usize, StoreError> {
+    let mut tx = connection.begin_with("BEGIN IMMEDIATE").await?;
+    let mut written = 0;
+    for s in stations {
+        let Ok(id) = StationId::parse(&s.id) else {
+            continue;
+        };
+        sqlx::query(
+            "INSERT INTO stations (id, name, latitude, longitude, elevation_m, station_type, owner, program) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET \
+             name = excluded.name, latitude = excluded.latitude, longitude = excluded.longitude, \
+             elevation_m = excluded.elevation_m, station_type = excluded.station_type, \
+             owner = excluded.owner, program = excluded.program",
+        )
+        .bind(id.as_str())
+        .bind(s.name.as_deref())
+        .bind(s.latitude)
+        .bind(s.longitude)
+        .bind(s.elevation_m)
+        .bind(s.station_type.as_deref())
+        .bind(s.owner.as_deref())
+        .bind(s.program.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        written += 1;
+    }
+    tx.commit().await?;
+    Ok(written)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("migrations/sqlite")
-            .run(&self.writer)
-            .await?;
-        Ok(())
+        let mut writer = self.writer().await?;
+        // `run_direct` takes the connection itself (`run` wants an `Acquire` that is not
+        // `Send` for every lifetime inside an `async_trait` method).
+        let outcome = sqlx::migrate!("migrations/sqlite")
+            .run_direct(None, &mut writer.connection, false)
+            .await
+            .map_err(StoreError::from);
+        writer.finish(outcome).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
+    }
+
+    async fn check_writable(&self) -> Result<(), StoreFault> {
+        if let Some(fault) = self.writer.health.recent_failure() {
+            return Err(fault);
+        }
+        let probe = async {
+            let mut writer = self.writer().await?;
+            let outcome = probe(&mut writer.connection).await;
+            writer.finish(outcome).await
+        };
+        probe.await.map_err(|e| StoreFault::of(&e))
     }
 
     async fn insert_observations(
@@ -210,35 +406,9 @@ impl Store for SqliteStore {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.writer.begin().await?;
-        let mut last: i64 = sqlx::query_scalar("SELECT value FROM seq_counter WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut stored = Vec::new();
-        for o in rows {
-            let mut q = sqlx::query(AssertSqlSafe(UPSERT.as_str()))
-                .bind(last + 1)
-                .bind(o.station_id.as_str())
-                .bind(millis(o.timestamp));
-            for v in o.values() {
-                q = q.bind(v);
-            }
-            if q.fetch_optional(&mut *tx).await?.is_some() {
-                last += 1;
-                stored.push(StoredObservation {
-                    seq: Seq::new(last),
-                    observation: o.clone(),
-                });
-            }
-        }
-        if !stored.is_empty() {
-            sqlx::query("UPDATE seq_counter SET value = ?1 WHERE id = 1")
-                .bind(last)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(stored)
+        let mut writer = self.writer().await?;
+        let outcome = insert_rows(&mut writer.connection, &rows).await;
+        writer.finish(outcome).await
     }
 
     async fn observations_after(
@@ -293,33 +463,9 @@ impl Store for SqliteStore {
     }
 
     async fn upsert_stations(&self, stations: &[StationMeta]) -> Result<usize, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let mut written = 0;
-        for s in stations {
-            let Ok(id) = StationId::parse(&s.id) else {
-                continue;
-            };
-            sqlx::query(
-                "INSERT INTO stations (id, name, latitude, longitude, elevation_m, station_type, owner, program) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET \
-                 name = excluded.name, latitude = excluded.latitude, longitude = excluded.longitude, \
-                 elevation_m = excluded.elevation_m, station_type = excluded.station_type, \
-                 owner = excluded.owner, program = excluded.program",
-            )
-            .bind(id.as_str())
-            .bind(s.name.as_deref())
-            .bind(s.latitude)
-            .bind(s.longitude)
-            .bind(s.elevation_m)
-            .bind(s.station_type.as_deref())
-            .bind(s.owner.as_deref())
-            .bind(s.program.as_deref())
-            .execute(&mut *tx)
-            .await?;
-            written += 1;
-        }
-        tx.commit().await?;
-        Ok(written)
+        let mut writer = self.writer().await?;
+        let outcome = upsert_station_rows(&mut writer.connection, stations).await;
+        writer.finish(outcome).await
     }
 
     async fn stations(&self) -> Result<Vec<Station>, StoreError> {
@@ -359,7 +505,8 @@ impl Store for SqliteStore {
         // Times are this machine's clock: every process sharing a SQLite file runs on it.
         let now = millis(Utc::now());
         let expires = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
-        let row = sqlx::query(
+        let mut writer = self.writer().await?;
+        let outcome = sqlx::query(
             "INSERT INTO ingest_leases (station_id, holder, expires_at) VALUES (?1, ?2, ?4) \
              ON CONFLICT (station_id) DO UPDATE SET holder = excluded.holder, \
              expires_at = excluded.expires_at \
@@ -370,8 +517,10 @@ impl Store for SqliteStore {
         .bind(holder)
         .bind(now)
         .bind(expires)
-        .fetch_optional(&self.writer)
-        .await?;
-        Ok(row.is_some())
+        .fetch_optional(&mut writer.connection)
+        .await
+        .map(|row| row.is_some())
+        .map_err(StoreError::from);
+        writer.finish(outcome).await
     }
 }
