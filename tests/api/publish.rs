@@ -181,3 +181,120 @@ async fn invalid_bodies_get_field_level_errors() {
     let body: serde_json::Value = response.json().await.expect("JSON");
     assert_eq!(body["error"]["code"], "payload_too_large");
 }
+
+/// A tmpfs of `size` on a temporary directory (needs root, as here and in CI); unmounted on drop.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("running mount");
+        assert!(mounted.success(), "mounting a tmpfs (needs root) failed");
+        Self(dir)
+    }
+
+    fn resize(&self, size: &str) {
+        let resized = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.0.path())
+            .status()
+            .expect("running mount");
+        assert!(resized.success(), "resizing the tmpfs failed");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// The disk fills up under 1000-row publishes, then space comes back: every 201 is readable at
+/// once, `/ready` is 503 (with the reason as a code) while writes fail, and no seq repeats.
+#[tokio::test]
+async fn a_full_disk_is_never_acknowledged_and_publishing_recovers_without_a_restart() {
+    let fs = Tmpfs::mount("2m");
+    let db = fs.0.path().join("full.db");
+    let app = spawn_app_with(|s| {
+        s.database_url = format!("sqlite://{}", db.display());
+        s.server.as_mut().expect("server").publish_token = Some(TOKEN.into());
+    })
+    .await;
+    let post = |body: serde_json::Value| {
+        app.client
+            .post(app.url("/v1/observations"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+    let epoch = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z")
+        .expect("epoch")
+        .to_utc();
+    let (mut hour, mut failures_in_a_row, mut last_seq) = (0u32, 0, 0);
+    while failures_in_a_row < 2 {
+        let rows: Vec<_> = (0..1000u32)
+            .map(|i| {
+                let minute = hour * 1000 + i;
+                json!({
+                    "stationId": "FILL1",
+                    "timestamp": (epoch + chrono::Duration::minutes(i64::from(minute)))
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    "waveHeightM": 1.0 + f64::from(i % 10) / 10.0,
+                })
+            })
+            .collect();
+        let response = post(json!(rows)).await.expect("publish");
+        match response.status().as_u16() {
+            201 => {
+                failures_in_a_row = 0;
+                let body: serde_json::Value = response.json().await.expect("JSON");
+                last_seq = body["observations"][999]["seq"].as_i64().expect("seq");
+            }
+            503 => failures_in_a_row += 1,
+            other => panic!("unexpected status {other}"),
+        }
+        hour += 1;
+        assert!(hour < 400, "the disk never filled up");
+    }
+    let (status, ready) = app.get_json("/ready").await;
+    assert_eq!(status, 503, "ready while writes fail: {ready}");
+    assert_eq!(ready["checks"]["store"]["status"], "down", "{ready}");
+    assert_eq!(ready["checks"]["store"]["error"], "full", "{ready}");
+
+    fs.resize("64m");
+    let mut seqs = Vec::new();
+    for minute in 0..3 {
+        let one = json!({"stationId": "LOST1", "timestamp": format!("2025-11-15T12:{minute:02}:00Z"), "waveHeightM": 1.5});
+        let response = post(one).await.expect("publish");
+        assert_eq!(response.status(), 201, "a publish once space is back");
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        let seq = body["observations"][0]["seq"].as_i64().expect("seq");
+        assert!(
+            seq > last_seq,
+            "seq {seq} reused (last acknowledged {last_seq})"
+        );
+        last_seq = seq;
+        seqs.push(seq);
+        let (status, history) = app.get_json("/v1/observations/by-station/LOST1").await;
+        assert_eq!(status, 200);
+        let stored: Vec<i64> = history["observations"]
+            .as_array()
+            .expect("observations")
+            .iter()
+            .map(|o| o["seq"].as_i64().expect("seq"))
+            .collect();
+        assert!(
+            stored.contains(&seq),
+            "acknowledged seq {seq} is not readable: {history}"
+        );
+    }
+    let (status, ready) = app.get_json("/ready").await;
+    assert_eq!(status, 200, "{ready}");
+}
