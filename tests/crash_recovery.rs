@@ -160,20 +160,35 @@ async fn sigkill_at_random_points_loses_no_acknowledged_write_and_reuses_no_seq(
 
         let (check, stored, counter) = inspect(&db).await;
         assert_eq!(check, "ok", "round {round}: integrity_check");
-        assert!(counter >= highest_counter, "round {round}: the seq counter went down");
+        assert!(
+            counter >= highest_counter,
+            "round {round}: the seq counter went down"
+        );
         highest_counter = counter;
-        eprintln!("round {round}: counter {counter}, {} acknowledged publishes", acknowledged.lock().expect("lock").len());
+        eprintln!(
+            "round {round}: counter {counter}, {} acknowledged publishes",
+            acknowledged.lock().expect("lock").len()
+        );
         let acknowledged = acknowledged.lock().expect("lock").clone();
-        assert!(!acknowledged.is_empty(), "round {round}: nothing was acknowledged");
+        assert!(
+            !acknowledged.is_empty(),
+            "round {round}: nothing was acknowledged"
+        );
         let mut seqs = std::collections::HashSet::new();
         for (t, seq) in &acknowledged {
-            assert!(seqs.insert(*seq), "round {round}: seq {seq} acknowledged twice");
+            assert!(
+                seqs.insert(*seq),
+                "round {round}: seq {seq} acknowledged twice"
+            );
             assert_eq!(
                 stored.get(t),
                 Some(&vec![*seq]),
                 "round {round}: acknowledged publish at {t} (seq {seq}) is lost or changed"
             );
-            assert!(*seq <= counter, "round {round}: seq {seq} above the counter {counter}");
+            assert!(
+                *seq <= counter,
+                "round {round}: seq {seq} above the counter {counter}"
+            );
         }
     }
 }

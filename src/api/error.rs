@@ -122,8 +122,9 @@ impl IntoResponse for ApiError {
         let message = match &self {
             // Store errors are logged in full and answered without internals.
             Self::Store(e) => {
-                tracing::error!(event = "store_error", error = %e, "store request failed");
-                "the store is unavailable; try again shortly".to_owned()
+                let kind = crate::store::StoreFault::of(e).code();
+                tracing::error!(event = "store_error", kind, error = %e, "store request failed");
+                format!("the store is unavailable ({kind}); try again shortly")
             }
             other => other.to_string(),
         };

@@ -127,17 +127,17 @@ impl SqliteStore {
         } else {
             format!("sqlite://{url}")
         };
-        Self::connect_with(SqliteConnectOptions::from_str(&url)?).await
+        let options = SqliteConnectOptions::from_str(&url)?.synchronous(SqliteSynchronous::Full);
+        Self::connect_with(options).await
     }
 
-    /// Opens the database with these options; WAL, `synchronous = FULL` and the busy timeout are
-    /// set here. Tests add pragmas (e.g. `max_page_count`) to provoke real faults.
+    /// Opens the database with these options plus WAL and the busy timeout. `synchronous` is
+    /// the options' own (`FULL` unless changed: a commit is on disk before it is acknowledged,
+    /// docs/DURABILITY.md); tests add pragmas such as `max_page_count` to provoke real faults.
     pub async fn connect_with(options: SqliteConnectOptions) -> Result<Self, StoreError> {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // A commit is on disk before it is acknowledged (docs/DURABILITY.md).
-            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT);
         // Open the writer once now, so that a bad path or an unwritable file fails at start-up.
         let first = options.connect().await?;
