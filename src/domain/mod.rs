@@ -7,8 +7,8 @@ mod station_id;
 mod timestamp;
 
 pub use observation::{
-    MAX_AHEAD, Observation, Reason, StoredObservation, VALUE_COLUMNS, VALUE_COUNT, VALUE_RANGES,
-    Violation,
+    MAX_AHEAD, Observation, StoredObservation, VALUE_COLUMNS, VALUE_COUNT, VALUE_RANGES, Violation,
+    ViolationReason,
 };
 pub use seq::Seq;
 pub use station::Station;

@@ -51,7 +51,7 @@ pub const MAX_AHEAD: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// Why a field of an observation is refused; a small fixed set, used as a metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Reason {
+pub enum ViolationReason {
     /// A value outside its plausible range (e.g. a negative wind speed).
     OutOfRange,
     /// A value that is NaN or infinite.
@@ -62,7 +62,7 @@ pub enum Reason {
     TooOld,
 }
 
-impl Reason {
+impl ViolationReason {
     /// The metric label and log value.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -74,7 +74,7 @@ impl Reason {
     }
 }
 
-impl std::fmt::Display for Reason {
+impl std::fmt::Display for ViolationReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -86,7 +86,7 @@ pub struct Violation {
     /// The JSON name of the field (`timestamp`, `windSpeedMps`, …).
     pub field: &'static str,
     /// The kind of problem.
-    pub reason: Reason,
+    pub reason: ViolationReason,
     /// What is wrong, for people (`-3 is outside 0..=150`).
     pub message: String,
 }
@@ -216,13 +216,13 @@ impl Observation {
         if self.timestamp < DateTime::UNIX_EPOCH {
             errors.push(Violation {
                 field: "timestamp",
-                reason: Reason::TooOld,
+                reason: ViolationReason::TooOld,
                 message: "must be after 1970".into(),
             });
         } else if self.timestamp > now + MAX_AHEAD {
             errors.push(Violation {
                 field: "timestamp",
-                reason: Reason::Future,
+                reason: ViolationReason::Future,
                 message: format!(
                     "{} is more than {} minutes ahead of the server's clock",
                     super::format_timestamp(self.timestamp),
@@ -234,12 +234,12 @@ impl Observation {
             match value {
                 Some(v) if !v.is_finite() => errors.push(Violation {
                     field: name,
-                    reason: Reason::NotFinite,
+                    reason: ViolationReason::NotFinite,
                     message: format!("{v} is not a finite number"),
                 }),
                 Some(v) if !(*lo..=*hi).contains(&v) => errors.push(Violation {
                     field: name,
-                    reason: Reason::OutOfRange,
+                    reason: ViolationReason::OutOfRange,
                     message: format!("{v} is outside {lo}..={hi}"),
                 }),
                 _ => {}
@@ -335,9 +335,9 @@ mod tests {
         assert_eq!(
             summary,
             [
-                ("waveHeightM", Reason::OutOfRange),
-                ("windDirDeg", Reason::OutOfRange),
-                ("tideFt", Reason::NotFinite)
+                ("waveHeightM", ViolationReason::OutOfRange),
+                ("windDirDeg", ViolationReason::OutOfRange),
+                ("tideFt", ViolationReason::NotFinite)
             ]
         );
         assert_eq!(errors[0].to_string(), "waveHeightM: -1 is outside 0..=50");
@@ -356,14 +356,14 @@ mod tests {
         let ahead = at("2025-11-15T13:00:01Z").unwrap_err();
         assert_eq!(
             (ahead[0].field, ahead[0].reason),
-            ("timestamp", Reason::Future)
+            ("timestamp", ViolationReason::Future)
         );
         assert_eq!(
             ahead[0].message,
             "2025-11-15T13:00:01.000Z is more than 60 minutes ahead of the server's clock"
         );
         let old = at("1969-12-31T23:59:00Z").unwrap_err();
-        assert_eq!(old[0].reason, Reason::TooOld);
+        assert_eq!(old[0].reason, ViolationReason::TooOld);
         assert!(at("1970-01-01T00:00:00Z").is_ok());
     }
 }
