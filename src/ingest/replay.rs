@@ -49,8 +49,10 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Observation>> {
     let now = Utc::now();
     let mut observations = Vec::new();
     let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    paths.sort();
     let mut files: Vec<(StationId, PathBuf)> = Vec::new();
-    for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+    for path in paths {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         if name.as_deref() == Some(METADATA_FILE) {
             continue;
@@ -65,7 +67,6 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Observation>> {
             }
         }
     }
-    files.sort_by(|a, b| a.1.cmp(&b.1));
     for (station, path) in files {
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         match read_file(&station, &bytes, now) {
