@@ -1,6 +1,7 @@
 //! Ingest tests: the NDBC source against a local HTTP server that serves the real files of
 //! `../shared/ndbc` (with scripted failures), the replay source on a directory of real files, and
-//! ingest end to end through the SSE stream.
+//! ingest end to end through the SSE stream. Store faults are real: a second connection to the
+//! SQLite file holds its write lock. Bad rows come from real files with rows edited in a temp dir.
 //!
 //! Expected values are derived from the files as text (rows, timestamps, values, station names),
 //! not through the parser under test.
@@ -1312,7 +1313,7 @@ async fn replay_retries_a_failed_store_write_and_resumes_where_it_failed() {
             .await
         }
     });
-    // The first write waits out the store's busy timeout, then fails.
+    // The first write fails (at once, or after the store's busy timeout).
     let deadline = Instant::now() + Duration::from_secs(120);
     while metric(FAILURES) <= failures_before {
         assert!(
