@@ -1037,6 +1037,73 @@ async fn a_failed_store_write_is_fetched_again_in_full_and_then_stored() {
     );
 }
 
+#[tokio::test]
+async fn a_changed_file_whose_store_write_failed_is_not_taken_for_unchanged() {
+    let server = FakeNdbc::start().await;
+    let (old_file, new_file) = ("snapshots/44065_fetched_2024-02-05.txt", "44065.txt");
+    server.serve("44065", old_file);
+    let (dir, store) = fresh_store().await;
+    let bus = RecordingBus::default();
+    let source = server.source(&["44065"], WAIT);
+    let station = id("44065");
+    let first = source
+        .poll_station(&station, &store, &bus)
+        .await
+        .expect("poll");
+    assert!(matches!(first, FetchOutcome::Fetched(o) if o.stored > 0));
+    let max = store.max_seq().await.expect("max");
+
+    // NDBC has a new file, and the store cannot write it.
+    server.set_file("44065", new_file);
+    let lock = WriteLock::hold(&db_file(&dir)).await;
+    let error = source
+        .poll_station(&station, &store, &bus)
+        .await
+        .expect_err("the store cannot write");
+    assert!(
+        matches!(error, FetchError::Ingest(IngestError::Store(_))),
+        "{error:?}"
+    );
+    assert_eq!(store.max_seq().await.expect("max"), max);
+    lock.release().await;
+
+    // The next poll still sends the old file's validators, so it gets the new file, not a 304.
+    let third = source
+        .poll_station(&station, &store, &bus)
+        .await
+        .expect("poll");
+    assert!(
+        matches!(third, FetchOutcome::Fetched(o) if o.stored > 0),
+        "{third:?}"
+    );
+    let old_tag = etag(&read(&realtime2(old_file)));
+    let requests = server.requests("44065");
+    assert_eq!(requests.len(), 3);
+    for request in &requests[1..] {
+        assert_eq!(
+            header_value(request, header::IF_NONE_MATCH),
+            Some(old_tag.as_str())
+        );
+    }
+    let union: BTreeSet<_> = file_rows(old_file)
+        .iter()
+        .chain(&file_rows(new_file))
+        .map(|r| r.time)
+        .collect();
+    assert_eq!(
+        stored(&store).await.len(),
+        union.len(),
+        "every row of both files"
+    );
+    assert_eq!(
+        source
+            .poll_station(&station, &store, &bus)
+            .await
+            .expect("poll"),
+        FetchOutcome::NotModified
+    );
+}
+
 /// A copy of a real file with two bad rows: a row one day ahead of now on top (newest first),
 /// and the third row's wind speed made negative. Returns the rows expected to be kept.
 fn write_file_with_bad_rows(path: &Path, source: &str) -> Vec<TextRow> {
