@@ -13,5 +13,6 @@ pub mod hub;
 pub mod ingest;
 pub mod metrics;
 pub mod net;
+pub mod retry;
 pub mod store;
 pub mod telemetry;

@@ -79,7 +79,19 @@ fn describe() {
         "ingest_rows_skipped_total",
         "Unreadable rows skipped by ingest."
     );
+    describe_counter!(
+        "ingest_rows_rejected_total",
+        "Ingested rows refused by validation, by reason."
+    );
+    describe_counter!(
+        "ingest_store_failures_total",
+        "Failed store writes of ingest, by source (nothing of the batch was stored)."
+    );
     describe_counter!("bus_publish_failures_total", "Failed publish attempts.");
+    describe_counter!(
+        "bus_messages_unpublished_total",
+        "Stored observations not published (bus down or batch time out); servers repair them from the store."
+    );
     describe_counter!(
         "bus_messages_received_total",
         "Valid bus messages received."

@@ -246,6 +246,15 @@ struct Server {
 
 impl Server {
     async fn spawn(database_url: &str, redis_url: &str) -> Self {
+        Self::spawn_with_token(database_url, redis_url, None).await
+    }
+
+    /// A server whose publish API takes `publish_token`, if any.
+    async fn spawn_with_token(
+        database_url: &str,
+        redis_url: &str,
+        publish_token: Option<&str>,
+    ) -> Self {
         init_logs();
         let settings = Settings {
             database_url: database_url.to_owned(),
@@ -253,6 +262,7 @@ impl Server {
             server: Some(ServerSettings {
                 heartbeat: Duration::from_secs(1),
                 shutdown_grace: Duration::from_secs(2),
+                publish_token: publish_token.map(Into::into),
                 ..ServerSettings::default()
             }),
             ingest: None::<IngestSource>,
@@ -415,6 +425,67 @@ async fn with_redis_down_new_streams_get_503_and_open_streams_resume_without_los
     let again = server.stream(&[]).await;
     assert_eq!(again.status, 200, "{}", again.body_text);
     assert_eq!(server.get("/ready").await.0, 200);
+}
+
+#[tokio::test]
+async fn with_redis_down_a_large_publish_is_acknowledged_and_streams_get_it_once_redis_is_back() {
+    const TOKEN: &str = "outage-token";
+    const N: i64 = 1000;
+    let mut redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}", dir.path().join("outage.db").display());
+    let server = Server::spawn_with_token(&db, &redis.url(), Some(TOKEN)).await;
+    let mut open = server.stream(&[("Last-Event-ID", "0")]).await;
+    assert_eq!(open.status, 200);
+    open.next_of("connection", WAIT).await.expect("connected");
+
+    redis.stop();
+    let observations = batch(0..N);
+    let post = server
+        .client
+        .post(server.url("/v1/observations"))
+        .bearer_auth(TOKEN)
+        .json(&observations)
+        .send();
+    // Every publish fails. Retrying each message (~0.6 s) would hold the answer for over ten
+    // minutes; the batch as a whole gets a few seconds.
+    let response = tokio::time::timeout(Duration::from_secs(15), post)
+        .await
+        .expect("the publish is answered while Redis is down")
+        .expect("response");
+    assert_eq!(response.status(), 201);
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!(body["stored"], N, "{body}");
+
+    // Committed and readable while the bus is down.
+    let (status, _, page) = server
+        .get(&format!("/v1/observations?after=0&limit={N}"))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let stored = page["observations"].as_array().expect("observations");
+    assert_eq!(stored.len(), N as usize);
+    assert_eq!(page["lastSeq"], N);
+
+    // Once Redis is back, the open stream has every event exactly once, in seq order (some may
+    // come from the store during the outage: the relay audits the store's head).
+    redis.restart();
+    let (events, _) = read_observations(&mut open, N as usize).await;
+    assert_eq!(ids(&events), (1..=N).collect::<Vec<_>>());
+    for (event, sent) in events.iter().zip(&observations) {
+        let json = event.json();
+        assert_eq!(json["stationId"], sent.station_id.as_str());
+        assert_eq!(
+            json["timestamp"],
+            buoycast::domain::format_timestamp(sent.timestamp)
+        );
+    }
+    let quiet_until = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while let Some(e) = open
+        .next_event(quiet_until.saturating_duration_since(tokio::time::Instant::now()))
+        .await
+    {
+        assert_ne!(e.event, "observation", "duplicate or extra event {e:?}");
+    }
 }
 
 /// A tiny NDBC: serves `data/realtime2/41004.txt` (the first rows of the real file) and counts

@@ -10,7 +10,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::AppState;
-use crate::domain::{Observation, Seq, Station, StationId, StoredObservation, VALUE_RANGES};
+use crate::domain::{
+    MAX_AHEAD, Observation, Seq, Station, StationId, StoredObservation, VALUE_RANGES,
+};
 
 /// Data of `event: connection`.
 #[derive(Debug, utoipa::ToSchema)]
@@ -129,9 +131,10 @@ fn describe_publish_input(doc: &mut serde_json::Value) {
             property["maximum"] = serde_json::json!(hi);
         }
     }
-    input["description"] = serde_json::json!(
-        "An observation to publish: `stationId` and `timestamp` (not more than a day ahead) are required; values must lie in the given ranges."
-    );
+    input["description"] = serde_json::json!(format!(
+        "An observation to publish: `stationId` and `timestamp` (after 1970, at most {} minutes ahead of the server's clock) are required; values must lie in the given ranges.",
+        MAX_AHEAD.num_minutes()
+    ));
     schemas["ObservationInput"] = input;
     let reference = serde_json::json!({ "$ref": "#/components/schemas/ObservationInput" });
     let body = &mut doc["paths"]["/v1/observations"]["post"]["requestBody"]["content"]["application/json"]

@@ -2,8 +2,9 @@
 //!
 //! Bearer-token auth compared in constant time; no token configured → 403 `publish_disabled`.
 //! The body is one observation or an array of at most [`MAX_BATCH`]; every item is validated and
-//! all problems are reported at once, per field. Valid batches are stored, then broadcast like
-//! ingested data; re-publishing the same (station, timestamp) with the same values stores nothing.
+//! all problems are reported at once, per field, by the same [`Observation::validate`] that
+//! ingest applies (times at most [`MAX_AHEAD`](crate::domain::MAX_AHEAD) ahead). Valid batches
+//! are stored, then broadcast like ingested data; re-publishing the same (station, timestamp) with the same values stores nothing.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -121,13 +122,10 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Observation>, ApiError> {
         match serde_json::from_value::<Observation>(item) {
             Ok(o) => match o.validate(now) {
                 Ok(()) => observations.push(o),
-                Err(problems) => errors.extend(problems.into_iter().map(|p| {
-                    let (field, message) = p.split_once(": ").unwrap_or(("", &p));
-                    FieldError {
-                        index,
-                        field: (!field.is_empty()).then(|| field.to_owned()),
-                        message: message.to_owned(),
-                    }
+                Err(problems) => errors.extend(problems.into_iter().map(|p| FieldError {
+                    index,
+                    field: Some(p.field.to_owned()),
+                    message: p.message,
                 })),
             },
             Err(e) => errors.push(FieldError {

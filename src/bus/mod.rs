@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
 use crate::domain::{Observation, Seq, StoredObservation};
+use crate::retry::Backoff;
 
 pub use memory::MemoryBus;
 pub use redis::{CHANNEL as REDIS_CHANNEL, RedisBus};
@@ -74,34 +75,87 @@ pub trait Bus: Send + Sync + std::fmt::Debug + 'static {
     }
 }
 
-/// Attempts per message before a publish is given up (the servers repair from the store).
+/// Attempts per message before the bus is taken to be down (SPEC §7).
 pub const PUBLISH_ATTEMPTS: u32 = 3;
+/// Longest time one batch spends publishing, retries included. Whatever is left when it runs
+/// out is not published: the store has it, and servers repair from the store.
+pub const PUBLISH_DEADLINE: Duration = Duration::from_secs(3);
+/// Waits between attempts of one message: about 100 ms, then 200 ms.
+const PUBLISH_RETRY: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+/// Failed attempts of one batch logged one by one; the rest are summed up in one line.
+const FAILURES_LOGGED: usize = 5;
 
-/// Publishes stored observations in order, retrying each up to [`PUBLISH_ATTEMPTS`] times with
-/// backoff. Failures are logged and never returned: the store already has the data.
-pub async fn publish_stored(bus: &dyn Bus, stored: Vec<StoredObservation>) {
-    for s in stored {
+/// What became of a batch handed to [`publish_stored`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PublishReport {
+    /// Messages the bus took.
+    pub published: usize,
+    /// Messages not published (the bus was down, or the batch's time ran out).
+    pub unpublished: usize,
+}
+
+/// Publishes stored observations in seq order, retrying a failed message up to
+/// [`PUBLISH_ATTEMPTS`] times with backoff. A message that still fails shows the bus is down:
+/// the rest of the batch is not tried, and the whole batch never takes longer than
+/// [`PUBLISH_DEADLINE`]. Failures are logged (`publish_observation_failed`, the first few
+/// attempts one by one, then one `publish_batch_incomplete` summary) and counted, never
+/// returned: the store already has the data, and every server's relay fetches from the store
+/// what the bus did not bring (on resubscription, on a seq gap, and by auditing the store's head).
+pub async fn publish_stored(bus: &dyn Bus, stored: Vec<StoredObservation>) -> PublishReport {
+    let deadline = tokio::time::Instant::now() + PUBLISH_DEADLINE;
+    let total = stored.len();
+    let mut report = PublishReport::default();
+    let mut failed_attempts = 0usize;
+    let mut last_error = None;
+    'batch: for s in stored {
         let station_id = s.observation.station_id.clone();
         let timestamp = s.observation.timestamp;
         let message = BusMessage::from(s);
-        for attempt in 1..=PUBLISH_ATTEMPTS {
-            match bus.publish(&message).await {
-                Ok(()) => break,
-                Err(e) => {
-                    metrics::counter!("bus_publish_failures_total").increment(1);
-                    tracing::warn!(
-                        event = "publish_observation_failed",
-                        stationId = %station_id,
-                        timestamp = %crate::domain::format_timestamp(timestamp),
-                        attempt,
-                        error = %e,
-                        "publishing an observation failed"
-                    );
-                    if attempt < PUBLISH_ATTEMPTS {
-                        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-                    }
-                }
+        let mut attempt = 1;
+        loop {
+            let result = tokio::time::timeout_at(deadline, bus.publish(&message))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(BusError::Unavailable(format!(
+                        "the batch's publish time ({PUBLISH_DEADLINE:?}) ran out"
+                    )))
+                });
+            let Err(e) = result else {
+                report.published += 1;
+                break;
+            };
+            metrics::counter!("bus_publish_failures_total").increment(1);
+            failed_attempts += 1;
+            if failed_attempts <= FAILURES_LOGGED {
+                tracing::warn!(
+                    event = "publish_observation_failed",
+                    stationId = %station_id,
+                    timestamp = %crate::domain::format_timestamp(timestamp),
+                    attempt,
+                    error = %e,
+                    "publishing an observation failed"
+                );
             }
+            last_error = Some(e);
+            let delay = PUBLISH_RETRY.delay(attempt);
+            if attempt >= PUBLISH_ATTEMPTS || tokio::time::Instant::now() + delay >= deadline {
+                break 'batch;
+            }
+            tokio::time::sleep(delay).await;
+            attempt += 1;
         }
     }
+    report.unpublished = total - report.published;
+    if report.unpublished > 0 {
+        metrics::counter!("bus_messages_unpublished_total").increment(report.unpublished as u64);
+        tracing::warn!(
+            event = "publish_batch_incomplete",
+            published = report.published,
+            unpublished = report.unpublished,
+            failedAttempts = failed_attempts,
+            error = %last_error.map(|e| e.to_string()).unwrap_or_default(),
+            "the bus did not take the whole batch; it is stored, and servers repair from the store"
+        );
+    }
+    report
 }

@@ -491,7 +491,13 @@ pub fn parse_payload(payload: &[u8]) -> Result<BusMessage, String> {
     message
         .observation
         .validate(chrono::Utc::now())
-        .map_err(|errors| errors.join("; "))?;
+        .map_err(|errors| {
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
     Ok(message)
 }
 

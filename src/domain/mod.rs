@@ -6,7 +6,10 @@ mod station;
 mod station_id;
 mod timestamp;
 
-pub use observation::{Observation, StoredObservation, VALUE_COLUMNS, VALUE_COUNT, VALUE_RANGES};
+pub use observation::{
+    MAX_AHEAD, Observation, StoredObservation, VALUE_COLUMNS, VALUE_COUNT, VALUE_RANGES, Violation,
+    ViolationReason,
+};
 pub use seq::Seq;
 pub use station::Station;
 pub use station_id::{StationFilter, StationId, StationIdError};

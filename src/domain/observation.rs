@@ -44,6 +44,59 @@ pub struct Observation {
     pub tide_ft: Option<f64>,
 }
 
+/// How far ahead of the receiving server's clock an observation's time may be. Observations are
+/// measurements already taken; this leaves room for clocks that disagree, and keeps a wrong year
+/// or time zone from putting a row at the head of a station's history for days.
+pub const MAX_AHEAD: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// Why a field of an observation is refused; a small fixed set, used as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ViolationReason {
+    /// A value outside its plausible range (e.g. a negative wind speed).
+    OutOfRange,
+    /// A value that is NaN or infinite.
+    NotFinite,
+    /// A time more than [`MAX_AHEAD`] ahead of the server's clock.
+    Future,
+    /// A time before 1970.
+    TooOld,
+}
+
+impl ViolationReason {
+    /// The metric label and log value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::OutOfRange => "out_of_range",
+            Self::NotFinite => "not_finite",
+            Self::Future => "future_timestamp",
+            Self::TooOld => "before_1970",
+        }
+    }
+}
+
+impl std::fmt::Display for ViolationReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One refused field of an observation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The JSON name of the field (`timestamp`, `windSpeedMps`, …).
+    pub field: &'static str,
+    /// The kind of problem.
+    pub reason: ViolationReason,
+    /// What is wrong, for people (`-3 is outside 0..=150`).
+    pub message: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
 /// Number of measured values an observation carries.
 pub const VALUE_COUNT: usize = 14;
 
@@ -155,19 +208,41 @@ impl Observation {
         ]
     }
 
-    /// Checks an observation from outside (bus, publish API): times within reason and values
-    /// finite and physically plausible. Returns one message per offending field.
-    pub fn validate(&self, now: DateTime<Utc>) -> Result<(), Vec<String>> {
+    /// Checks an observation from anywhere outside (NDBC files, replay, bus, publish API): a time
+    /// after 1970 and at most [`MAX_AHEAD`] ahead of `now`, values finite and within
+    /// [`VALUE_RANGES`]. Returns every offending field, the time first.
+    pub fn validate(&self, now: DateTime<Utc>) -> Result<(), Vec<Violation>> {
         let mut errors = Vec::new();
-        if self.timestamp < DateTime::UNIX_EPOCH || self.timestamp > now + chrono::Duration::days(1)
-        {
-            errors.push("timestamp: must be after 1970 and not more than a day ahead".into());
+        if self.timestamp < DateTime::UNIX_EPOCH {
+            errors.push(Violation {
+                field: "timestamp",
+                reason: ViolationReason::TooOld,
+                message: "must be after 1970".into(),
+            });
+        } else if self.timestamp > now + MAX_AHEAD {
+            errors.push(Violation {
+                field: "timestamp",
+                reason: ViolationReason::Future,
+                message: format!(
+                    "{} is more than {} minutes ahead of the server's clock",
+                    super::format_timestamp(self.timestamp),
+                    MAX_AHEAD.num_minutes()
+                ),
+            });
         }
         for ((name, lo, hi), value) in VALUE_RANGES.iter().zip(self.values()) {
-            if let Some(v) = value
-                && !(v.is_finite() && (*lo..=*hi).contains(&v))
-            {
-                errors.push(format!("{name}: {v} is outside {lo}..={hi}"));
+            match value {
+                Some(v) if !v.is_finite() => errors.push(Violation {
+                    field: name,
+                    reason: ViolationReason::NotFinite,
+                    message: format!("{v} is not a finite number"),
+                }),
+                Some(v) if !(*lo..=*hi).contains(&v) => errors.push(Violation {
+                    field: name,
+                    reason: ViolationReason::OutOfRange,
+                    message: format!("{v} is outside {lo}..={hi}"),
+                }),
+                _ => {}
             }
         }
         if errors.is_empty() {
@@ -254,13 +329,41 @@ mod tests {
         let mut o = sample();
         o.wind_dir_deg = Some(400.0);
         o.wave_height_m = Some(-1.0);
+        o.tide_ft = Some(f64::NAN);
         let errors = o.validate(Utc::now()).unwrap_err();
-        assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(errors[0].starts_with("waveHeightM"));
-        assert!(errors[1].starts_with("windDirDeg"));
+        let summary: Vec<_> = errors.iter().map(|e| (e.field, e.reason)).collect();
+        assert_eq!(
+            summary,
+            [
+                ("waveHeightM", ViolationReason::OutOfRange),
+                ("windDirDeg", ViolationReason::OutOfRange),
+                ("tideFt", ViolationReason::NotFinite)
+            ]
+        );
+        assert_eq!(errors[0].to_string(), "waveHeightM: -1 is outside 0..=50");
         assert!(sample().validate(Utc::now()).is_ok());
-        let mut future = sample();
-        future.timestamp = Utc::now() + chrono::Duration::days(3);
-        assert!(future.validate(Utc::now()).is_err());
+    }
+
+    #[test]
+    fn times_more_than_an_hour_ahead_or_before_1970_are_refused() {
+        let now = parse_timestamp("2025-11-15T12:00:00Z").unwrap();
+        let at = |raw: &str| {
+            let mut o = sample();
+            o.timestamp = parse_timestamp(raw).unwrap();
+            o.validate(now)
+        };
+        assert!(at("2025-11-15T13:00:00Z").is_ok(), "exactly the bound");
+        let ahead = at("2025-11-15T13:00:01Z").unwrap_err();
+        assert_eq!(
+            (ahead[0].field, ahead[0].reason),
+            ("timestamp", ViolationReason::Future)
+        );
+        assert_eq!(
+            ahead[0].message,
+            "2025-11-15T13:00:01.000Z is more than 60 minutes ahead of the server's clock"
+        );
+        let old = at("1969-12-31T23:59:00Z").unwrap_err();
+        assert_eq!(old[0].reason, ViolationReason::TooOld);
+        assert!(at("1970-01-01T00:00:00Z").is_ok());
     }
 }

@@ -5,6 +5,9 @@ use std::fmt;
 
 /// Longest station id accepted (NDBC ids are 5 characters; producers may use longer ones).
 const MAX_LEN: usize = 32;
+/// Length of an NDBC station id: most are 5 characters (WMO numbers such as `44009`, C-MAN and
+/// partner names such as `BURL1`); `activestations.xml` also lists 4- and 7-character ones.
+const NDBC_LEN: std::ops::RangeInclusive<usize> = 4..=7;
 /// Most stations one filter may name (keeps per-connection state and SQL small).
 pub const MAX_FILTER_STATIONS: usize = 200;
 
@@ -27,6 +30,10 @@ pub enum StationIdError {
     BadCharacter(String),
     #[error("at most {MAX_FILTER_STATIONS} stations may be named")]
     TooMany,
+    #[error("{0:?} is not an NDBC station id (4 to 7 letters and digits)")]
+    NotNdbc(String),
+    #[error("{0:?} is not an NDBC station file name (<STATION>.txt)")]
+    NotStationFile(String),
 }
 
 impl StationId {
@@ -46,6 +53,27 @@ impl StationId {
             return Err(StationIdError::BadCharacter(raw.chars().take(40).collect()));
         }
         Ok(Self(raw.to_ascii_uppercase()))
+    }
+
+    /// Parses an NDBC station id: 4 to 7 ASCII letters and digits (`44009`, `BURL1`, `kbqx`),
+    /// uppercased. Producers may use wider ids ([`Self::parse`]); NDBC files may not.
+    pub fn parse_ndbc(raw: &str) -> Result<Self, StationIdError> {
+        let short = || raw.chars().take(40).collect::<String>();
+        if !NDBC_LEN.contains(&raw.len()) || !raw.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(StationIdError::NotNdbc(short()));
+        }
+        Self::parse(raw)
+    }
+
+    /// The station of an NDBC standard meteorological file, from its name alone:
+    /// `<STATION>.txt` (any case) with an NDBC id, as NDBC names them under `data/realtime2/`.
+    pub fn from_ndbc_file_name(name: &str) -> Result<Self, StationIdError> {
+        let not_station_file = || StationIdError::NotStationFile(name.chars().take(40).collect());
+        let (stem, extension) = name.rsplit_once('.').ok_or_else(not_station_file)?;
+        if !extension.eq_ignore_ascii_case("txt") {
+            return Err(not_station_file());
+        }
+        Self::parse_ndbc(stem).map_err(|_| not_station_file())
     }
 
     /// The id as text.
@@ -135,6 +163,45 @@ mod tests {
             StationId::parse("4400é"),
             Err(StationIdError::BadCharacter(_))
         ));
+    }
+
+    #[test]
+    fn ndbc_ids_and_file_names() {
+        for ok in ["44009", "burl1", "TPLM2", "kbqx", "5401000"] {
+            assert_eq!(
+                StationId::parse_ndbc(ok).map(|s| s.0),
+                Ok(ok.to_ascii_uppercase())
+            );
+        }
+        for bad in [
+            "", "abc", "44009_X", "4400-9", "12345678", " 44009", "4400é",
+        ] {
+            assert!(
+                matches!(StationId::parse_ndbc(bad), Err(StationIdError::NotNdbc(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            StationId::from_ndbc_file_name("tplm2.TXT").map(|s| s.0),
+            Ok("TPLM2".into())
+        );
+        for bad in [
+            "44065_fetched_2024-02-05.txt",
+            "44013.spec",
+            "44013",
+            ".txt",
+            "not a station.txt",
+            "44013.txt.bak",
+            "activestations.xml",
+        ] {
+            assert!(
+                matches!(
+                    StationId::from_ndbc_file_name(bad),
+                    Err(StationIdError::NotStationFile(_))
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -3,9 +3,14 @@
 pub mod ndbc;
 pub mod replay;
 
+use chrono::{DateTime, Utc};
+
 use crate::bus::{Bus, publish_stored};
 use crate::domain::{Observation, StationId, StoredObservation};
 use crate::store::{Store, StoreError};
+
+/// Rejected rows of one file logged one by one; the rest are summed up in one line.
+const REJECTS_LOGGED_PER_FILE: usize = 5;
 
 /// What one file contributed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -14,6 +19,8 @@ pub struct FileOutcome {
     pub parsed: usize,
     /// Rows skipped as unreadable.
     pub skipped: usize,
+    /// Rows read but refused by validation (out-of-range values, times too far ahead).
+    pub rejected: usize,
     /// Observations newly stored (or updated) and published.
     pub stored: usize,
 }
@@ -29,29 +36,109 @@ pub enum IngestError {
     Store(#[from] StoreError),
 }
 
-/// Parses a realtime2 file of `station`, stores its observations and publishes the new ones.
+/// The rows of one station file that may be stored.
+#[derive(Debug, Clone, Default)]
+pub struct FileRows {
+    /// Valid observations, in file order.
+    pub observations: Vec<Observation>,
+    /// Rows read from the file (valid or not).
+    pub parsed: usize,
+    /// Rows skipped as unreadable.
+    pub skipped: usize,
+    /// Rows refused by [`Observation::validate`].
+    pub rejected: usize,
+}
+
+/// Parses a realtime2 standard meteorological file of `station` and validates every row against
+/// `now`, as the publish API does. Unreadable rows are skipped, invalid ones rejected; both are
+/// counted (`ingest_rows_skipped_total`, `ingest_rows_rejected_total{reason}`) and logged.
+pub fn read_file(
+    station: &StationId,
+    bytes: &[u8],
+    now: DateTime<Utc>,
+) -> Result<FileRows, ::ndbc::ParseError> {
+    let parsed = ::ndbc::parse_realtime(bytes)?;
+    for row in &parsed.skipped {
+        tracing::debug!(event = "ndbc_row_skipped", stationId = %station, line = row.line, reason = %row.reason, "skipped a row");
+    }
+    metrics::counter!("ingest_rows_skipped_total").increment(parsed.skipped.len() as u64);
+    let observations = parsed
+        .records
+        .iter()
+        .map(|r| Observation::from_ndbc(station.clone(), r));
+    let (observations, rejected) = accept(station, observations, now);
+    Ok(FileRows {
+        observations,
+        parsed: parsed.records.len(),
+        skipped: parsed.skipped.len(),
+        rejected,
+    })
+}
+
+/// Keeps the observations of `station` that pass validation; returns them and how many were
+/// rejected. Each rejected row is counted by its first problem; the first few of a file are
+/// logged one by one (station, time, field, reason), the rest in one summary line.
+fn accept(
+    station: &StationId,
+    observations: impl Iterator<Item = Observation>,
+    now: DateTime<Utc>,
+) -> (Vec<Observation>, usize) {
+    let mut valid = Vec::new();
+    let mut rejected = 0;
+    for o in observations {
+        let Err(problems) = o.validate(now) else {
+            valid.push(o);
+            continue;
+        };
+        let first = &problems[0];
+        metrics::counter!("ingest_rows_rejected_total", "reason" => first.reason.as_str())
+            .increment(1);
+        if rejected < REJECTS_LOGGED_PER_FILE {
+            let detail = problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            tracing::warn!(
+                event = "ingest_row_rejected",
+                stationId = %station,
+                timestamp = %crate::domain::format_timestamp(o.timestamp),
+                field = first.field,
+                reason = first.reason.as_str(),
+                detail = %detail,
+                "row refused by validation; skipped"
+            );
+        }
+        rejected += 1;
+    }
+    if rejected > REJECTS_LOGGED_PER_FILE {
+        tracing::warn!(
+            event = "ingest_rows_rejected",
+            stationId = %station,
+            rejected,
+            logged = REJECTS_LOGGED_PER_FILE,
+            "more rows of this file refused by validation; skipped"
+        );
+    }
+    (valid, rejected)
+}
+
+/// Parses a realtime2 file of `station`, stores its valid observations and publishes the new
+/// ones. `Err(IngestError::Store)` means nothing of the file was stored.
 pub async fn ingest_file(
     store: &dyn Store,
     bus: &dyn Bus,
     station: &StationId,
     bytes: &[u8],
 ) -> Result<FileOutcome, IngestError> {
-    let parsed = ::ndbc::parse_realtime(bytes)?;
-    for row in &parsed.skipped {
-        tracing::debug!(event = "ndbc_row_skipped", stationId = %station, line = row.line, reason = %row.reason, "skipped a row");
-    }
-    let observations: Vec<Observation> = parsed
-        .records
-        .iter()
-        .map(|r| Observation::from_ndbc(station.clone(), r))
-        .collect();
-    let outcome = store_and_publish(store, bus, &observations).await?;
-    metrics::counter!("ingest_observations_stored_total").increment(outcome as u64);
-    metrics::counter!("ingest_rows_skipped_total").increment(parsed.skipped.len() as u64);
+    let rows = read_file(station, bytes, Utc::now())?;
+    let stored = store_and_publish(store, bus, &rows.observations).await?;
+    metrics::counter!("ingest_observations_stored_total").increment(stored as u64);
     Ok(FileOutcome {
-        parsed: parsed.records.len(),
-        skipped: parsed.skipped.len(),
-        stored: outcome,
+        parsed: rows.parsed,
+        skipped: rows.skipped,
+        rejected: rows.rejected,
+        stored,
     })
 }
 
@@ -66,7 +153,9 @@ pub async fn store_and_publish(
         .len())
 }
 
-/// Stores a batch and publishes what was new; returns what was stored.
+/// Stores a batch and publishes what was new; returns what was stored. Publishing happens only
+/// after the commit, and its failures are not returned (the store has the data; servers repair
+/// from it): an `Err` is always the store's, and then nothing of the batch was stored.
 pub async fn store_and_publish_stored(
     store: &dyn Store,
     bus: &dyn Bus,

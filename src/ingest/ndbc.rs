@@ -3,12 +3,15 @@
 //! Conditional requests (ETag / Last-Modified), a timeout per request, up to
 //! [`FETCH_ATTEMPTS`] attempts with exponential backoff and jitter on network errors and 5xx,
 //! bounded concurrency, and one poll per station per interval (spread with jitter).
+//!
+//! A station's validators are kept only once its rows are committed: after a failed store
+//! write the next poll fetches the whole file again (not a 304), so nothing is left behind.
+//! Station ids are NDBC's own (`<STATION>.txt`); anything else in the station list is skipped.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::Rng;
 use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use tokio::sync::Semaphore;
@@ -18,10 +21,13 @@ use tokio_util::sync::CancellationToken;
 use super::{FileOutcome, IngestError, ingest_file};
 use crate::bus::Bus;
 use crate::domain::StationId;
+use crate::retry::{Backoff, jitter};
 use crate::store::Store;
 
 /// Attempts per fetch before giving up until the next interval.
 pub const FETCH_ATTEMPTS: u32 = 3;
+/// Longest wait between two attempts of one fetch.
+const FETCH_RETRY_MAX: Duration = Duration::from_secs(30);
 /// How often station metadata is refreshed.
 const METADATA_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
@@ -96,8 +102,16 @@ pub struct NdbcSource {
 }
 
 impl NdbcSource {
-    /// A source with its own HTTP client.
-    pub fn new(config: NdbcConfig) -> anyhow::Result<Self> {
+    /// A source with its own HTTP client. Stations whose ids are not NDBC ids (so that
+    /// `<STATION>.txt` cannot be an NDBC file name) are skipped with a warning.
+    pub fn new(mut config: NdbcConfig) -> anyhow::Result<Self> {
+        config.stations.retain(|station| {
+            let ndbc = StationId::parse_ndbc(station.as_str());
+            if let Err(e) = &ndbc {
+                tracing::warn!(event = "ndbc_station_skipped", stationId = %station, reason = %e, "not an NDBC station id; not polled");
+            }
+            ndbc.is_ok()
+        });
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
@@ -113,6 +127,11 @@ impl NdbcSource {
                 rand::random::<u32>()
             ),
         })
+    }
+
+    /// The stations this source polls: those of its configuration that are NDBC ids.
+    pub fn stations(&self) -> &[StationId] {
+        &self.config.stations
     }
 
     /// This source's lease holder id.
@@ -143,7 +162,8 @@ impl NdbcSource {
         format!("{}/{path}", self.config.base_url.trim_end_matches('/'))
     }
 
-    /// Polls one station once, with retries: fetches, parses, stores and publishes.
+    /// Polls one station once, with retries: fetches, parses, stores and publishes; the outcome
+    /// is logged and counted (`ingest_fetches_total{result}`).
     pub async fn poll_station(
         &self,
         station: &StationId,
@@ -154,12 +174,16 @@ impl NdbcSource {
         loop {
             match self.try_poll_station(station, store, bus).await {
                 Err(e) if e.is_retryable() && attempt < FETCH_ATTEMPTS => {
-                    let delay = backoff(self.config.retry_base, attempt);
+                    let delay =
+                        Backoff::new(self.config.retry_base, FETCH_RETRY_MAX).delay(attempt);
                     tracing::info!(event = "ndbc_fetch_retry", stationId = %station, attempt, error = %e, delayMs = delay.as_millis() as u64, "fetch failed; retrying");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
-                other => return other,
+                other => {
+                    log_outcome(station, &other);
+                    return other;
+                }
             }
         }
     }
@@ -269,11 +293,10 @@ impl NdbcSource {
                     let Ok(_permit) = permits.acquire().await else {
                         return;
                     };
-                    let result = tokio::select! {
+                    tokio::select! {
                         () = cancel.cancelled() => return,
-                        r = source.poll_station(&station, store.as_ref(), bus.as_ref()) => r,
-                    };
-                    log_outcome(&station, &result);
+                        _ = source.poll_station(&station, store.as_ref(), bus.as_ref()) => {}
+                    }
                 }
             });
         }
@@ -308,12 +331,13 @@ fn log_outcome(station: &StationId, result: &Result<FetchOutcome, FetchError>) {
         Ok(FetchOutcome::Fetched(_)) => "fetched",
         Ok(FetchOutcome::NotModified) => "not_modified",
         Ok(FetchOutcome::NotFound) => "not_found",
+        Err(FetchError::Ingest(IngestError::Store(_))) => "store_failed",
         Err(_) => "error",
     };
     metrics::counter!("ingest_fetches_total", "result" => label).increment(1);
     match result {
         Ok(FetchOutcome::Fetched(o)) => {
-            tracing::info!(event = "ndbc_fetched", stationId = %station, parsed = o.parsed, skipped = o.skipped, stored = o.stored, "station file ingested")
+            tracing::info!(event = "ndbc_fetched", stationId = %station, parsed = o.parsed, skipped = o.skipped, rejected = o.rejected, stored = o.stored, "station file ingested")
         }
         Ok(FetchOutcome::NotModified) => {
             tracing::debug!(event = "ndbc_not_modified", stationId = %station, "station file unchanged")
@@ -321,37 +345,12 @@ fn log_outcome(station: &StationId, result: &Result<FetchOutcome, FetchError>) {
         Ok(FetchOutcome::NotFound) => {
             tracing::warn!(event = "ndbc_not_found", stationId = %station, "NDBC has no realtime2 file for this station")
         }
+        Err(FetchError::Ingest(IngestError::Store(e))) => {
+            metrics::counter!("ingest_store_failures_total", "source" => "ndbc").increment(1);
+            tracing::error!(event = "ndbc_store_failed", stationId = %station, error = %e, "storing the station file failed; nothing of it was stored, the next poll fetches it again")
+        }
         Err(e) => {
             tracing::warn!(event = "ndbc_fetch_failed", stationId = %station, error = %e, "station poll failed")
-        }
-    }
-}
-
-/// `base * 2^(attempt-1)`, with ±50 % jitter.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    jitter(base.saturating_mul(1 << (attempt - 1).min(16)), 0.5)
-}
-
-/// `d` scaled by a random factor in `1 ± spread`.
-fn jitter(d: Duration, spread: f64) -> Duration {
-    let factor = rand::rng().random_range((1.0 - spread)..=(1.0 + spread));
-    d.mul_f64(factor.max(0.0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_jitters_within_bounds() {
-        for attempt in 1..=3 {
-            let d = backoff(Duration::from_secs(1), attempt);
-            let nominal = 1u64 << (attempt - 1);
-            assert!(
-                d >= Duration::from_millis(nominal * 500)
-                    && d <= Duration::from_millis(nominal * 1500),
-                "{d:?}"
-            );
         }
     }
 }

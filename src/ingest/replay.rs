@@ -6,6 +6,10 @@
 //! observation time (files from different periods) is shortened to it, so a directory of files
 //! from several years still plays without hours of silence. An `activestations.xml` in the
 //! directory is loaded as station metadata.
+//!
+//! Only files named as NDBC names them (`<STATION>.txt`) are played, and their rows pass the same
+//! validation as published ones. A store write that fails is retried with [`STORE_RETRY`] until
+//! it succeeds (or the replay is cancelled): the same rows, so nothing is skipped.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,9 +18,10 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::store_and_publish;
+use super::{read_file, store_and_publish};
 use crate::bus::Bus;
 use crate::domain::{Observation, StationId};
+use crate::retry::Backoff;
 use crate::store::Store;
 
 /// Longest stretch of observation time without data that is played as it is.
@@ -31,37 +36,41 @@ pub struct ReplayConfig {
     pub speed: f64,
 }
 
-/// Reads every station file of the directory: observations sorted by time (then station).
+/// The station metadata file a replay directory may hold beside the station files.
+const METADATA_FILE: &str = "activestations.xml";
+
+/// Waits between attempts of a store write that failed: 0.5 s doubling, at most 30 s.
+pub const STORE_RETRY: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+
+/// Reads every station file of the directory: valid observations sorted by time (then
+/// station). Entries not named `<STATION>.txt`, and files that are not standard meteorological
+/// files, are skipped with a warning.
 pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Observation>> {
+    let now = Utc::now();
     let mut observations = Vec::new();
     let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt")))
-        .collect();
-    files.sort();
-    for path in files {
-        let Some(station) = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| StationId::parse(s).ok())
-        else {
-            tracing::warn!(event = "replay_file_skipped", file = %path.display(), "file name is not a station id");
+    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    paths.sort();
+    let mut files: Vec<(StationId, PathBuf)> = Vec::new();
+    for path in paths {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.as_deref() == Some(METADATA_FILE) {
             continue;
-        };
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        match ::ndbc::parse_realtime(&bytes) {
-            Ok(parsed) => {
-                metrics::counter!("ingest_rows_skipped_total")
-                    .increment(parsed.skipped.len() as u64);
-                observations.extend(
-                    parsed
-                        .records
-                        .iter()
-                        .map(|r| Observation::from_ndbc(station.clone(), r)),
-                );
+        }
+        match name.as_deref().map(StationId::from_ndbc_file_name) {
+            Some(Ok(station)) if path.is_file() => files.push((station, path)),
+            Some(Err(e)) => {
+                tracing::warn!(event = "replay_file_skipped", file = %path.display(), reason = %e, "not a station file; only <STATION>.txt is replayed")
             }
+            _ => {
+                tracing::warn!(event = "replay_file_skipped", file = %path.display(), "not a regular file")
+            }
+        }
+    }
+    for (station, path) in files {
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        match read_file(&station, &bytes, now) {
+            Ok(rows) => observations.extend(rows.observations),
             Err(e) => {
                 tracing::warn!(event = "replay_file_skipped", file = %path.display(), error = %e, "not a standard meteorological file");
             }
@@ -73,7 +82,7 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Observation>> {
 
 /// Loads `activestations.xml` from the directory, if there is one.
 async fn load_metadata(dir: &Path, store: &dyn Store) {
-    let path = dir.join("activestations.xml");
+    let path = dir.join(METADATA_FILE);
     let Ok(bytes) = tokio::fs::read(&path).await else {
         return;
     };
@@ -120,7 +129,10 @@ pub async fn run(
         let due = started + offset(first, first + played, config.speed);
         let end = start + group.len();
         if due > tokio::time::Instant::now() || pending.len() >= BATCH {
-            stored += flush(store, bus, pending).await?;
+            let Some(new) = flush(store, bus, pending, &cancel).await else {
+                return Ok(stored);
+            };
+            stored += new;
             tokio::select! {
                 () = cancel.cancelled() => return Ok(stored),
                 () = tokio::time::sleep_until(due) => {}
@@ -134,7 +146,10 @@ pub async fn run(
             return Ok(stored);
         }
     }
-    stored += flush(store, bus, pending).await?;
+    let Some(new) = flush(store, bus, pending, &cancel).await else {
+        return Ok(stored);
+    };
+    stored += new;
     tracing::info!(event = "replay_finished", stored, "replay finished");
     Ok(stored)
 }
@@ -142,16 +157,53 @@ pub async fn run(
 /// Most rows stored in one transaction when several are due at once.
 const BATCH: usize = 1000;
 
-/// Stores and publishes a run of due rows; returns how many were new.
-async fn flush(store: &dyn Store, bus: &dyn Bus, rows: &[Observation]) -> anyhow::Result<usize> {
-    if rows.is_empty() {
-        return Ok(0);
+/// Stores and publishes a run of due rows; returns how many were new, or `None` when cancelled.
+/// A failed write stored nothing, so the same rows are written again after a [`STORE_RETRY`]
+/// wait, until the store takes them.
+async fn flush(
+    store: &dyn Store,
+    bus: &dyn Bus,
+    rows: &[Observation],
+    cancel: &CancellationToken,
+) -> Option<usize> {
+    let Some(first) = rows.first().map(|o| o.timestamp) else {
+        return Some(0);
+    };
+    let mut failures = 0;
+    loop {
+        match store_and_publish(store, bus, rows).await {
+            Ok(new) => {
+                metrics::counter!("ingest_observations_stored_total").increment(new as u64);
+                if failures > 0 {
+                    tracing::info!(
+                        event = "replay_store_recovered",
+                        failures,
+                        rows = rows.len(),
+                        "the store takes writes again; replay goes on"
+                    );
+                }
+                return Some(new);
+            }
+            Err(e) => {
+                failures += 1;
+                metrics::counter!("ingest_store_failures_total", "source" => "replay").increment(1);
+                let delay = STORE_RETRY.delay(failures);
+                tracing::warn!(
+                    event = "replay_store_failed",
+                    rows = rows.len(),
+                    from = %crate::domain::format_timestamp(first),
+                    attempt = failures,
+                    delayMs = delay.as_millis() as u64,
+                    error = %e,
+                    "storing replayed observations failed; retrying the same rows"
+                );
+                tokio::select! {
+                    () = cancel.cancelled() => return None,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
     }
-    let new = store_and_publish(store, bus, rows)
-        .await
-        .context("storing replayed observations")?;
-    metrics::counter!("ingest_observations_stored_total").increment(new as u64);
-    Ok(new)
 }
 
 /// Real time after the start at which an observation taken at `at` is released.

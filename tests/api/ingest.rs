@@ -1,6 +1,7 @@
 //! Ingest tests: the NDBC source against a local HTTP server that serves the real files of
 //! `../shared/ndbc` (with scripted failures), the replay source on a directory of real files, and
-//! ingest end to end through the SSE stream.
+//! ingest end to end through the SSE stream. Store faults are real: a second connection to the
+//! SQLite file holds its write lock. Bad rows come from real files with rows edited in a temp dir.
 //!
 //! Expected values are derived from the files as text (rows, timestamps, values, station names),
 //! not through the parser under test.
@@ -27,6 +28,7 @@ use buoycast::ingest::{FileOutcome, IngestError, ingest_file};
 use buoycast::store::{AfterQuery, SqliteStore, Store};
 use chrono::{DateTime, TimeZone, Utc};
 use futures_util::StreamExt;
+use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::spawn_app_with;
@@ -164,6 +166,46 @@ async fn stored(store: &dyn Store) -> Vec<StoredObservation> {
         })
         .await
         .expect("observations_after")
+}
+
+/// The database file of a store made by [`fresh_store`].
+fn db_file(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("ingest.db")
+}
+
+/// Another connection to a store's database holding its write lock (`BEGIN IMMEDIATE`), as
+/// another process would: the store's writes wait for it (its busy timeout), then fail.
+struct WriteLock(sqlx::SqliteConnection);
+
+impl WriteLock {
+    async fn hold(db: &Path) -> Self {
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .expect("second connection");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .expect("take the write lock");
+        Self(conn)
+    }
+
+    async fn release(mut self) {
+        sqlx::query("ROLLBACK")
+            .execute(&mut self.0)
+            .await
+            .expect("release the write lock");
+        self.0.close().await.expect("close");
+    }
+}
+
+/// The value of one series of the process's metrics (`name{labels}`), 0 when absent.
+fn metric(series: &str) -> f64 {
+    buoycast::metrics::render()
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// A [`MemoryBus`] that also keeps every message published.
@@ -354,6 +396,12 @@ impl FakeNdbc {
         self.plan(station, file, &[], Mode::Serve);
     }
 
+    /// Serves the file at `path` (e.g. one written by the test) as `<station>.txt`.
+    fn serve_path(&self, station: &str, path: &Path) {
+        self.plan(station, "TPLM2.txt", &[], Mode::Serve);
+        self.lock().plans.get_mut(station).expect("planned").file = path.to_owned();
+    }
+
     fn set_file(&self, station: &str, file: &str) {
         self.lock().plans.get_mut(station).expect("planned").file = realtime2(file);
     }
@@ -506,6 +554,7 @@ async fn first_poll_stores_and_publishes_every_row_in_order() {
         FetchOutcome::Fetched(FileOutcome {
             parsed: n,
             skipped: 0,
+            rejected: 0,
             stored: n
         })
     );
@@ -612,6 +661,7 @@ async fn changed_file_stores_only_what_is_new() {
         FetchOutcome::Fetched(FileOutcome {
             parsed: new.len(),
             skipped: 0,
+            rejected: 0,
             stored: expected.len()
         })
     );
@@ -686,6 +736,7 @@ async fn server_errors_are_retried_until_the_file_comes() {
         FetchOutcome::Fetched(FileOutcome {
             parsed: n,
             skipped: 0,
+            rejected: 0,
             stored: n
         })
     );
@@ -739,6 +790,7 @@ async fn truncated_body_is_retried_and_never_stored() {
         FetchOutcome::Fetched(FileOutcome {
             parsed: n,
             skipped: 0,
+            rejected: 0,
             stored: n
         })
     );
@@ -789,6 +841,7 @@ async fn body_cut_mid_row_keeps_the_complete_rows() {
         FetchOutcome::Fetched(FileOutcome {
             parsed: CUT_AFTER_ROWS,
             skipped: 1,
+            rejected: 0,
             stored: CUT_AFTER_ROWS
         })
     );
@@ -906,6 +959,258 @@ async fn refresh_metadata_stores_the_station_list() {
     );
 }
 
+#[tokio::test]
+async fn a_failed_store_write_is_fetched_again_in_full_and_then_stored() {
+    buoycast::metrics::install();
+    let server = FakeNdbc::start().await;
+    server.serve("TPLM2", "TPLM2.txt");
+    let (dir, store) = fresh_store().await;
+    let bus = RecordingBus::default();
+    let source = server.source(&["TPLM2"], WAIT);
+    let station = id("TPLM2");
+    let rows = file_rows("TPLM2.txt");
+    let n = rows.len();
+
+    // Another process holds the database's write lock: the store write fails.
+    let lock = WriteLock::hold(&db_file(&dir)).await;
+    let error = source
+        .poll_station(&station, &store, &bus)
+        .await
+        .expect_err("the store cannot write");
+    assert!(
+        matches!(error, FetchError::Ingest(IngestError::Store(_))),
+        "{error:?}"
+    );
+    assert_eq!(
+        server.requests("TPLM2").len(),
+        1,
+        "a store failure is not a fetch retry"
+    );
+    assert_eq!(store.max_seq().await.expect("max"), Seq::ZERO);
+    assert!(
+        bus.published().is_empty(),
+        "nothing published before a commit"
+    );
+    assert!(metric(r#"ingest_store_failures_total{source="ndbc"}"#) >= 1.0);
+    assert!(metric(r#"ingest_fetches_total{result="store_failed"}"#) >= 1.0);
+
+    // The lock is gone: the next poll asks unconditionally, gets the file and stores it all.
+    lock.release().await;
+    let second = source
+        .poll_station(&station, &store, &bus)
+        .await
+        .expect("poll");
+    assert_eq!(
+        second,
+        FetchOutcome::Fetched(FileOutcome {
+            parsed: n,
+            skipped: 0,
+            rejected: 0,
+            stored: n
+        })
+    );
+    let requests = server.requests("TPLM2");
+    assert_eq!(requests.len(), 2);
+    assert_eq!(header_value(&requests[1], header::IF_NONE_MATCH), None);
+    assert_eq!(header_value(&requests[1], header::IF_MODIFIED_SINCE), None);
+    let published = bus.published();
+    assert_published_in_order(&published);
+    assert_eq!(
+        published
+            .iter()
+            .map(|m| m.seq.expect("seq").get())
+            .collect::<Vec<_>>(),
+        (1..=n as i64).collect::<Vec<_>>(),
+        "the failed write used up no seq"
+    );
+    assert_eq!(stored(&store).await, published_as_stored(&published));
+    let observations: Vec<_> = published.iter().map(|m| m.observation.clone()).collect();
+    assert_same_rows("TPLM2", &observations, &rows);
+
+    // Committed now, so its validators are kept.
+    assert_eq!(
+        source
+            .poll_station(&station, &store, &bus)
+            .await
+            .expect("poll"),
+        FetchOutcome::NotModified
+    );
+}
+
+#[tokio::test]
+async fn a_changed_file_whose_store_write_failed_is_not_taken_for_unchanged() {
+    let server = FakeNdbc::start().await;
+    let (old_file, new_file) = ("snapshots/44065_fetched_2024-02-05.txt", "44065.txt");
+    server.serve("44065", old_file);
+    let (dir, store) = fresh_store().await;
+    let bus = RecordingBus::default();
+    let source = server.source(&["44065"], WAIT);
+    let station = id("44065");
+    let first = source
+        .poll_station(&station, &store, &bus)
+        .await
+        .expect("poll");
+    assert!(matches!(first, FetchOutcome::Fetched(o) if o.stored > 0));
+    let max = store.max_seq().await.expect("max");
+
+    // NDBC has a new file, and the store cannot write it.
+    server.set_file("44065", new_file);
+    let lock = WriteLock::hold(&db_file(&dir)).await;
+    let error = source
+        .poll_station(&station, &store, &bus)
+        .await
+        .expect_err("the store cannot write");
+    assert!(
+        matches!(error, FetchError::Ingest(IngestError::Store(_))),
+        "{error:?}"
+    );
+    assert_eq!(store.max_seq().await.expect("max"), max);
+    lock.release().await;
+
+    // The next poll still sends the old file's validators, so it gets the new file, not a 304.
+    let third = source
+        .poll_station(&station, &store, &bus)
+        .await
+        .expect("poll");
+    assert!(
+        matches!(third, FetchOutcome::Fetched(o) if o.stored > 0),
+        "{third:?}"
+    );
+    let old_tag = etag(&read(&realtime2(old_file)));
+    let requests = server.requests("44065");
+    assert_eq!(requests.len(), 3);
+    for request in &requests[1..] {
+        assert_eq!(
+            header_value(request, header::IF_NONE_MATCH),
+            Some(old_tag.as_str())
+        );
+    }
+    let union: BTreeSet<_> = file_rows(old_file)
+        .iter()
+        .chain(&file_rows(new_file))
+        .map(|r| r.time)
+        .collect();
+    assert_eq!(
+        stored(&store).await.len(),
+        union.len(),
+        "every row of both files"
+    );
+    assert_eq!(
+        source
+            .poll_station(&station, &store, &bus)
+            .await
+            .expect("poll"),
+        FetchOutcome::NotModified
+    );
+}
+
+/// A copy of a real file with two bad rows: a row one day ahead of now on top (newest first),
+/// and the third row's wind speed made negative. Returns the rows expected to be kept.
+fn write_file_with_bad_rows(path: &Path, source: &str) -> Vec<TextRow> {
+    let text = String::from_utf8(read(&realtime2(source))).expect("UTF-8 fixture");
+    let lines: Vec<&str> = text.lines().collect();
+    let (header, data) = lines.split_at(2);
+    let first: Vec<&str> = data[0].split_whitespace().collect();
+    let ahead = (Utc::now() + chrono::Duration::days(1))
+        .format("%Y %m %d %H %M")
+        .to_string();
+    let future = format!("{ahead} {}", first[5..].join(" "));
+    let mut negative: Vec<&str> = data[2].split_whitespace().collect();
+    assert_ne!(negative[6], "MM", "fixture: the third row has a wind speed");
+    negative[6] = "-3.0";
+    let negative = negative.join(" ");
+    let mut out: Vec<&str> = header.to_vec();
+    out.push(&future);
+    out.extend(&data[..2]);
+    out.push(&negative);
+    out.extend(&data[3..]);
+    std::fs::write(path, out.join("\n") + "\n").expect("write the crafted file");
+    let mut kept = file_rows(source);
+    kept.remove(2);
+    kept
+}
+
+/// The stored rows hold no negative wind speed and no time ahead of now.
+fn assert_no_bad_values(stored: &[StoredObservation]) {
+    let now = Utc::now();
+    for s in stored {
+        let o = &s.observation;
+        assert!(o.wind_speed_mps.is_none_or(|w| w >= 0.0), "{o:?}");
+        assert!(o.timestamp <= now, "{o:?}");
+    }
+}
+
+#[tokio::test]
+async fn rows_that_fail_validation_are_not_stored_from_ndbc() {
+    buoycast::metrics::install();
+    let files = tempfile::tempdir().expect("temp dir");
+    let path = files.path().join("TPLM2.txt");
+    let kept = write_file_with_bad_rows(&path, "TPLM2.txt");
+    let server = FakeNdbc::start().await;
+    server.serve_path("TPLM2", &path);
+    let (_dir, store) = fresh_store().await;
+    let bus = RecordingBus::default();
+
+    let outcome = server
+        .source(&["TPLM2"], WAIT)
+        .poll_station(&id("TPLM2"), &store, &bus)
+        .await
+        .expect("poll");
+    assert_eq!(
+        outcome,
+        FetchOutcome::Fetched(FileOutcome {
+            parsed: kept.len() + 2,
+            skipped: 0,
+            rejected: 2,
+            stored: kept.len()
+        })
+    );
+    let stored = stored(&store).await;
+    assert_no_bad_values(&stored);
+    let observations: Vec<_> = stored.into_iter().map(|s| s.observation).collect();
+    assert_same_rows("TPLM2", &observations, &kept);
+    assert_eq!(bus.published().len(), kept.len());
+    assert!(metric(r#"ingest_rows_rejected_total{reason="out_of_range"}"#) >= 1.0);
+    assert!(metric(r#"ingest_rows_rejected_total{reason="future_timestamp"}"#) >= 1.0);
+}
+
+#[tokio::test]
+async fn station_ids_that_are_not_ndbc_ids_are_never_polled() {
+    let server = FakeNdbc::start().await;
+    server.serve("44013", "excerpts/LJAC1.txt");
+    let (_dir, store) = fresh_store().await;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let config = server.config(
+        &["44013", "44065_fetched", "BURL1"],
+        WAIT,
+        Duration::from_millis(200),
+    );
+    let source = Arc::new(NdbcSource::new(config).expect("source"));
+    assert_eq!(source.stations(), [id("44013"), id("BURL1")]);
+
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(source.run(store.clone(), bus, stop.clone()));
+    // Once both NDBC stations have been polled twice, a third would have been polled too.
+    let deadline = Instant::now() + WAIT;
+    while server.requests("44013").len() < 2 || server.requests("BURL1").len() < 2 {
+        assert!(Instant::now() < deadline, "the stations were not polled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    tokio::time::timeout(WAIT, task)
+        .await
+        .expect("stops")
+        .expect("join");
+    assert!(server.requests("44065_FETCHED").is_empty());
+    assert!(server.requests("44065_fetched").is_empty());
+    let stations = store.stations().await.expect("stations");
+    assert_eq!(
+        stations.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        vec!["44013"]
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Replay source
 
@@ -1010,6 +1315,11 @@ async fn replay_skips_files_that_are_not_station_files() {
         ("TPLM2.txt", realtime2("TPLM2.txt")),
         // Real data under a name that is not a station id.
         ("not a station.txt", realtime2("44013.txt")),
+        // A real file under a name that is a producer's id but not NDBC's file naming.
+        (
+            "44065_fetched_2024-02-05.txt",
+            realtime2("snapshots/44065_fetched_2024-02-05.txt"),
+        ),
         // A station name holding another NDBC product.
         ("41002.txt", realtime2("41002.spec")),
         // Not a .txt file at all.
@@ -1038,6 +1348,105 @@ async fn replay_skips_files_that_are_not_station_files() {
     );
     // Without activestations.xml there is no metadata, and that is fine.
     assert_eq!(stations[0].name, None);
+}
+
+#[tokio::test]
+async fn replay_retries_a_failed_store_write_and_resumes_where_it_failed() {
+    const FAILURES: &str = r#"ingest_store_failures_total{source="replay"}"#;
+    buoycast::metrics::install();
+    let files = replay_dir(&[("TPLM2.txt", realtime2("TPLM2.txt"))]);
+    let rows = file_rows("TPLM2.txt");
+    let n = rows.len();
+    let (db, store) = fresh_store().await;
+    let store = Arc::new(store);
+    let bus = Arc::new(RecordingBus::default());
+    let failures_before = metric(FAILURES);
+
+    // Another process holds the database's write lock from before the replay starts.
+    let lock = WriteLock::hold(&db_file(&db)).await;
+    let config = ReplayConfig {
+        dir: files.path().to_owned(),
+        speed: 0.0,
+    };
+    let replay = tokio::spawn({
+        let (store, bus) = (store.clone(), bus.clone());
+        async move {
+            replay::run(
+                config,
+                store.as_ref(),
+                bus.as_ref(),
+                CancellationToken::new(),
+            )
+            .await
+        }
+    });
+    // The first write fails (at once, or after the store's busy timeout).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while metric(FAILURES) <= failures_before {
+        assert!(
+            !replay.is_finished(),
+            "the replay ended: {:?}",
+            replay.await
+        );
+        assert!(Instant::now() < deadline, "no store write failed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !replay.is_finished(),
+        "a failed write does not end the replay"
+    );
+    assert_eq!(store.max_seq().await.expect("max"), Seq::ZERO);
+    assert!(bus.published().is_empty());
+
+    // The lock is released: the same rows are written, and the replay plays to its end.
+    lock.release().await;
+    let count = tokio::time::timeout(Duration::from_secs(60), replay)
+        .await
+        .expect("the replay goes on once the store works")
+        .expect("join")
+        .expect("replay");
+    assert_eq!(count, n);
+    let published = bus.published();
+    assert_eq!(
+        published
+            .iter()
+            .map(|m| m.seq.expect("seq").get())
+            .collect::<Vec<_>>(),
+        (1..=n as i64).collect::<Vec<_>>(),
+        "nothing skipped, nothing twice"
+    );
+    let observations: Vec<_> = published.iter().map(|m| m.observation.clone()).collect();
+    assert_same_rows("TPLM2", &observations, &rows);
+    assert_eq!(
+        stored(store.as_ref()).await,
+        published_as_stored(&published)
+    );
+}
+
+#[tokio::test]
+async fn replay_skips_rows_that_fail_validation() {
+    buoycast::metrics::install();
+    let files = tempfile::tempdir().expect("temp dir");
+    let kept = write_file_with_bad_rows(&files.path().join("TPLM2.txt"), "TPLM2.txt");
+
+    let loaded = replay::load_dir(files.path()).expect("load_dir");
+    assert_same_rows("TPLM2", &loaded, &kept);
+
+    let (_db, store) = fresh_store().await;
+    let bus = RecordingBus::default();
+    let config = ReplayConfig {
+        dir: files.path().to_owned(),
+        speed: 0.0,
+    };
+    let count = replay::run(config, &store, &bus, CancellationToken::new())
+        .await
+        .expect("replay");
+    assert_eq!(count, kept.len());
+    let stored = stored(&store).await;
+    assert_no_bad_values(&stored);
+    assert_eq!(stored.len(), kept.len());
+    assert!(metric(r#"ingest_rows_rejected_total{reason="out_of_range"}"#) >= 1.0);
+    assert!(metric(r#"ingest_rows_rejected_total{reason="future_timestamp"}"#) >= 1.0);
 }
 
 #[tokio::test]

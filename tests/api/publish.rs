@@ -182,6 +182,42 @@ async fn invalid_bodies_get_field_level_errors() {
     assert_eq!(body["error"]["code"], "payload_too_large");
 }
 
+#[tokio::test]
+async fn times_more_than_an_hour_ahead_are_refused() {
+    let app = app_with_token().await;
+    let post = |minutes_ahead: i64| {
+        let timestamp = chrono::Utc::now() + chrono::Duration::minutes(minutes_ahead);
+        let body = json!({
+            "stationId": "44009",
+            "timestamp": timestamp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "windSpeedMps": 3.5
+        });
+        app.client
+            .post(app.url("/v1/observations"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+
+    let response = post(120).await.expect("post");
+    assert_eq!(response.status(), 422);
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    let details = &body["error"]["details"];
+    assert_eq!(details[0]["field"], "timestamp", "{body}");
+    assert!(
+        details[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ahead")),
+        "{body}"
+    );
+    assert_eq!(app.store.max_seq().await.expect("seq").get(), 0);
+
+    // Within the bound (clocks may disagree a little): stored.
+    let response = post(30).await.expect("post");
+    assert_eq!(response.status(), 201);
+    assert_eq!(app.store.max_seq().await.expect("seq").get(), 1);
+}
+
 /// A tmpfs of `size` on a temporary directory (needs root, as here and in CI); unmounted on drop.
 struct Tmpfs(tempfile::TempDir);
 
