@@ -7,7 +7,7 @@ mod helpers;
 
 use std::time::Duration;
 
-use helpers::{obs, spawn_app};
+use helpers::{obs, raw_request, spawn_app};
 
 /// The value of one sample line (`name{labels} value`), if present.
 fn sample(text: &str, series: &str) -> Option<f64> {
@@ -115,4 +115,122 @@ async fn metrics_count_streams_events_and_requests() {
         Some(1.0)
     );
     assert_eq!(sample(&text, "bus_messages_received_total"), Some(5.0));
+}
+
+/// The values of one label in the series of the `http_*` metrics.
+fn http_label_values(text: &str, label: &str) -> std::collections::BTreeSet<String> {
+    let key = format!("{label}=\"");
+    text.lines()
+        .filter(|l| l.starts_with("http_"))
+        .filter_map(|l| {
+            let start = l.find(&key)? + key.len();
+            let len = l[start..].find('"')?;
+            Some(l[start..start + len].to_owned())
+        })
+        .collect()
+}
+
+/// Requests with made-up methods and paths, on the hyper path and the lean stream path, add no
+/// series of their own: methods are the known ones or `other`, routes are templates or
+/// `unmatched`.
+#[tokio::test]
+async fn client_chosen_methods_and_paths_are_not_metric_labels() {
+    let app = spawn_app().await;
+    let rounds = 100;
+    for i in 0..rounds {
+        for (method, path) in [
+            (format!("FOO{i}"), "/".to_owned()),
+            (format!("BAR{i}"), format!("/no/such/{i}")),
+            (format!("BAZ{i}"), format!("/v1/stations/X{i}")),
+            (format!("QUX{i}"), "/v1/observations/stream".to_owned()),
+        ] {
+            let request =
+                format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let response = raw_request(app.addr, request.as_bytes()).await;
+            assert!(
+                [404, 405].contains(&response.status),
+                "{method} {path}: {}",
+                response.status
+            );
+        }
+        // The lean stream path: an invalid resume point is refused there.
+        let request =
+            format!("GET /v1/observations/stream?lastEventId=nope{i} HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(raw_request(app.addr, request.as_bytes()).await.status, 400);
+    }
+
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    for made_up in ["FOO", "BAR", "BAZ", "QUX", "/no/such", "X1", "nope"] {
+        assert!(!text.contains(made_up), "{made_up} in /metrics:\n{text}");
+    }
+    let known = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "other",
+    ];
+    let methods = http_label_values(&text, "method");
+    assert!(
+        methods.iter().all(|m| known.contains(&m.as_str())),
+        "{methods:?}"
+    );
+    let routes = http_label_values(&text, "route");
+    let templates = [
+        "/",
+        "/client/buoycast.js",
+        "/client/buoycast.d.ts",
+        "/dashboard.js",
+        "/dashboard.css",
+        "/health",
+        "/ready",
+        "/metrics",
+        "/openapi.json",
+        "/v1/observations",
+        "/v1/observations/latest",
+        "/v1/observations/by-station/{station_id}",
+        "/v1/observations/stream",
+        "/v1/stations",
+        "/v1/stations/{station_id}",
+        "unmatched",
+    ];
+    assert!(
+        routes.iter().all(|r| templates.contains(&r.as_str())),
+        "{routes:?}"
+    );
+    // Each kind of request was counted, under the bounded labels.
+    for (series, count) in [
+        (
+            "http_requests_total{method=\"other\",route=\"/\",status=\"405\"}",
+            rounds,
+        ),
+        (
+            "http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"}",
+            rounds,
+        ),
+        (
+            "http_requests_total{method=\"other\",route=\"/v1/stations/{station_id}\",status=\"405\"}",
+            rounds,
+        ),
+        (
+            "http_requests_total{method=\"other\",route=\"/v1/observations/stream\",status=\"405\"}",
+            rounds,
+        ),
+        (
+            "http_requests_total{method=\"GET\",route=\"/v1/observations/stream\",status=\"400\"}",
+            rounds,
+        ),
+    ] {
+        assert_eq!(
+            sample(&text, series),
+            Some(count as f64),
+            "{series}\n{text}"
+        );
+    }
+    // 500 requests with 400 distinct methods: the whole page stays small.
+    assert!(text.len() < 64 * 1024, "/metrics is {} bytes", text.len());
 }

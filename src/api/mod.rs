@@ -96,7 +96,8 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    tracing::info_span!("request", requestId = %id, method = %request.method(), path = %request.uri().path())
+    let method = crate::metrics::method_label(request.method());
+    tracing::info_span!("request", requestId = %id, method = %method, path = %request.uri().path())
 }
 
 async fn not_found() -> ApiError {
