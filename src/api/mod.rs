@@ -9,6 +9,7 @@ mod observations;
 mod openapi;
 mod params;
 mod publish;
+mod request_id;
 mod stations;
 pub mod stream;
 pub mod stream_wire;
@@ -72,6 +73,8 @@ pub fn router(state: AppState, cors: &CorsOrigins) -> Router {
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(
             tower::ServiceBuilder::new()
+                // A missing, overlong or non-ASCII id is replaced by a generated one.
+                .layer(axum::middleware::map_request(request_id::drop_unacceptable))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
@@ -93,7 +96,7 @@ pub fn router(state: AppState, cors: &CorsOrigins) -> Router {
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let id = request
         .headers()
-        .get("x-request-id")
+        .get(request_id::X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let method = crate::metrics::method_label(request.method());

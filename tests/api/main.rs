@@ -4,5 +4,6 @@ mod assets;
 mod helpers;
 mod ingest;
 mod publish;
+mod request_id;
 mod rest;
 mod stream;
