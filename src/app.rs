@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use crate::api::{self, AppState, CorsOrigins, limits::StreamLimiter, stream_wire::LeanStreams};
 use crate::bus::{Bus, MemoryBus, RedisBus};
 use crate::config::Secret;
+use crate::domain::TrustedProxies;
 use crate::hub::{self, Hub, HubConfig};
 use crate::ingest::ndbc::{NdbcConfig, NdbcSource};
 use crate::ingest::replay::{self, ReplayConfig};
@@ -71,8 +72,8 @@ pub struct ServerSettings {
     pub max_wait_secs: u32,
     /// Most streams per client address (0: no limit).
     pub max_streams_per_client: usize,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
-    pub trust_forwarded_for: bool,
+    /// Proxies whose `X-Forwarded-For` is believed (empty: the client is the TCP peer).
+    pub trusted_proxies: TrustedProxies,
     /// Cross-origin policy; `None` picks the mode's default.
     pub cors: Option<CorsOrigins>,
     /// Fixed `SO_SNDBUF` for client sockets (`None`: kernel autotuning). Smaller buffers find
@@ -96,7 +97,7 @@ impl Default for ServerSettings {
             publish_token: None,
             max_streams_per_client: 500,
             max_wait_secs: 60,
-            trust_forwarded_for: false,
+            trusted_proxies: TrustedProxies::default(),
             cors: None,
         }
     }
@@ -197,7 +198,7 @@ impl Application {
                 max_streams,
                 server.max_streams_per_client,
             )),
-            trust_forwarded_for: server.trust_forwarded_for,
+            trusted_proxies: Arc::new(server.trusted_proxies.clone()),
             max_wait_secs: server.max_wait_secs,
             max_replay: server.max_replay,
             publish_token: server.publish_token.clone(),

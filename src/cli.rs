@@ -112,7 +112,7 @@ fn server_settings(args: &ServerArgs, distributed: bool) -> anyhow::Result<Serve
         publish_token: args.publish_token.clone(),
         max_streams_per_client: args.max_streams_per_client,
         max_wait_secs: args.max_wait_secs,
-        trust_forwarded_for: args.trust_forwarded_for,
+        trusted_proxies: args.trusted_proxies.clone().unwrap_or_default(),
         cors: Some(cors),
     })
 }

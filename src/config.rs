@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::domain::TrustedProxies;
+
 /// Stations ingested when none are configured: a few well-known NDBC buoys on both coasts.
 pub const DEFAULT_STATIONS: &str = "44009,44013,46026,46042,41002,51001";
 
@@ -205,9 +207,12 @@ pub struct ServerArgs {
     /// Most streams one client address may hold; 0 = no per-client limit.
     #[arg(long, env = "BUOYCAST_MAX_STREAMS_PER_CLIENT", default_value_t = 500)]
     pub max_streams_per_client: usize,
-    /// Take the client address from `X-Forwarded-For` (set only behind a proxy you trust).
-    #[arg(long, env = "BUOYCAST_TRUST_FORWARDED_FOR")]
-    pub trust_forwarded_for: bool,
+    /// Proxies whose `X-Forwarded-For` is believed: comma-separated addresses or CIDR ranges
+    /// (`10.0.0.0/8,fd00::/8`). From such a peer the client address (for the per-client stream
+    /// limit) is the rightmost forwarded address that is not itself a trusted proxy. Default:
+    /// none, the client is always the TCP peer.
+    #[arg(long, env = "BUOYCAST_TRUSTED_PROXIES", value_name = "CIDRS")]
+    pub trusted_proxies: Option<TrustedProxies>,
     /// Browser origins allowed cross-origin: `*` (read only), `none`, or a list of origins (read
     /// and publish). Default: `*` in embedded mode, `none` in distributed mode.
     #[arg(long, env = "BUOYCAST_CORS_ORIGINS")]
@@ -315,6 +320,30 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_on_the_command_line() {
+        let run = |args: &[&str]| {
+            Cli::try_parse_from(["buoycast", "run"].iter().chain(args)).map(|cli| {
+                match cli.command {
+                    Command::Run(run) => run.server.trusted_proxies,
+                    _ => panic!("not run"),
+                }
+            })
+        };
+        assert_eq!(run(&[]).unwrap(), None);
+        let proxies = run(&["--trusted-proxies", "10.0.0.0/8,fd00::/8"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(proxies.to_string(), "10.0.0.0/8,fd00::/8");
+        let err = run(&["--trusted-proxies", "10.0.0.0/8,10.0.0.0/40"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        let message = err.to_string();
+        assert!(
+            message.contains("--trusted-proxies") && message.contains("\"10.0.0.0/40\""),
+            "{message}"
+        );
     }
 
     #[test]

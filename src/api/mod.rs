@@ -26,6 +26,7 @@ pub use error::{ApiError, ErrorBody, ErrorDetail, FieldError};
 
 use crate::bus::Bus;
 use crate::config::Secret;
+use crate::domain::TrustedProxies;
 use crate::hub::Hub;
 use crate::store::Store;
 use limits::StreamLimiter;
@@ -52,8 +53,8 @@ pub struct AppState {
     pub publish_token: Option<Secret>,
     /// Longest long poll this server grants (requests may ask for up to 60 s).
     pub max_wait_secs: u32,
-    /// Whether the client address is taken from `X-Forwarded-For` (behind a trusted proxy).
-    pub trust_forwarded_for: bool,
+    /// Proxies whose `X-Forwarded-For` is believed (empty: the client is the TCP peer).
+    pub trusted_proxies: Arc<TrustedProxies>,
     /// Cancelled when the server shuts down: streams end, new ones are refused.
     pub shutdown: CancellationToken,
 }

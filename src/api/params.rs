@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -12,8 +12,9 @@ use super::{ApiError, AppState, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::domain::{Seq, StationFilter, parse_timestamp};
 use crate::net::PeerAddr;
 
-/// The client's address: the peer of the TCP connection, or — when the server is told to trust
-/// its proxy (`--trust-forwarded-for`) — the first address of `X-Forwarded-For`.
+/// The client's address: the peer of the TCP connection or, when that peer is a trusted proxy
+/// (`--trusted-proxies`), the rightmost address of `X-Forwarded-For` that is not itself trusted
+/// ([`TrustedProxies::client`]). The port is the peer's only when the address is.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
@@ -28,17 +29,23 @@ impl FromRequestParts<AppState> for ClientAddr {
             .extensions
             .get::<ConnectInfo<PeerAddr>>()
             .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0.0);
-        if state.trust_forwarded_for
-            && let Some(forwarded) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse::<IpAddr>().ok())
-        {
-            return Ok(Self(SocketAddr::new(forwarded, 0)));
+        if !state.trusted_proxies.contains(peer.ip()) {
+            return Ok(Self(peer));
         }
-        Ok(Self(peer))
+        // Nearest entry first: the header lines from the last, each line's list from the right
+        // (a line that is not text gives one entry that is not an address, ending the walk).
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .rev()
+            .flat_map(|line| line.to_str().unwrap_or("").rsplit(','));
+        let client = state.trusted_proxies.client(peer.ip(), forwarded);
+        Ok(Self(if client == peer.ip() {
+            peer
+        } else {
+            SocketAddr::new(client, 0)
+        }))
     }
 }
 

@@ -5,6 +5,7 @@ mod seq;
 mod station;
 mod station_id;
 mod timestamp;
+mod trusted_proxies;
 
 pub use observation::{
     MAX_AHEAD, Observation, StoredObservation, VALUE_COLUMNS, VALUE_COUNT, VALUE_RANGES, Violation,
@@ -14,3 +15,4 @@ pub use seq::Seq;
 pub use station::Station;
 pub use station_id::{StationFilter, StationId, StationIdError};
 pub use timestamp::{format_timestamp, parse_timestamp};
+pub use trusted_proxies::{TrustedProxies, TrustedProxiesError};

@@ -550,6 +550,106 @@ async fn each_client_address_has_its_own_stream_limit() {
     assert!(other.next_of("connection", WAIT).await.is_some());
 }
 
+/// A client connecting from `ip` (a loopback address of the test box).
+fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .expect("client")
+}
+
+/// Opens a stream with `x-forwarded-for: forwarded`; its status, and the client when it is open.
+async fn stream_forwarded_for(
+    client: &reqwest::Client,
+    url: &str,
+    forwarded: &str,
+) -> (u16, crate::helpers::SseClient) {
+    let mut s =
+        crate::helpers::SseClient::connect(client, url, &[("x-forwarded-for", forwarded)]).await;
+    if s.status == 200 {
+        s.next_of("connection", WAIT).await.expect("connected");
+    }
+    (s.status, s)
+}
+
+/// With no trusted proxies, a made-up `X-Forwarded-For` does not make a client a new address
+/// for the per-client stream limit (on both transports).
+#[tokio::test]
+async fn forwarded_for_is_ignored_without_trusted_proxies() {
+    for lean_streams in [true, false] {
+        let app = spawn_app_with(|s| {
+            let server = s.server.as_mut().expect("server");
+            server.max_streams_per_client = 2;
+            server.lean_streams = lean_streams;
+        })
+        .await;
+        let url = app.url(STREAM);
+        let client = client_from([127, 0, 0, 1]);
+        let mut open = Vec::new();
+        for i in 1..=2 {
+            let (status, s) = stream_forwarded_for(&client, &url, &format!("198.51.100.{i}")).await;
+            assert_eq!(status, 200, "lean {lean_streams}");
+            open.push(s);
+        }
+        let (status, _) = stream_forwarded_for(&client, &url, "198.51.100.3").await;
+        assert_eq!(
+            status, 429,
+            "lean {lean_streams}: a spoofed address is no new client"
+        );
+    }
+}
+
+/// Behind a trusted proxy, the client is the rightmost forwarded address that is not a trusted
+/// proxy: what the client wrote to the left of it does not make it another client, and a peer
+/// that is not trusted is its own client whatever it forwards (on both transports).
+#[tokio::test]
+async fn the_rightmost_untrusted_forwarded_address_is_the_client_behind_trusted_proxies() {
+    for lean_streams in [true, false] {
+        let app = spawn_app_with(|s| {
+            let server = s.server.as_mut().expect("server");
+            server.max_streams_per_client = 2;
+            server.lean_streams = lean_streams;
+            server.trusted_proxies =
+                buoycast::domain::TrustedProxies::parse("127.0.0.1/32, 10.0.0.0/8")
+                    .expect("ranges");
+        })
+        .await;
+        let url = app.url(STREAM);
+        let proxy = client_from([127, 0, 0, 1]);
+        let mut open = Vec::new();
+        // Two streams of 203.0.113.7, one through a second trusted hop, each with a different
+        // spoofed entry on the left.
+        for forwarded in ["1.1.1.1, 203.0.113.7", "2.2.2.2, 203.0.113.7, 10.0.0.9"] {
+            let (status, s) = stream_forwarded_for(&proxy, &url, forwarded).await;
+            assert_eq!(status, 200, "lean {lean_streams}: {forwarded}");
+            open.push(s);
+        }
+        for spoofed in ["3.3.3.3, 203.0.113.7", "203.0.113.8,203.0.113.7"] {
+            let (status, _) = stream_forwarded_for(&proxy, &url, spoofed).await;
+            assert_eq!(
+                status, 429,
+                "lean {lean_streams}: {spoofed} is 203.0.113.7 again"
+            );
+        }
+        // Another client behind the proxy has places of its own.
+        let (status, s) = stream_forwarded_for(&proxy, &url, "203.0.113.7, 203.0.113.9").await;
+        assert_eq!(status, 200, "lean {lean_streams}: 203.0.113.9");
+        open.push(s);
+        // A peer that is not a trusted proxy is the client, whatever it forwards.
+        let direct = client_from([127, 0, 0, 2]);
+        for i in 1..=2 {
+            let (status, s) = stream_forwarded_for(&direct, &url, &format!("198.51.100.{i}")).await;
+            assert_eq!(status, 200, "lean {lean_streams}");
+            open.push(s);
+        }
+        let (status, _) = stream_forwarded_for(&direct, &url, "198.51.100.3").await;
+        assert_eq!(
+            status, 429,
+            "lean {lean_streams}: 127.0.0.2 is at its limit"
+        );
+    }
+}
+
 /// An observation that was stored but whose publish never arrived (a lost bus message with
 /// nothing after it) still reaches the streams: the relay audits the store's head.
 #[tokio::test]
