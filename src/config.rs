@@ -337,6 +337,15 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(proxies.to_string(), "10.0.0.0/8,fd00::/8");
+        let help = Cli::command()
+            .find_subcommand_mut("run")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(
+            help.contains("--trusted-proxies <CIDRS>") && help.contains("BUOYCAST_TRUSTED_PROXIES"),
+            "{help}"
+        );
         let err = run(&["--trusted-proxies", "10.0.0.0/8,10.0.0.0/40"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
         let message = err.to_string();
