@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use buoycast::domain::{Observation, Seq, StationId, VALUE_COUNT, parse_timestamp};
 use buoycast::hub::Frame;
-use buoycast::hub::frame::{encode_heartbeat, encode_observation, write_observation};
+use buoycast::hub::frame::{encode_heartbeat, encode_observation, restamp, write_observation};
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -48,9 +48,19 @@ fn bench_frames(c: &mut Criterion) {
         });
     });
     let now = chrono::Utc::now();
-    group.throughput(Throughput::Bytes(encode_heartbeat(now).len() as u64));
+    let beat = encode_heartbeat(now, Seq::new(123_456));
+    group.throughput(Throughput::Bytes(beat.len() as u64));
     group.bench_function("heartbeat_frame", |b| {
-        b.iter(|| black_box(encode_heartbeat(black_box(now))));
+        b.iter(|| {
+            black_box(encode_heartbeat(
+                black_box(now),
+                black_box(Seq::new(123_456)),
+            ))
+        });
+    });
+    // A connection whose position is not the hub's sends its own copy of a heartbeat.
+    group.bench_function("heartbeat_restamped", |b| {
+        b.iter(|| black_box(restamp(black_box(&beat), black_box(Seq::new(123_457)))));
     });
     group.finish();
 

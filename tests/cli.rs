@@ -146,7 +146,7 @@ async fn run_with_a_replay_directory_streams_observations_and_stops_on_sigterm()
     .await;
     assert!(read.is_ok(), "no observations within 20 s: {text}");
     assert!(
-        text.starts_with("retry: 2000\n\nevent: connection\n"),
+        text.starts_with("retry: 2000\n\nid: ") && text.contains("\nevent: connection\n"),
         "{text}"
     );
     assert!(text.contains("\"stationId\":\"44013\"") || text.contains("\"stationId\":\"TPLM2\""));

@@ -97,12 +97,15 @@ impl Receiver {
         Some(packet)
     }
 
-    /// The next observation bundle; status messages seen on the way are appended to `statuses`.
+    /// The next observation bundle (within [`WAIT`], however many status messages come first);
+    /// status messages seen on the way are appended to `statuses`.
     fn next_bundle(&self, statuses: &mut Vec<String>) -> Value {
+        let deadline = std::time::Instant::now() + WAIT;
         loop {
-            let packet = self
-                .next(WAIT)
-                .expect("an OSC bundle within the time limit");
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let packet = self.next(left).unwrap_or_else(|| {
+                panic!("no OSC bundle within the time limit (statuses: {statuses:?})")
+            });
             if packet["bundle"] == true {
                 return packet;
             }
@@ -428,6 +431,72 @@ async fn the_bridge_resumes_across_a_server_restart_without_loss_or_repeat() {
         statuses.iter().any(|s| s == "connected"),
         "reconnected: {statuses:?}"
     );
+    while let Some(extra) = receiver.next(Duration::from_millis(500)) {
+        assert_ne!(extra["bundle"], true, "a repeated observation: {extra}");
+    }
+    cancel.cancel();
+    let _ = handle.await;
+}
+
+/// A bridge that has received no observation yet resumes from the `connection` id: what was
+/// stored while the server was down reaches it, and nothing from before it joined.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bridge_that_saw_nothing_resumes_from_where_it_joined() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = format!("sqlite://{}", dir.path().join("bridge.db").display());
+    let wave = |minutes: i64| {
+        let mut v = [None; VALUE_COUNT];
+        v[0] = Some(minutes as f64 / 10.0);
+        observation("44009", minutes, v)
+    };
+    let store_offline = |observations: Vec<Observation>| {
+        let database_url = database_url.clone();
+        async move {
+            let store = buoycast::app::connect_store(&database_url)
+                .await
+                .expect("store");
+            store
+                .insert_observations(&observations)
+                .await
+                .expect("insert");
+        }
+    };
+    // Seqs 1 and 2 exist before the bridge joins: it must never get them.
+    store_offline(vec![wave(0), wave(1)]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let (cancel, handle, store, bus) = start_server(&database_url, listener).await;
+    let receiver = Receiver::start();
+    let _bridge = Bridge::start(addr, receiver.port, &["--idle-timeout-secs", "5"]);
+    receiver.wait_status("connected");
+
+    cancel.cancel();
+    handle
+        .await
+        .expect("joined")
+        .expect("server stopped cleanly");
+    drop((store, bus));
+    receiver.wait_status("reconnecting");
+    let missed = vec![wave(2), wave(3)];
+    store_offline(missed.clone()).await;
+
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("rebind the same port");
+    let (cancel, handle, store, bus) = start_server(&database_url, listener).await;
+    // A failed check stops the server too (else the test runtime waits for it forever).
+    let _stop = cancel.clone().drop_guard();
+    let mut statuses = Vec::new();
+    for (seq, o) in [3, 4].into_iter().zip(&missed) {
+        check_bundle(&receiver.next_bundle(&mut statuses), seq, o);
+    }
+    let live = wave(4);
+    buoycast::ingest::store_and_publish(store.as_ref(), bus.as_ref(), std::slice::from_ref(&live))
+        .await
+        .expect("publish");
+    check_bundle(&receiver.next_bundle(&mut statuses), 5, &live);
     while let Some(extra) = receiver.next(Duration::from_millis(500)) {
         assert_ne!(extra["bundle"], true, "a repeated observation: {extra}");
     }

@@ -14,7 +14,9 @@ use crate::domain::{
     MAX_AHEAD, Observation, Seq, Station, StationId, StoredObservation, VALUE_RANGES,
 };
 
-/// Data of `event: connection`.
+/// Data of `event: connection`. Its SSE `id` is the stream's position: the resume id
+/// (`Last-Event-ID` or `lastEventId`), for a fresh stream the newest seq it starts after, for
+/// `since=` the seq before its first match. Resuming from it misses nothing and repeats nothing.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct ConnectionEvent {
@@ -26,7 +28,8 @@ pub struct ConnectionEvent {
     timestamp: String,
 }
 
-/// Data of `event: heartbeat`.
+/// Data of `event: heartbeat`. Its SSE `id` is the stream's position: every observation up to
+/// that seq that matches the stream's filter has been sent. It never goes backwards.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct HeartbeatEvent {
@@ -35,7 +38,8 @@ pub struct HeartbeatEvent {
     timestamp: String,
 }
 
-/// Data of `event: reset`: the resume point could not be honoured in full.
+/// Data of `event: reset`: the resume point could not be honoured in full. Its SSE `id` is the
+/// position the stream goes on after (`oldestSeq - 1`).
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)]
 #[schema(rename_all = "camelCase")]

@@ -3,6 +3,10 @@
 //! A stream subscribes to the hub first, then replays from the store what the client missed,
 //! then forwards live frames, skipping any seq it already sent: the hand-over has no gap (the
 //! subscription predates the replay query) and no duplicate (seq order is total).
+//!
+//! Every stream has a position, a seq: every event up to it that the stream wants has been sent.
+//! `connection`, `reset` and `heartbeat` events carry it as their `id:`, so a client that
+//! reconnects with the last id it saw, whatever the event, loses nothing and gets nothing twice.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,7 +26,9 @@ use super::params::{ClientAddr, Params};
 use super::stream_wire::RawChunks;
 use super::{ApiError, AppState};
 use crate::domain::{Seq, StationFilter, StationId};
-use crate::hub::frame::{encode_connection, encode_reset, encode_shutdown, write_observation};
+use crate::hub::frame::{
+    encode_connection, encode_reset, encode_shutdown, restamp, write_observation,
+};
 use crate::hub::{Frame, Hub};
 use crate::metrics;
 use crate::store::{AfterQuery, Store};
@@ -180,6 +186,12 @@ pub struct StreamQuery {
 /// `event: observation` with `id: <seq>` (data `Observation`), `event: heartbeat` every 15 s
 /// (data `HeartbeatEvent`), `event: reset` when a resume point cannot be honoured in full (data
 /// `ResetEvent`), and `event: shutdown` (data `ShutdownEvent`) before the server closes it.
+///
+/// `connection`, `reset` and `heartbeat` carry the stream's position as their `id:` (every
+/// observation up to that seq that matches the filter has been sent), so a client resuming with
+/// the last id it received, of any event, misses nothing and gets nothing twice. `connection`:
+/// the resume id; for a fresh stream the newest seq it starts after; for `since=` the seq before
+/// the first match. `reset`: the seq the stream goes on after (`oldestSeq - 1`).
 #[utoipa::path(get, path = "/v1/observations/stream", tag = "stream",
     params(
         StreamQuery,
@@ -242,8 +254,8 @@ async fn stream(
     );
 
     // Subscribe before anything is read from the store: nothing can fall between the two.
-    let live = state.hub.subscribe();
-    let start = start_position(&state, &resume, filter.as_ref()).await?;
+    let (live, subscribed) = state.hub.subscribe();
+    let start = start_position(&state, &resume, filter.as_ref(), subscribed).await?;
     let conn = Connection {
         store: state.store.clone(),
         hub: state.hub.clone(),
@@ -253,6 +265,7 @@ async fn stream(
         last: start.after,
         replay_left: state.max_replay,
         phase: Phase::Greeting {
+            position: start.position,
             reset: start.reset,
             replay: start.replay,
         },
@@ -281,35 +294,52 @@ async fn stream(
     Ok(response)
 }
 
-/// The replay start and, if the resume point cannot be honoured, the `reset` frame to send.
+/// Where a stream starts: the `connection` id, the replay start and, if the resume point cannot
+/// be honoured, the `reset` frame to send.
 struct Start {
+    /// The `connection` event's id: the resume id, or where a fresh or `since=` stream starts.
+    position: Seq,
+    /// The seq the stream goes on after (the id of the `reset`, if there is one).
     after: Seq,
     reset: Option<Bytes>,
     /// Whether anything is to be read from the store first.
     replay: bool,
 }
 
+/// Where a stream starts; `subscribed` is the position its hub subscription starts after.
+///
+/// A `reset` moves the position: the `connection` id is what the client asked for (so a client
+/// that reconnects before reading the `reset` is told again), the `reset`'s id is where the
+/// stream goes on.
 async fn start_position(
     state: &AppState,
     resume: &Resume,
     filter: Option<&StationFilter>,
+    subscribed: Seq,
 ) -> Result<Start, ApiError> {
-    let Some(after) = resume.after.or(resume.since.map(|_| Seq::ZERO)) else {
-        // A fresh stream: live events only. The subscription yields a gap-free, ordered suffix
-        // of what the hub broadcasts, so nothing is skipped until the first frame sets a position.
-        return Ok(Start {
-            after: Seq::ZERO,
-            reset: None,
-            replay: false,
-        });
+    let position = match (resume.after, resume.since) {
+        (Some(after), _) => after,
+        (None, Some(since)) => since_position(state.store.as_ref(), filter, since).await?,
+        (None, None) => {
+            // A fresh stream: live events only, every one after the subscription's position
+            // (frames at or below it that are still arriving are skipped).
+            return Ok(Start {
+                position: subscribed,
+                after: subscribed,
+                reset: None,
+                replay: false,
+            });
+        }
     };
+    let after = position;
     let head = state.store.max_seq().await?.max(state.hub.last_seq());
     if after > head {
         return Ok(Start {
+            position,
             replay: false,
             after: head,
             reset: Some(encode_reset(
-                head.next(),
+                head,
                 "unknown_event_id",
                 "Last-Event-ID is ahead of this server's log (was the log reset?); continuing with new events",
             )),
@@ -324,10 +354,11 @@ async fn start_position(
     Ok(
         match state.store.replay_cutoff(&query, state.max_replay).await? {
             Some(cutoff) => Start {
+                position,
                 replay: true,
                 after: cutoff,
                 reset: Some(encode_reset(
-                    cutoff.next(),
+                    cutoff,
                     "replay_limit",
                     &format!(
                         "more than {} events were missed; replaying the newest {} of them",
@@ -336,6 +367,7 @@ async fn start_position(
                 )),
             },
             None => Start {
+                position,
                 after,
                 reset: None,
                 replay: true,
@@ -344,9 +376,39 @@ async fn start_position(
     )
 }
 
+/// The position of a `since=` stream: the seq before the first observation it replays, or the
+/// newest seq when none matches yet. Every observation the stream will send lies above it, and
+/// none above it is left out (later ones measured before `since` are sent live), so a client
+/// resuming from it before its first observation misses nothing and gets nothing twice.
+async fn since_position(
+    store: &dyn Store,
+    filter: Option<&StationFilter>,
+    since: DateTime<Utc>,
+) -> Result<Seq, ApiError> {
+    // Read first: a match committed after the query below has a higher seq than this.
+    let head = store.max_seq().await?;
+    let first = store
+        .observations_after(&AfterQuery {
+            after: Seq::ZERO,
+            until: None,
+            stations: filter.cloned(),
+            since: Some(since),
+            limit: 1,
+        })
+        .await?;
+    Ok(first
+        .first()
+        .map_or(head, |stored| Seq::new(stored.seq.get().saturating_sub(1))))
+}
+
 enum Phase {
-    /// Send the `connection` event (and a `reset` if needed), then replay or go live.
-    Greeting { reset: Option<Bytes>, replay: bool },
+    /// Send the `connection` event with `position` as its id (and a `reset` if needed), then
+    /// replay or go live.
+    Greeting {
+        position: Seq,
+        reset: Option<Bytes>,
+        replay: bool,
+    },
     /// Reading missed events from the store.
     Replay,
     /// Forwarding hub frames.
@@ -362,8 +424,9 @@ struct Connection {
     live: broadcast::Receiver<Arc<Frame>>,
     filter: Option<StationFilter>,
     since: Option<DateTime<Utc>>,
-    /// Highest seq sent (or skipped as not wanted) so far; [`Seq::ZERO`] for a fresh stream
-    /// that has seen no frame yet.
+    /// The stream's position: the highest seq sent (or skipped as not wanted) so far, or where
+    /// the stream started. Every event up to it that the stream wants has been sent; heartbeats
+    /// carry it as their id.
     last: Seq,
     /// Events the current replay may still read from the store.
     replay_left: u32,
@@ -382,13 +445,17 @@ impl Connection {
     async fn next_chunk(&mut self) -> Option<Bytes> {
         loop {
             match std::mem::replace(&mut self.phase, Phase::Done) {
-                Phase::Greeting { reset, replay } => {
+                Phase::Greeting {
+                    position,
+                    reset,
+                    replay,
+                } => {
                     self.phase = if replay { Phase::Replay } else { Phase::Live };
                     metrics::hot().sent_connection.increment(1);
                     if reset.is_some() {
                         metrics::hot().sent_reset.increment(1);
                     }
-                    let hello = encode_connection(Utc::now());
+                    let hello = encode_connection(Utc::now(), position);
                     return Some(match reset {
                         None => hello,
                         Some(reset) => [hello, reset].concat().into(),
@@ -489,19 +556,30 @@ impl Connection {
                         broadcast_done(&frame);
                     }
                     if self.accept(&frame) {
-                        if frame.is_observation() {
+                        let restamped;
+                        let bytes = if frame.is_observation() {
                             sent_observations += 1;
+                            &frame.bytes
                         } else {
                             sent_heartbeats += 1;
-                        }
+                            // A heartbeat carries this stream's position. It is the hub's (the
+                            // shared bytes) unless the stream is ahead of it: resumed from a seq
+                            // the hub has not broadcast yet, or given a frame the relay sent
+                            // while the heartbeat was on its way to the shards.
+                            if frame.position == Some(self.last) {
+                                &frame.bytes
+                            } else {
+                                restamped = restamp(&frame.bytes, self.last);
+                                &restamped
+                            }
+                        };
                         match (&mut buf, chunk.take()) {
-                            (Some(buf), _) => buf.extend_from_slice(&frame.bytes),
-                            (None, None) => chunk = Some(frame.bytes.clone()),
+                            (Some(buf), _) => buf.extend_from_slice(bytes),
+                            (None, None) => chunk = Some(bytes.clone()),
                             (None, Some(prev)) => {
-                                let mut b =
-                                    BytesMut::with_capacity(prev.len() * 4 + frame.bytes.len());
+                                let mut b = BytesMut::with_capacity(prev.len() * 4 + bytes.len());
                                 b.extend_from_slice(&prev);
-                                b.extend_from_slice(&frame.bytes);
+                                b.extend_from_slice(bytes);
                                 buf = Some(b);
                             }
                         }
@@ -514,10 +592,6 @@ impl Connection {
                         missed,
                         "stream overflowed its backlog; catching up from the store"
                     );
-                    if self.last == Seq::ZERO {
-                        // A fresh stream with no position yet starts from what was broadcast.
-                        self.last = self.hub.last_seq();
-                    }
                     self.replay_left = self.max_replay;
                     self.phase = Phase::Replay;
                     break;

@@ -158,7 +158,7 @@ pub struct SubscriptionConfig {
     pub url: String,
     /// Station filter, comma-separated (`None`: every station).
     pub stations: Option<String>,
-    /// Resume after this seq on the first connection (`None`: live from now).
+    /// Resume after this seq on the first connection (`None`: live from the server's position).
     pub after: Option<Seq>,
     /// First reconnection delay; doubles per failure in a row.
     pub backoff_base: Duration,
@@ -175,7 +175,8 @@ pub struct Subscription {
     client: reqwest::Client,
     url: reqwest::Url,
     config: SubscriptionConfig,
-    /// The resume point and de-duplication bound.
+    /// The resume point and de-duplication bound: the stream position of the last event that
+    /// carried one (an observation's seq, or the id of `connection`, `heartbeat` and `reset`).
     last: Option<Seq>,
     response: Option<reqwest::Response>,
     parser: SseParser,
@@ -221,7 +222,8 @@ impl Subscription {
         &self.url
     }
 
-    /// The seq of the last observation handed over (the resume point).
+    /// The resume point: the last stream position the server sent (the seq of the last
+    /// observation handed over, or a later one from a heartbeat).
     pub fn last_seq(&self) -> Option<Seq> {
         self.last
     }
@@ -316,7 +318,16 @@ impl Subscription {
             self.failures = 0;
         }
         match event.event.as_str() {
-            "connection" => Some(Delivery::Connected),
+            "connection" => {
+                self.advance(event.id.as_deref());
+                Some(Delivery::Connected)
+            }
+            "heartbeat" => {
+                // Everything up to its id that matches the filter has been sent: resuming from
+                // it spares the server replaying other stations' events.
+                self.advance(event.id.as_deref());
+                None
+            }
             "observation" => {
                 let seq = match event.id.as_deref().map(Seq::parse) {
                     None => None,
@@ -363,7 +374,8 @@ impl Subscription {
                     "{}",
                     data["message"].as_str().unwrap_or("the stream was reset")
                 );
-                // The server continues after oldestSeq - 1 (lower than ours if its log was reset).
+                // The server continues after oldestSeq - 1, which is also the reset's id (lower
+                // than ours if its log was reset).
                 if oldest >= 1 {
                     self.last = Some(Seq::new(oldest - 1));
                 }
@@ -374,6 +386,17 @@ impl Subscription {
                 None
             }
             _ => None,
+        }
+    }
+
+    /// Moves the resume point to a stream position the server sent (never back: only a `reset`
+    /// does that).
+    fn advance(&mut self, id: Option<&str>) {
+        let Some(position) = id.and_then(Seq::parse) else {
+            return;
+        };
+        if self.last.is_none_or(|last| position > last) {
+            self.last = Some(position);
         }
     }
 
@@ -465,15 +488,15 @@ mod tests {
     #[test]
     fn parses_the_servers_frames() {
         let events = parse(&[
-            "retry: 2000\n\nevent: connection\ndata: {\"status\":\"connected\"}\n\n",
-            "id: 7\nevent: observation\ndata: {\"a\":1}\n\n: comment\n\nevent: heartbeat\ndata: {}\n\n",
+            "retry: 2000\n\nid: 6\nevent: connection\ndata: {\"status\":\"connected\"}\n\n",
+            "id: 7\nevent: observation\ndata: {\"a\":1}\n\n: comment\n\nid: 7\nevent: heartbeat\ndata: {}\n\n",
         ]);
         assert_eq!(
             events,
             vec![
-                ev("connection", "{\"status\":\"connected\"}", None),
+                ev("connection", "{\"status\":\"connected\"}", Some("6")),
                 ev("observation", "{\"a\":1}", Some("7")),
-                ev("heartbeat", "{}", None),
+                ev("heartbeat", "{}", Some("7")),
             ]
         );
     }
@@ -595,5 +618,50 @@ mod tests {
         ));
         assert_eq!(sub.last_seq(), Some(Seq::new(2)));
         assert!(sub.handle(obs("3")).is_some());
+    }
+
+    #[test]
+    fn connection_and_heartbeat_ids_move_the_resume_point() {
+        let mut sub = Subscription::new(SubscriptionConfig {
+            url: "http://127.0.0.1:9".into(),
+            stations: Some("44009".into()),
+            after: None,
+            backoff_base: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(10),
+            idle_timeout: Duration::from_secs(45),
+        })
+        .unwrap();
+        let hello = r#"{"status":"connected","timestamp":"2025-11-15T12:00:00.000Z"}"#;
+        assert_eq!(
+            sub.handle(ev("connection", hello, Some("40"))),
+            Some(Delivery::Connected)
+        );
+        assert_eq!(sub.last_seq(), Some(Seq::new(40)), "resume where it joined");
+        let beat = r#"{"timestamp":"2025-11-15T12:00:30.000Z"}"#;
+        assert!(sub.handle(ev("heartbeat", beat, Some("95"))).is_none());
+        assert_eq!(
+            sub.last_seq(),
+            Some(Seq::new(95)),
+            "other stations' events are past"
+        );
+        sub.handle(ev("heartbeat", beat, Some("90")));
+        sub.handle(ev("heartbeat", beat, None));
+        sub.handle(ev("heartbeat", beat, Some("x")));
+        assert_eq!(
+            sub.last_seq(),
+            Some(Seq::new(95)),
+            "never back, never garbage"
+        );
+        let data =
+            r#"{"stationId":"44009","timestamp":"2025-11-15T12:00:00.000Z","waveHeightM":1.5}"#;
+        assert!(sub.handle(ev("observation", data, Some("95"))).is_none());
+        assert!(sub.handle(ev("observation", data, Some("96"))).is_some());
+        // A reset (its id is oldestSeq - 1) moves it back.
+        sub.handle(ev(
+            "reset",
+            r#"{"oldestSeq":31,"reason":"unknown_event_id","message":"m"}"#,
+            Some("30"),
+        ));
+        assert_eq!(sub.last_seq(), Some(Seq::new(30)));
     }
 }

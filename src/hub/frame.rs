@@ -18,6 +18,9 @@ pub struct Frame {
     pub seq: Option<Seq>,
     /// The station, for observations; `None` for events every client gets (heartbeats).
     pub station: Option<StationId>,
+    /// For a heartbeat: the hub's position when it was broadcast, which is the id in `bytes`.
+    /// A connection whose own position differs sends [`restamp`]ed bytes instead.
+    pub position: Option<Seq>,
     /// The whole frame, ready to write.
     pub bytes: Bytes,
     /// When the relay received it (bus receipt), for `sse_broadcast_latency_ms`.
@@ -35,6 +38,7 @@ impl Frame {
         Self {
             seq,
             station: Some(observation.station_id.clone()),
+            position: None,
             bytes: encode_observation(seq, observation),
             received: Instant::now(),
             pending: AtomicIsize::new(0),
@@ -42,12 +46,13 @@ impl Frame {
         }
     }
 
-    /// A `heartbeat` event.
-    pub fn heartbeat(now: DateTime<Utc>) -> Self {
+    /// A `heartbeat` event carrying `position` as its id.
+    pub fn heartbeat(now: DateTime<Utc>, position: Seq) -> Self {
         Self {
             seq: None,
             station: None,
-            bytes: encode_heartbeat(now),
+            position: Some(position),
+            bytes: encode_heartbeat(now, position),
             received: Instant::now(),
             pending: AtomicIsize::new(0),
             audience: AtomicIsize::new(0),
@@ -93,30 +98,47 @@ pub fn encode_observation(seq: Option<Seq>, observation: &Observation) -> Bytes 
     out.freeze()
 }
 
-/// What a stream starts with: the retry hint and the `connection` event.
-pub fn encode_connection(now: DateTime<Utc>) -> Bytes {
+/// What a stream starts with: the retry hint and the `connection` event, whose id is the
+/// stream's position (the seq it goes on after).
+pub fn encode_connection(now: DateTime<Utc>, position: Seq) -> Bytes {
     Bytes::from(format!(
-        "retry: {RETRY_MS}\n\nevent: connection\ndata: {{\"status\":\"connected\",\"timestamp\":\"{}\"}}\n\n",
+        "retry: {RETRY_MS}\n\nid: {position}\nevent: connection\ndata: {{\"status\":\"connected\",\"timestamp\":\"{}\"}}\n\n",
         format_timestamp(now)
     ))
 }
 
-/// A `heartbeat` event.
-pub fn encode_heartbeat(now: DateTime<Utc>) -> Bytes {
+/// A `heartbeat` event whose id is the stream's position: every event up to it that the stream
+/// wants has been sent.
+pub fn encode_heartbeat(now: DateTime<Utc>, position: Seq) -> Bytes {
     Bytes::from(format!(
-        "event: heartbeat\ndata: {{\"timestamp\":\"{}\"}}\n\n",
+        "id: {position}\nevent: heartbeat\ndata: {{\"timestamp\":\"{}\"}}\n\n",
         format_timestamp(now)
     ))
 }
 
-/// A `reset` event: the resume point cannot be honoured in full; replay goes on from `oldest_seq`.
-pub fn encode_reset(oldest_seq: Seq, reason: &str, message: &str) -> Bytes {
+/// The same event as `bytes` (whose first line is its `id:`) with `position` as its id.
+pub fn restamp(bytes: &[u8], position: Seq) -> Bytes {
+    let rest = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes, |end| &bytes[end + 1..]);
+    let mut out = BytesMut::with_capacity(rest.len() + 24);
+    out.put_slice(b"id: ");
+    out.put_slice(position.to_string().as_bytes());
+    out.put_u8(b'\n');
+    out.put_slice(rest);
+    out.freeze()
+}
+
+/// A `reset` event: the resume point cannot be honoured in full; the stream goes on after
+/// `position`, which is its id (the first seq it can deliver, `oldestSeq`, is the next one).
+pub fn encode_reset(position: Seq, reason: &str, message: &str) -> Bytes {
     let data = serde_json::json!({
-        "oldestSeq": oldest_seq,
+        "oldestSeq": position.next(),
         "reason": reason,
         "message": message,
     });
-    Bytes::from(format!("event: reset\ndata: {data}\n\n"))
+    Bytes::from(format!("id: {position}\nevent: reset\ndata: {data}\n\n"))
 }
 
 /// A `shutdown` event, sent before the server closes a stream on shutdown.
@@ -139,9 +161,35 @@ mod tests {
     #[test]
     fn connection_frame_matches_the_contract() {
         assert_eq!(
-            encode_connection(t()),
-            "retry: 2000\n\nevent: connection\ndata: {\"status\":\"connected\",\"timestamp\":\"2025-11-15T12:00:00.000Z\"}\n\n"
+            encode_connection(t(), Seq::new(1233)),
+            "retry: 2000\n\nid: 1233\nevent: connection\ndata: {\"status\":\"connected\",\"timestamp\":\"2025-11-15T12:00:00.000Z\"}\n\n"
         );
+    }
+
+    #[test]
+    fn heartbeats_carry_a_position_that_can_be_restamped() {
+        let beat = Frame::heartbeat(t(), Seq::new(1234));
+        assert_eq!(beat.position, Some(Seq::new(1234)));
+        assert_eq!(
+            beat.seq, None,
+            "a heartbeat does not move a stream past any seq"
+        );
+        assert_eq!(
+            beat.bytes,
+            "id: 1234\nevent: heartbeat\ndata: {\"timestamp\":\"2025-11-15T12:00:00.000Z\"}\n\n"
+        );
+        assert_eq!(
+            restamp(&beat.bytes, Seq::new(98765)),
+            "id: 98765\nevent: heartbeat\ndata: {\"timestamp\":\"2025-11-15T12:00:00.000Z\"}\n\n"
+        );
+    }
+
+    #[test]
+    fn a_reset_carries_the_position_it_goes_on_after() {
+        let reset = encode_reset(Seq::new(20), "replay_limit", "m");
+        let text = std::str::from_utf8(&reset).unwrap();
+        assert!(text.starts_with("id: 20\nevent: reset\ndata: {"), "{text}");
+        assert!(text.contains("\"oldestSeq\":21"), "{text}");
     }
 
     #[test]
@@ -159,7 +207,7 @@ mod tests {
     #[test]
     fn heartbeats_reach_every_filter() {
         let f = StationFilter::parse("46042").unwrap();
-        assert!(Frame::heartbeat(t()).wanted_by(f.as_ref()));
+        assert!(Frame::heartbeat(t(), Seq::ZERO).wanted_by(f.as_ref()));
         let o = Observation::from_values(StationId::parse("44009").unwrap(), t(), [None; 14]);
         assert!(!Frame::observation(None, &o).wanted_by(f.as_ref()));
         assert!(Frame::observation(None, &o).wanted_by(None));

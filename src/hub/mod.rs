@@ -4,6 +4,10 @@
 //! broadcast channels (shards) so that no single channel carries every receiver; each shard's
 //! ring is every connection's bounded backlog: a connection that falls further behind than the
 //! ring is told it lagged and is disconnected (it then resumes from the store).
+//!
+//! The hub knows its position in the log twice: the highest seq whose broadcast has begun (what a
+//! new receiver starts after) and the highest seq every shard has received (what a heartbeat
+//! vouches for). Both exist so that a stream can tell its client an exact position (SPEC §4).
 
 pub mod frame;
 mod relay;
@@ -45,7 +49,11 @@ pub struct Hub {
     next_shard: AtomicUsize,
     /// Capacity of each shard's ring: how far a connection may fall behind.
     backlog: usize,
-    /// Highest seq broadcast so far (the relay's position in the log).
+    /// Highest seq whose broadcast has begun: raised before the frame goes to any shard, so a
+    /// receiver that reads it after subscribing receives every frame with a higher seq.
+    sending: AtomicI64,
+    /// Highest seq broadcast so far (the relay's position in the log): raised once every shard
+    /// has the frame, so a frame sent after reading it follows that seq in every ring.
     last_seq: AtomicI64,
     /// The same position for waiters that are not streams (long polls): they wake on a change
     /// without holding a place in the rings, so they never count as receivers of a frame.
@@ -62,20 +70,31 @@ impl Hub {
             shards,
             next_shard: AtomicUsize::new(0),
             backlog: config.backlog.max(1).next_power_of_two(),
+            sending: AtomicI64::new(last_seq.get()),
             last_seq: AtomicI64::new(last_seq.get()),
             position: watch::Sender::new(last_seq),
         }
     }
 
-    /// A receiver of every frame broadcast from now on (round-robin over the shards).
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Frame>> {
+    /// A receiver of every frame broadcast from now on (round-robin over the shards), and the
+    /// position it starts after: it receives every frame with a higher seq, in order. Frames at or
+    /// below the position may still arrive (their broadcast was under way) and are to be skipped.
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Frame>>, Seq) {
         let i = self.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards.len();
-        self.shards[i].subscribe()
+        let receiver = self.shards[i].subscribe();
+        // Subscribing and sending take the shard's lock, so a frame that reached this shard
+        // before the subscription had its seq in `sending` before this read; any later seq
+        // reaches the shard after it.
+        let position = Seq::new(self.sending.load(Ordering::Acquire));
+        (receiver, position)
     }
 
     /// Sends a frame to every connection; returns how many receivers it reached.
     pub fn broadcast(&self, frame: Frame) -> usize {
         let seq = frame.seq;
+        if let Some(seq) = seq {
+            self.sending.fetch_max(seq.get(), Ordering::Release);
+        }
         let receivers = self.receiver_count();
         frame.pending.store(receivers as isize, Ordering::Relaxed);
         frame.audience.store(receivers as isize, Ordering::Relaxed);
@@ -108,6 +127,12 @@ impl Hub {
         Seq::new(self.last_seq.load(Ordering::Acquire))
     }
 
+    /// Sends a heartbeat to every connection, stamped with the hub's position: every frame up to
+    /// it precedes the heartbeat in every ring.
+    pub fn heartbeat(&self, now: chrono::DateTime<chrono::Utc>) -> usize {
+        self.broadcast(Frame::heartbeat(now, self.last_seq()))
+    }
+
     /// Wakes when the broadcast position moves (for long polls).
     pub fn watch_position(&self) -> watch::Receiver<Seq> {
         self.position.subscribe()
@@ -130,8 +155,86 @@ pub async fn run_heartbeats(hub: Arc<Hub>, every: Duration, cancel: Cancellation
         tokio::select! {
             () = cancel.cancelled() => return,
             _ = ticker.tick() => {
-                hub.broadcast(Frame::heartbeat(chrono::Utc::now()));
+                hub.heartbeat(chrono::Utc::now());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::domain::{Observation, StationId, VALUE_COUNT};
+
+    fn frame(seq: i64) -> Frame {
+        let observation = Observation::from_values(
+            StationId::parse("44009").unwrap(),
+            chrono::Utc::now(),
+            [None; VALUE_COUNT],
+        );
+        Frame::observation(Some(Seq::new(seq)), &observation)
+    }
+
+    #[test]
+    fn a_subscription_starts_after_what_was_broadcast() {
+        let hub = Hub::new(HubConfig::default(), Seq::new(10));
+        let (_, position) = hub.subscribe();
+        assert_eq!(position, Seq::new(10));
+        hub.broadcast(frame(11));
+        let (mut rx, position) = hub.subscribe();
+        assert_eq!(position, Seq::new(11));
+        hub.broadcast(frame(12));
+        assert_eq!(rx.try_recv().map(|f| f.seq).ok(), Some(Some(Seq::new(12))));
+    }
+
+    #[test]
+    fn heartbeats_carry_the_position_every_shard_has() {
+        let hub = Hub::new(HubConfig::default(), Seq::new(3));
+        let (mut rx, _) = hub.subscribe();
+        hub.broadcast(frame(4));
+        hub.heartbeat(chrono::Utc::now());
+        assert_eq!(rx.try_recv().map(|f| f.seq).ok(), Some(Some(Seq::new(4))));
+        let beat = rx.try_recv().unwrap();
+        assert_eq!((beat.seq, beat.position), (None, Some(Seq::new(4))));
+        assert!(beat.bytes.starts_with(b"id: 4\nevent: heartbeat\n"));
+    }
+
+    /// While frames are being broadcast, a new subscription's position is exact: the first frame
+    /// above it that the receiver gets is the next seq (none was sent to its shard before).
+    #[test]
+    fn a_subscription_position_is_exact_during_broadcasts() {
+        let hub = Arc::new(Hub::new(
+            HubConfig {
+                shards: 16,
+                backlog: 1 << 14,
+            },
+            Seq::ZERO,
+        ));
+        let running = Arc::new(AtomicBool::new(true));
+        let broadcaster = {
+            let (hub, running) = (hub.clone(), running.clone());
+            std::thread::spawn(move || {
+                let mut seq = 0;
+                while running.load(Ordering::Relaxed) {
+                    seq += 1;
+                    hub.broadcast(frame(seq));
+                }
+            })
+        };
+        for _ in 0..2000 {
+            let (mut rx, position) = hub.subscribe();
+            let first = loop {
+                match rx.blocking_recv() {
+                    Ok(f) if f.seq.is_some_and(|s| s > position) => break f.seq,
+                    Ok(_) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            };
+            assert_eq!(first, Some(position.next()), "subscribed after {position}");
+        }
+        running.store(false, Ordering::Relaxed);
+        broadcaster.join().unwrap();
     }
 }

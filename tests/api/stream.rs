@@ -33,7 +33,11 @@ async fn a_stream_starts_with_retry_and_connection_and_has_sse_headers() {
     let first = client.next_event(WAIT).await.expect("connection event");
     assert_eq!(client.retry, Some(2000));
     assert_eq!(first.event, "connection");
-    assert_eq!(first.id, None);
+    assert_eq!(
+        first.id,
+        Some(0),
+        "the position of a stream on an empty log"
+    );
     let data = first.json();
     assert_eq!(data["status"], "connected");
     assert!(data["timestamp"].as_str().unwrap().ends_with('Z'));
@@ -199,9 +203,19 @@ async fn a_resume_point_beyond_the_replay_bound_says_reset() {
     app.publish(&(0..30).map(|i| obs("44009", i)).collect::<Vec<_>>())
         .await;
     let mut client = app.stream(STREAM, &[("last-event-id", "5")]).await;
-    client.next_of("connection", WAIT).await.expect("connected");
+    let hello = client.next_of("connection", WAIT).await.expect("connected");
+    assert_eq!(
+        hello.id,
+        Some(5),
+        "the connection id is the resume point asked for"
+    );
     let reset = client.next_event(WAIT).await.expect("reset event");
     assert_eq!(reset.event, "reset");
+    assert_eq!(
+        reset.id,
+        Some(20),
+        "the reset id is where the stream goes on"
+    );
     assert_eq!(reset.json()["oldestSeq"], 21);
     assert_eq!(reset.json()["reason"], "replay_limit");
     assert_eq!(
@@ -211,12 +225,15 @@ async fn a_resume_point_beyond_the_replay_bound_says_reset() {
 
     // An id the log has never reached (say, from before a wipe) also says so.
     let mut ahead = app.stream(STREAM, &[("last-event-id", "999")]).await;
-    ahead.next_of("connection", WAIT).await.expect("connected");
+    let hello = ahead.next_of("connection", WAIT).await.expect("connected");
+    assert_eq!(hello.id, Some(999));
     let reset = ahead.next_event(WAIT).await.expect("reset event");
     assert_eq!(
         (reset.event.as_str(), reset.json()["reason"].as_str()),
         ("reset", Some("unknown_event_id"))
     );
+    assert_eq!(reset.id, Some(30), "the log's head, below the id asked for");
+    assert_eq!(reset.json()["oldestSeq"], 31);
     app.publish(&[obs("44009", 100)]).await;
     assert_eq!(
         ahead.next_of("observation", WAIT).await.and_then(|e| e.id),
@@ -672,4 +689,322 @@ async fn a_stored_observation_whose_publish_was_lost_is_delivered_anyway() {
         .await
         .expect("repaired");
     assert_eq!(event.id, Some(2));
+}
+
+// --- Stream positions: the ids of `connection` and `heartbeat` (SPEC §4) ----------------------
+
+/// Defines a test run once against each stream path: `lean` (the lean HTTP/1.1 path, the
+/// default) and `hyper` (`--hyper-streams`).
+macro_rules! on_both_paths {
+    ($(#[doc = $doc:expr])* async fn $name:ident($lean:ident) $body:block) => {
+        $(#[doc = $doc])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn check($lean: bool) $body
+
+            #[tokio::test]
+            async fn lean() {
+                check(true).await;
+            }
+
+            #[tokio::test]
+            async fn hyper() {
+                check(false).await;
+            }
+        }
+    };
+}
+
+/// A server whose streams take the lean path or hyper, with heartbeats every `heartbeat`.
+async fn spawn_on(lean: bool, heartbeat: Duration) -> crate::helpers::TestApp {
+    spawn_app_with(|s| {
+        let server = s.server.as_mut().expect("server");
+        server.lean_streams = lean;
+        server.heartbeat = heartbeat;
+    })
+    .await
+}
+
+/// Heartbeats that do not get in the way of a test.
+const RARE_BEATS: Duration = Duration::from_secs(15);
+/// Heartbeats a test waits for.
+const QUICK_BEATS: Duration = Duration::from_millis(100);
+
+/// Publishes one observation per station, measured `first`, `first + 1`, ... minutes in.
+async fn publish_each(app: &crate::helpers::TestApp, stations: &[&str], first: i64) {
+    let batch: Vec<_> = stations
+        .iter()
+        .zip(first..)
+        .map(|(station, minute)| obs(station, minute))
+        .collect();
+    app.publish(&batch).await;
+}
+
+/// Reads events until a heartbeat whose id is at least `id`; panics on any other event.
+async fn heartbeat_reaching(client: &mut crate::helpers::SseClient, id: i64) -> SseEvent {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let event = client
+            .next_event(left)
+            .await
+            .unwrap_or_else(|| panic!("no heartbeat with id {id} before the timeout"));
+        assert_eq!(event.event, "heartbeat", "unexpected {event:?}");
+        let beat = event.id.expect("a heartbeat carries the stream position");
+        if beat >= id {
+            return event;
+        }
+    }
+}
+
+on_both_paths! {
+    /// A client that connects, sees no observation and reconnects with the `connection` id gets
+    /// exactly what was published in between, once each, in order.
+    async fn a_client_that_saw_nothing_resumes_from_its_connection_id(lean) {
+        let app = spawn_on(lean, RARE_BEATS).await;
+        // Two stored before the client connects, and broadcast (the watcher has them).
+        let mut watcher = app.stream(STREAM, &[]).await;
+        watcher.next_of("connection", WAIT).await.expect("connected");
+        app.publish(&[obs("44009", 0), obs("44009", 1)]).await;
+        assert_eq!(ids(&watcher.observations(2, WAIT).await), vec![1, 2]);
+
+        let mut client = app.stream(STREAM, &[]).await;
+        let hello = client.next_of("connection", WAIT).await.expect("connected");
+        assert_eq!(hello.id, Some(2), "a fresh stream starts after the newest seq");
+        drop(client);
+        app.publish(&(2..7).map(|i| obs("44009", i)).collect::<Vec<_>>()).await;
+
+        let mut again = app.stream(STREAM, &[("last-event-id", "2")]).await;
+        let hello = again.next_of("connection", WAIT).await.expect("connected");
+        assert_eq!(hello.id, Some(2), "a resumed stream starts at its resume point");
+        assert_eq!(ids(&again.observations(5, WAIT).await), vec![3, 4, 5, 6, 7]);
+        app.publish(&[obs("44009", 7)]).await;
+        let next = again.next_of("observation", WAIT).await.expect("live event");
+        assert_eq!(next.id, Some(8), "nothing is sent twice");
+    }
+}
+
+on_both_paths! {
+    /// While observations keep being published, the `connection` id of a fresh stream is exactly
+    /// the point after which it delivers: its first observation is the next seq, and a stream
+    /// resumed from that id starts with the same one.
+    async fn the_connection_id_is_exact_while_publishing(lean) {
+        let app = spawn_on(lean, RARE_BEATS).await;
+        let running = Arc::new(AtomicBool::new(true));
+        let publisher = {
+            let (store, bus, running) = (app.store.clone(), app.bus.clone(), running.clone());
+            tokio::spawn(async move {
+                let mut minute = 0;
+                while running.load(Ordering::SeqCst) {
+                    buoycast::ingest::store_and_publish(
+                        store.as_ref(),
+                        bus.as_ref(),
+                        &[obs("44009", minute)],
+                    )
+                    .await
+                    .expect("publish");
+                    minute += 1;
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        for _ in 0..20 {
+            let mut fresh = app.stream(STREAM, &[]).await;
+            let start = fresh
+                .next_of("connection", WAIT)
+                .await
+                .and_then(|e| e.id)
+                .expect("a connection id");
+            let first = fresh.next_of("observation", WAIT).await.and_then(|e| e.id);
+            assert_eq!(first, Some(start + 1), "the fresh stream went on from {start}");
+            drop(fresh);
+            let mut resumed = app
+                .stream(STREAM, &[("last-event-id", &start.to_string())])
+                .await;
+            let first = resumed.next_of("observation", WAIT).await.and_then(|e| e.id);
+            assert_eq!(first, Some(start + 1), "the stream resumed from {start}");
+        }
+        running.store(false, Ordering::SeqCst);
+        publisher.await.expect("publisher");
+    }
+}
+
+on_both_paths! {
+    /// The same with a station filter: the resumed stream replays only the missed observations of
+    /// its stations.
+    async fn a_filtered_client_that_saw_nothing_resumes_from_its_connection_id(lean) {
+        let app = spawn_on(lean, RARE_BEATS).await;
+        let mut watcher = app.stream(STREAM, &[]).await;
+        watcher.next_of("connection", WAIT).await.expect("connected");
+        app.publish(&[obs("44009", 0), obs("46042", 1)]).await;
+        assert_eq!(ids(&watcher.observations(2, WAIT).await), vec![1, 2]);
+
+        let filtered = format!("{STREAM}?stations=44009");
+        let mut client = app.stream(&filtered, &[]).await;
+        let hello = client.next_of("connection", WAIT).await.expect("connected");
+        assert_eq!(hello.id, Some(2));
+        drop(client);
+        // Seqs 3 to 7.
+        publish_each(&app, &["46042", "44009", "46042", "44009", "44009"], 2).await;
+
+        let mut again = app.stream(&filtered, &[("last-event-id", "2")]).await;
+        let replayed = again.observations(3, WAIT).await;
+        assert_eq!(ids(&replayed), vec![4, 6, 7]);
+        assert!(replayed.iter().all(|e| e.json()["stationId"] == "44009"));
+        publish_each(&app, &["46042", "44009"], 7).await;
+        let next = again.next_of("observation", WAIT).await.expect("live event");
+        assert_eq!(next.id, Some(9), "nothing is sent twice");
+    }
+}
+
+on_both_paths! {
+    /// A client filtered to one station, while only other stations publish, gets heartbeats that
+    /// carry the newest seq; resuming from one replays nothing, and the next observation of its
+    /// station arrives once.
+    async fn a_narrow_filter_resumes_from_its_heartbeat_id(lean) {
+        let app = spawn_on(lean, QUICK_BEATS).await;
+        let filtered = format!("{STREAM}?stations=44009");
+        let mut client = app.stream(&filtered, &[]).await;
+        let hello = client.next_of("connection", WAIT).await.expect("connected");
+        assert_eq!(hello.id, Some(0), "an empty log: the stream starts after 0");
+        let others: Vec<_> = (0..50).map(|i| obs("46042", i)).collect();
+        app.publish(&others).await;
+        let beat = heartbeat_reaching(&mut client, 50).await;
+        assert_eq!(beat.id, Some(50), "the heartbeat carries the newest seq");
+        drop(client);
+
+        let mut again = app.stream(&filtered, &[("last-event-id", "50")]).await;
+        let hello = again.next_of("connection", WAIT).await.expect("connected");
+        assert_eq!(hello.id, Some(50));
+        app.publish(&[obs("44009", 100)]).await;
+        let first = again.next_event(WAIT).await.expect("an event");
+        let first = if first.event == "heartbeat" {
+            assert_eq!(first.id, Some(50));
+            again.next_of("observation", WAIT).await.expect("an observation")
+        } else {
+            first
+        };
+        assert_eq!(
+            (first.event.as_str(), first.id),
+            ("observation", Some(51)),
+            "nothing was replayed before the new observation"
+        );
+        app.publish(&[obs("46042", 100)]).await;
+        let beat = heartbeat_reaching(&mut again, 52).await;
+        assert_eq!(beat.id, Some(52), "and it came once (no observation before this heartbeat)");
+    }
+}
+
+on_both_paths! {
+    /// Heartbeat ids never go backwards and never claim more than was delivered: on an unfiltered
+    /// stream each one equals the id of the last event before it, even while publishing.
+    async fn heartbeat_ids_follow_the_stream_position(lean) {
+        let app = spawn_on(lean, Duration::from_millis(50)).await;
+        app.publish(&[obs("44009", 0)]).await;
+        let mut client = app.stream(STREAM, &[]).await;
+        let mut position = client
+            .next_of("connection", WAIT)
+            .await
+            .and_then(|e| e.id)
+            .expect("a connection id");
+        let running = Arc::new(AtomicBool::new(true));
+        let publisher = {
+            let (store, bus, running) = (app.store.clone(), app.bus.clone(), running.clone());
+            tokio::spawn(async move {
+                let mut minute = 1;
+                while running.load(Ordering::SeqCst) {
+                    buoycast::ingest::store_and_publish(
+                        store.as_ref(),
+                        bus.as_ref(),
+                        &[obs(["44009", "46042"][minute as usize % 2], minute)],
+                    )
+                    .await
+                    .expect("publish");
+                    minute += 1;
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+            })
+        };
+        let (mut beats, mut observations) = (Vec::new(), 0);
+        while beats.len() < 10 || observations < 20 {
+            let event = client.next_event(WAIT).await.expect("an event");
+            match event.event.as_str() {
+                "observation" => {
+                    let id = event.id.expect("an id");
+                    assert_eq!(id, position + 1, "no gap");
+                    position = id;
+                    observations += 1;
+                }
+                "heartbeat" => {
+                    let id = event.id.expect("a heartbeat id");
+                    assert_eq!(id, position, "the heartbeat claims exactly what was sent");
+                    beats.push(id);
+                }
+                other => panic!("unexpected {other} event"),
+            }
+        }
+        running.store(false, Ordering::SeqCst);
+        publisher.await.expect("publisher");
+        assert!(beats.windows(2).all(|w| w[0] <= w[1]), "{beats:?}");
+    }
+}
+
+on_both_paths! {
+    /// A stream resumed from a seq the store has but the hub has not broadcast yet never sends a
+    /// heartbeat id below its own position.
+    async fn heartbeats_never_go_below_a_resume_point_ahead_of_the_hub(lean) {
+        let app = spawn_on(lean, QUICK_BEATS).await;
+        let mut watcher = app.stream(STREAM, &[]).await;
+        watcher.next_of("connection", WAIT).await.expect("connected");
+        app.publish(&[obs("44009", 0), obs("44009", 1)]).await;
+        assert_eq!(ids(&watcher.observations(2, WAIT).await), vec![1, 2]);
+        // Stored, not published: the hub is at 2 until the relay's audit finds seq 3.
+        app.store
+            .insert_observations(&[obs("44009", 2)])
+            .await
+            .expect("stored");
+        let mut client = app.stream(STREAM, &[("last-event-id", "3")]).await;
+        let hello = client.next_of("connection", WAIT).await.expect("connected");
+        assert_eq!(hello.id, Some(3));
+        for _ in 0..3 {
+            let beat = client.next_of("heartbeat", WAIT).await.expect("heartbeat");
+            assert_eq!(beat.id, Some(3), "the heartbeat keeps the stream's position");
+        }
+        app.publish(&[obs("44009", 3)]).await;
+        let next = client.next_of("observation", WAIT).await.expect("live event");
+        assert_eq!(next.id, Some(4));
+    }
+}
+
+on_both_paths! {
+    /// A `since=` stream starts at the seq before its first match: resuming from the `connection`
+    /// id delivers the same observations, nothing less and nothing more.
+    async fn a_since_stream_starts_before_its_first_match(lean) {
+        let app = spawn_on(lean, RARE_BEATS).await;
+        let stations = ["44009", "46042"];
+        let batch: Vec<_> = (0..10).map(|i| obs(stations[i as usize % 2], i * 10)).collect();
+        app.publish(&batch).await;
+        // 44009 at 12:40 onwards: minutes 40, 60, 80 → seqs 5, 7, 9.
+        let path = format!("{STREAM}?stations=44009&since=2025-11-15T12:40:00Z");
+        let mut client = app.stream(&path, &[]).await;
+        let hello = client.next_of("connection", WAIT).await.expect("connected");
+        assert_eq!(hello.id, Some(4), "the seq before the first match");
+        assert_eq!(ids(&client.observations(3, WAIT).await), vec![5, 7, 9]);
+        drop(client);
+        let mut again = app
+            .stream(&format!("{STREAM}?stations=44009"), &[("last-event-id", "4")])
+            .await;
+        assert_eq!(ids(&again.observations(3, WAIT).await), vec![5, 7, 9]);
+        app.publish(&[obs("44009", 200)]).await;
+        let next = again.next_of("observation", WAIT).await.expect("live event");
+        assert_eq!(next.id, Some(11));
+
+        // Nothing matches yet: the stream starts at the newest seq.
+        let late = format!("{STREAM}?since=2025-11-16T00:00:00Z");
+        let mut client = app.stream(&late, &[]).await;
+        let hello = client.next_of("connection", WAIT).await.expect("connected");
+        assert_eq!(hello.id, Some(11));
+    }
 }

@@ -56,12 +56,18 @@ export interface ObservationMeta {
   receivedAt: number;
 }
 
-/** `event: connection` data. */
+/**
+ * `event: connection` data. The event's SSE id is the stream's position: the resume id, or for a
+ * fresh stream the newest seq it starts after (the client takes it as its resume point).
+ */
 export interface ConnectionEventData {
   status: "connected";
   timestamp: string;
 }
-/** `event: heartbeat` data. */
+/**
+ * `event: heartbeat` data. The event's SSE id is the stream's position: every observation up to
+ * it that matches the filter has been sent (the client takes it as its resume point).
+ */
 export interface HeartbeatEventData {
   timestamp: string;
 }
@@ -144,6 +150,7 @@ export interface ClientStats {
   /** `Date.now()` of the last event of any kind (0 before the first). */
   lastEventAt: number;
   state: ConnectionState;
+  /** The resume point, as {@link BuoycastClient.lastEventId}. */
   lastEventId: number | null;
 }
 
@@ -152,7 +159,10 @@ export declare class BuoycastClient {
   constructor(options: ConnectOptions);
   /** The current state. */
   readonly state: ConnectionState;
-  /** The id of the last observation delivered (the resume point); null before the first. */
+  /**
+   * The resume point (also the `after=` of polls): the id of the last observation delivered, or a
+   * later stream position from a `connection` or `heartbeat` event; null before the first.
+   */
   readonly lastEventId: number | null;
   /** The station filter, or null for all stations. */
   readonly stations: string[] | null;

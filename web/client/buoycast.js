@@ -17,6 +17,10 @@
 //   every `sseRetryIntervalMs`, back to connected when it works; disconnected after close().
 // - Every observation is delivered once: ids are increasing integers and any id at or below the
 //   last one seen is dropped.
+// - The resume point is the last id of any event: `connection` and `heartbeat` carry the stream's
+//   position (everything up to it that matches the filter has been sent), so a client that
+//   reconnects before its first observation, or that sees few under a narrow filter, resumes
+//   exactly where its stream was.
 // - A heartbeat watchdog: no data at all (not even a heartbeat) for 2.5 × `heartbeatIntervalMs`
 //   means the connection is dead, and it is replaced.
 
@@ -76,14 +80,17 @@ export class BuoycastClient {
 
   /** @type {ConnectionState} */
   #state = "connecting";
-  /** Highest id delivered (or covered by a poll): the resume point and the de-duplication bound. */
+  /**
+   * Highest id delivered, or stream position received (`connection`, `heartbeat`), or covered by
+   * a poll: the resume point and the de-duplication bound.
+   */
   /** @type {number | null} */
   #lastId = null;
   /** "sse": the stream is the source; "polling": polls are, while the stream is retried. */
   #mode = "sse";
   /** @type {EventSource | null} */
   #es = null;
-  /** The id of the previous observation on the current EventSource (see #onStreamObservation). */
+  /** The id of the previous event on the current EventSource (see #onStreamObservation). */
   #prevStreamId = "";
   /** Whether the current EventSource has received anything yet. */
   #streamAlive = false;
@@ -155,7 +162,10 @@ export class BuoycastClient {
     return this.#state;
   }
 
-  /** The id of the last observation delivered (the resume point), or null before the first. */
+  /**
+   * The resume point: the id of the last observation delivered, or a later stream position from
+   * a `connection` or `heartbeat` event; null before the first.
+   */
   get lastEventId() {
     return this.#lastId;
   }
@@ -234,11 +244,13 @@ export class BuoycastClient {
     es.addEventListener("connection", (ev) => {
       if (!current()) return;
       this.#alive();
+      this.#onStreamPosition(/** @type {MessageEvent} */ (ev));
       this.#emitEvent("connection", parseJson(ev.data));
     });
     es.addEventListener("heartbeat", (ev) => {
       if (!current()) return;
       this.#alive();
+      this.#onStreamPosition(/** @type {MessageEvent} */ (ev));
       this.#emitEvent("heartbeat", parseJson(ev.data));
     });
     es.addEventListener("observation", (ev) => {
@@ -249,6 +261,7 @@ export class BuoycastClient {
     es.addEventListener("reset", (ev) => {
       if (!current()) return;
       this.#alive();
+      this.#prevStreamId = /** @type {MessageEvent} */ (ev).lastEventId;
       const data = parseJson(ev.data);
       const oldest = Number(data?.oldestSeq);
       this.#log("warn", `reset: ${data?.reason ?? "?"}: ${data?.message ?? ""}`);
@@ -284,6 +297,22 @@ export class BuoycastClient {
     const hasId = raw !== "" && raw !== this.#prevStreamId;
     this.#prevStreamId = raw;
     this.#deliver(data, hasId ? Number(raw) : null, "sse");
+  }
+
+  /**
+   * A `connection` or `heartbeat` event: its id is the stream's position (every observation up
+   * to it that matches the filter has been sent), which becomes the resume point. It only moves
+   * forward; a `reset` is what moves it back.
+   * @param {MessageEvent} ev
+   */
+  #onStreamPosition(ev) {
+    const raw = ev.lastEventId;
+    const fresh = raw !== "" && raw !== this.#prevStreamId;
+    this.#prevStreamId = raw;
+    if (!fresh) return; // no id of its own (an older server): EventSource repeats the last one
+    const id = Number(raw);
+    if (!Number.isSafeInteger(id) || id < 0) return;
+    if (this.#lastId === null || id > this.#lastId) this.#lastId = id;
   }
 
   /** Something arrived: the stream works. */
