@@ -10,14 +10,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::api::{self, AppState, CorsOrigins, limits::StreamLimiter, stream_wire::LeanStreams};
+use crate::api::{self, AppState, CorsOrigins, limits::StreamLimiter};
 use crate::bus::{Bus, MemoryBus, RedisBus};
 use crate::config::Secret;
 use crate::domain::TrustedProxies;
 use crate::hub::{self, Hub, HubConfig};
 use crate::ingest::ndbc::{NdbcConfig, NdbcSource};
 use crate::ingest::replay::{self, ReplayConfig};
-use crate::net::{PeerAddr, StreamListener};
+use crate::server::{self, FrontDoor};
 use crate::store::{PgStore, SqliteStore, Store};
 
 /// Open files kept free for the store, logs and outgoing requests when sizing the stream limit.
@@ -66,6 +66,13 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// A connection whose peer accepts no data for this long is closed.
     pub write_timeout: Duration,
+    /// Time a connection gets to send a request head (also hyper's keep-alive idle timeout).
+    pub head_timeout: Duration,
+    /// Most connections open at once; 0 = derived from the open-file limit (always kept below
+    /// it, with descriptors reserved for the store, the bus and new requests).
+    pub max_connections: usize,
+    /// Most connections from one client address (0: no limit).
+    pub max_connections_per_address: usize,
     /// Bearer token of the publish API; `None` disables it.
     pub publish_token: Option<Secret>,
     /// Longest long poll granted, seconds.
@@ -93,6 +100,9 @@ impl Default for ServerSettings {
             hub: HubConfig::default(),
             shutdown_grace: Duration::from_secs(5),
             write_timeout: Duration::from_secs(30),
+            head_timeout: Duration::from_secs(10),
+            max_connections: 0,
+            max_connections_per_address: 2_000,
             send_buffer: None,
             publish_token: None,
             max_streams_per_client: 500,
@@ -157,6 +167,8 @@ pub struct Application {
     state: AppState,
     settings: Settings,
     cancel: CancellationToken,
+    /// The front door's connection cap (below the open-file limit).
+    max_connections: usize,
 }
 
 impl Application {
@@ -170,12 +182,26 @@ impl Application {
             (None, _) => None,
             (Some(_), Some(l)) => Some(l),
             (Some(s), None) => Some(
-                crate::net::bind(s.listen, s.reuse_port)
+                crate::server::bind(s.listen, s.reuse_port)
                     .with_context(|| format!("binding {}", s.listen))?,
             ),
         };
         let files = raise_open_files();
         let fit = files.saturating_sub(RESERVED_FILES) as usize;
+        let max_connections = match server.max_connections {
+            0 => fit,
+            n if n > fit => {
+                tracing::warn!(
+                    event = "max_connections_lowered",
+                    requested = n,
+                    allowed = fit,
+                    "the open-file limit allows fewer connections"
+                );
+                fit
+            }
+            n => n,
+        };
+        let fit = max_connections;
         let max_streams = match server.max_streams {
             0 => fit,
             n if n > fit => {
@@ -210,6 +236,7 @@ impl Application {
             state,
             settings,
             cancel,
+            max_connections,
         })
     }
 
@@ -246,6 +273,7 @@ impl Application {
             state,
             settings,
             cancel,
+            max_connections,
         } = self;
         let server_settings = settings.server.clone().unwrap_or_default();
         let tasks = TaskTracker::new();
@@ -300,29 +328,17 @@ impl Application {
                     }
                 });
                 let router = api::router(state.clone(), &cors);
-                let mut listener = StreamListener::new(
-                    listener,
-                    server_settings.write_timeout,
-                    server_settings.send_buffer,
-                );
-                if server_settings.lean_streams {
-                    // Stream connections run as tasks of `tasks`: the drain below waits for them.
-                    let lean = LeanStreams::new(router.clone(), tasks.clone());
-                    listener = listener.with_lean_streams(lean);
-                }
-                let app = router.into_make_service_with_connect_info::<PeerAddr>();
-                let server = axum::serve(listener, app)
-                    .with_graceful_shutdown(cancel.clone().cancelled_owned());
-                let mut server = std::pin::pin!(server.into_future());
-                tokio::select! {
-                    result = &mut server => result.context("HTTP server failed")?,
-                    () = cancel.cancelled() => {
-                        // Streams end on the token; give them and in-flight requests a bounded drain.
-                        if tokio::time::timeout(server_settings.shutdown_grace, &mut server).await.is_err() {
-                            tracing::warn!(event = "shutdown_drain_timeout", "connections still open after the grace period; closing");
-                        }
-                    }
-                }
+                let door = FrontDoor {
+                    head_timeout: server_settings.head_timeout,
+                    write_timeout: server_settings.write_timeout,
+                    send_buffer: server_settings.send_buffer,
+                    max_connections,
+                    max_connections_per_address: server_settings.max_connections_per_address,
+                    lean_streams: server_settings.lean_streams,
+                    shutdown_grace: server_settings.shutdown_grace,
+                };
+                // Connections run as tasks of `tasks`: the drain below waits for them.
+                server::serve(listener, router, door, tasks.clone(), cancel.clone()).await;
             }
             None => cancel.cancelled().await,
         }

@@ -198,6 +198,22 @@ pub struct ServerArgs {
     /// Seconds a connection may accept no data before it is closed (a stuck client).
     #[arg(long, env = "BUOYCAST_WRITE_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub write_timeout_secs: u64,
+    /// Seconds a connection gets to send a complete request head; a silent or slow client is
+    /// closed after it. Also how long an idle keep-alive connection is kept between requests.
+    #[arg(long, env = "BUOYCAST_HEAD_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub head_timeout_secs: u64,
+    /// Most connections open at once; 0 = as many as the open-file limit allows, less
+    /// descriptors kept for the store, the bus and new requests. When full, the oldest
+    /// connection that has not sent a request is closed to make room.
+    #[arg(long, env = "BUOYCAST_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+    /// Most connections one client address may hold (streams or not); 0 = no limit.
+    #[arg(
+        long,
+        env = "BUOYCAST_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 2000
+    )]
+    pub max_connections_per_client: usize,
     /// `SO_SNDBUF` of client sockets in bytes; 0 leaves the kernel's autotuning on.
     #[arg(long, env = "BUOYCAST_SEND_BUFFER_BYTES", default_value_t = 0)]
     pub send_buffer_bytes: usize,

@@ -12,7 +12,7 @@ pub mod domain;
 pub mod hub;
 pub mod ingest;
 pub mod metrics;
-pub mod net;
 pub mod retry;
+pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -56,6 +56,9 @@ pub enum ApiError {
     /// The body is not of a supported type.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The request head is larger than the front door accepts.
+    #[error("the request head is larger than 8 KiB")]
+    HeadTooLarge,
     /// The body is well-formed but its content is invalid; one entry per problem.
     #[error("{} invalid field(s)", .0.len())]
     Invalid(Vec<FieldError>),
@@ -101,6 +104,10 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::HeadTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request_header_fields_too_large",
+            ),
             Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_observation"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),

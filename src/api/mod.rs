@@ -8,11 +8,12 @@ pub mod limits;
 mod observations;
 mod openapi;
 mod params;
+pub use params::PeerAddr;
 mod publish;
+pub mod raw_chunks;
 mod request_id;
 mod stations;
 pub mod stream;
-pub mod stream_wire;
 
 use std::sync::Arc;
 

@@ -10,7 +10,11 @@ use chrono::{DateTime, Utc};
 
 use super::{ApiError, AppState, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::domain::{Seq, StationFilter, parse_timestamp};
-use crate::net::PeerAddr;
+
+/// The TCP peer of a request's connection, which the front door inserts into every request as
+/// `ConnectInfo<PeerAddr>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
 
 /// The client's address: the peer of the TCP connection or, when that peer is a trusted proxy
 /// (`--trusted-proxies`), the rightmost address of `X-Forwarded-For` that is not itself trusted

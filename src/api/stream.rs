@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::limits::{Refused, StreamGuard};
 use super::params::{ClientAddr, Params};
-use super::stream_wire::RawChunks;
+use super::raw_chunks::RawChunks;
 use super::{ApiError, AppState};
 use crate::domain::{Seq, StationFilter, StationId};
 use crate::hub::frame::{

@@ -11,12 +11,9 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio::time::Sleep;
-
-use crate::api::stream_wire::{self, Head, LeanStreams};
 
 /// Pending connections the kernel queues before `accept` (SOMAXCONN caps it).
 const BACKLOG: u32 = 4096;
@@ -37,129 +34,6 @@ pub fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     socket.listen(BACKLOG)
 }
 
-/// Time a new connection gets to send its request head before it is handed to hyper anyway.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A connection whose first request is for hyper, with the bytes already read from it.
-type Handed = (TimedStream, SocketAddr);
-
-/// A listener whose connections set `TCP_NODELAY` and time out stalled writes. With the lean
-/// stream path on, it reads each new connection's request head first: stream requests are
-/// served by [`LeanStreams`], every other connection is handed to hyper.
-#[derive(Debug)]
-pub struct StreamListener {
-    inner: TcpListener,
-    write_timeout: Duration,
-    /// `SO_SNDBUF` of accepted sockets; `None` leaves the kernel's autotuning on.
-    send_buffer: Option<usize>,
-    /// The lean stream path, when on.
-    lean: Option<LeanStreams>,
-    /// Connections whose head was read and that go to hyper.
-    handed_tx: mpsc::Sender<Handed>,
-    handed_rx: mpsc::Receiver<Handed>,
-}
-
-impl StreamListener {
-    /// Wraps a bound listener.
-    pub fn new(inner: TcpListener, write_timeout: Duration, send_buffer: Option<usize>) -> Self {
-        let (handed_tx, handed_rx) = mpsc::channel(1024);
-        Self {
-            inner,
-            write_timeout,
-            send_buffer,
-            lean: None,
-            handed_tx,
-            handed_rx,
-        }
-    }
-
-    /// Serves stream requests through the lean path.
-    pub fn with_lean_streams(mut self, lean: LeanStreams) -> Self {
-        self.lean = Some(lean);
-        self
-    }
-}
-
-/// Reads the request head of a new connection and sends it down the lean path or to hyper.
-async fn sniff(
-    mut io: TimedStream,
-    peer: SocketAddr,
-    lean: LeanStreams,
-    hyper: mpsc::Sender<Handed>,
-) {
-    let mut buf = Vec::with_capacity(1024);
-    let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
-    while buf.len() < stream_wire::MAX_HEAD {
-        let read = tokio::time::timeout_at(deadline, io.inner.read_buf(&mut buf)).await;
-        match read {
-            Ok(Ok(0)) | Ok(Err(_)) => return, // gone before sending a request
-            Ok(Ok(_)) => match stream_wire::classify(&buf) {
-                Head::Incomplete => continue,
-                Head::Stream(request) => {
-                    drop(buf);
-                    lean.serve(io, peer, *request).await;
-                    return;
-                }
-                Head::Other => break,
-            },
-            Err(_) => break, // slow head: hyper applies its own rules
-        }
-    }
-    io.prefix = (!buf.is_empty()).then(|| Bytes::from(buf));
-    let _ = tokio::time::timeout(HEAD_TIMEOUT, hyper.send((io, peer))).await;
-}
-
-impl axum::serve::Listener for StreamListener {
-    type Io = TimedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let accepted = tokio::select! {
-                Some(handed) = self.handed_rx.recv() => return handed,
-                accepted = self.inner.accept() => accepted,
-            };
-            match accepted {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    if let Some(bytes) = self.send_buffer {
-                        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(bytes);
-                    }
-                    let io = TimedStream::new(stream, self.write_timeout);
-                    match &self.lean {
-                        None => return (io, addr),
-                        Some(lean) => {
-                            let task = sniff(io, addr, lean.clone(), self.handed_tx.clone());
-                            lean.tasks().spawn(task);
-                        }
-                    }
-                }
-                Err(e) => {
-                    // Out of file descriptors or a connection reset before accept: wait, go on.
-                    tracing::warn!(event = "accept_failed", error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-/// The peer address of an accepted connection, as handlers see it (`ConnectInfo<PeerAddr>`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, StreamListener>>
-    for PeerAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, StreamListener>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
-
 /// A TCP stream whose writes fail with `TimedOut` after being blocked for the write timeout.
 #[derive(Debug)]
 pub struct TimedStream {
@@ -172,7 +46,12 @@ pub struct TimedStream {
 }
 
 impl TimedStream {
-    fn new(inner: TcpStream, timeout: Duration) -> Self {
+    /// Wraps an accepted socket, setting `TCP_NODELAY` and, if given, its send buffer.
+    pub fn new(inner: TcpStream, timeout: Duration, send_buffer: Option<usize>) -> Self {
+        let _ = inner.set_nodelay(true);
+        if let Some(bytes) = send_buffer {
+            let _ = socket2::SockRef::from(&inner).set_send_buffer_size(bytes);
+        }
         Self {
             inner,
             timeout,
@@ -181,18 +60,31 @@ impl TimedStream {
         }
     }
 
-    /// Waits until the socket is readable; true if the peer has closed it (bytes it sends are
-    /// discarded: a stream reads nothing after its request).
-    pub async fn peer_closed(&self) -> bool {
-        if self.inner.readable().await.is_err() {
-            return true;
-        }
-        let mut sink = [0u8; 256];
-        match self.inner.try_read(&mut sink) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
-            Err(_) => true,
+    /// The socket, for reads that bypass the prefix (reading a request head).
+    pub fn socket(&mut self) -> &mut TcpStream {
+        &mut self.inner
+    }
+
+    /// Puts bytes already read back in front of what the next reads return.
+    pub fn set_prefix(&mut self, prefix: Bytes) {
+        self.prefix = (!prefix.is_empty()).then_some(prefix);
+    }
+
+    /// Waits until the peer closes the connection or sends anything (both end a stream: a
+    /// stream reads nothing after its request, so uploaded bytes are refused, never drained).
+    /// Returns `true` if the peer closed it, `false` if it sent bytes.
+    pub async fn closed_or_sent(&self) -> bool {
+        loop {
+            if self.inner.readable().await.is_err() {
+                return true;
+            }
+            let mut probe = [0u8; 1];
+            match self.inner.try_read(&mut probe) {
+                Ok(0) => return true,
+                Ok(_) => return false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(_) => return true,
+            }
         }
     }
 

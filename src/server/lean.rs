@@ -2,7 +2,7 @@
 //!
 //! hyper keeps two 8 KiB buffers for every connection for its whole life (the read buffer and
 //! the header write buffer), which alone is twice the per-stream memory budget of SPEC §10. A
-//! stream needs neither after its request: the listener ([`crate::net::StreamListener`]) reads
+//! stream needs neither after its request: the front door ([`super`]) reads
 //! the request head of each new connection; a plain HTTP/1.1 `GET` of the stream path is run
 //! through the same axum router (every layer, extractor and error applies), and its response is
 //! written here — the head and the first frames in one write, then each chunk of frames with
@@ -12,68 +12,24 @@
 
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::Poll;
-
-use bytes::Bytes;
-use futures_util::Stream;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, TRANSFER_ENCODING};
-use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
+use axum::http::{Request, Response, StatusCode};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use crate::net::{PeerAddr, TimedStream};
+use super::admission::Ticket;
+use super::socket::TimedStream;
+use crate::api::PeerAddr;
+use crate::api::raw_chunks::{Chunks, RawChunks};
 
-/// Longest request head the lean path reads; a longer one goes to hyper (which refuses it).
-pub const MAX_HEAD: usize = 8192;
-/// The path served here.
-const STREAM_PATH: &str = "/v1/observations/stream";
-/// Most request headers parsed here (more: hyper takes the request).
-const MAX_HEADERS: usize = 64;
 /// Largest error body written by the lean path.
 const MAX_ERROR_BODY: usize = 64 * 1024;
-
-/// The chunks of an event stream.
-pub type Chunks = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
-
-/// A response extension holding a stream's chunks, so that the lean path can take them without
-/// the body wrappers of the layers; hyper reads the same chunks through the response body.
-#[derive(Clone)]
-pub struct RawChunks(Arc<Mutex<Option<Chunks>>>);
-
-impl std::fmt::Debug for RawChunks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RawChunks")
-    }
-}
-
-impl RawChunks {
-    /// The extension and a body reading the same chunks (until the lean path takes them).
-    pub fn new(chunks: impl Stream<Item = io::Result<Bytes>> + Send + 'static) -> (Self, Body) {
-        let slot: Arc<Mutex<Option<Chunks>>> = Arc::new(Mutex::new(Some(Box::pin(chunks))));
-        let reader = slot.clone();
-        let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| {
-            let mut chunks = reader.lock().unwrap_or_else(PoisonError::into_inner);
-            match chunks.as_mut() {
-                Some(chunks) => chunks.as_mut().poll_next(cx),
-                None => Poll::Ready(None),
-            }
-        }));
-        (Self(slot), body)
-    }
-
-    /// Takes the chunks (once).
-    pub fn take(&self) -> Option<Chunks> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
-}
 
 /// What the lean path needs: the API router and the tasks of the connections it serves.
 #[derive(Debug, Clone)]
@@ -82,68 +38,21 @@ pub struct LeanStreams {
     tasks: TaskTracker,
 }
 
-/// What a request head read so far is.
-#[derive(Debug)]
-pub enum Head {
-    /// More bytes are needed.
-    Incomplete,
-    /// A stream request this path serves.
-    Stream(Box<Request<Body>>),
-    /// Anything else: hyper serves it.
-    Other,
-}
-
-/// Reads a request head: a complete HTTP/1.1 `GET` of the stream path with no body and
-/// nothing after the head becomes a request for the router.
-pub fn classify(buf: &[u8]) -> Head {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Request::new(&mut headers);
-    let len = match parsed.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Head::Incomplete,
-        Err(_) => return Head::Other,
-    };
-    let (Some("GET"), Some(1), Some(path)) = (parsed.method, parsed.version, parsed.path) else {
-        return Head::Other;
-    };
-    if len != buf.len() || path.split('?').next() != Some(STREAM_PATH) {
-        return Head::Other;
-    }
-    let mut request = Request::new(Body::empty());
-    *request.method_mut() = Method::GET;
-    *request.version_mut() = Version::HTTP_11;
-    match path.parse() {
-        Ok(uri) => *request.uri_mut() = uri,
-        Err(_) => return Head::Other,
-    }
-    for h in parsed.headers.iter() {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(h.name.as_bytes()),
-            HeaderValue::from_bytes(h.value),
-        ) else {
-            return Head::Other;
-        };
-        if name == TRANSFER_ENCODING || (name == CONTENT_LENGTH && value != "0") {
-            return Head::Other; // a body: not a plain stream request
-        }
-        request.headers_mut().append(name, value);
-    }
-    Head::Stream(Box::new(request))
-}
-
 impl LeanStreams {
     /// Serves stream requests with `router`; their connections run as tasks of `tasks`.
     pub fn new(router: Router, tasks: TaskTracker) -> Self {
         Self { router, tasks }
     }
 
-    /// The tasks of the connections this path serves (wait for them on shutdown).
-    pub fn tasks(&self) -> &TaskTracker {
-        &self.tasks
-    }
-
-    /// Answers one stream request on `io` and forwards the stream until it ends.
-    pub async fn serve(&self, mut io: TimedStream, peer: SocketAddr, mut request: Request<Body>) {
+    /// Answers one stream request on `io` and forwards the stream until it ends; the
+    /// connection's place (`ticket`) is held as long.
+    pub async fn serve(
+        &self,
+        mut io: TimedStream,
+        peer: SocketAddr,
+        mut request: Request<Body>,
+        ticket: Ticket,
+    ) {
         request.extensions_mut().insert(ConnectInfo(PeerAddr(peer)));
         let response = match self.router.clone().oneshot(request).await {
             Ok(response) => response,
@@ -159,9 +68,10 @@ impl LeanStreams {
             // its own, sized for forwarding only (~1.5 KiB less per open stream).
             self.tasks.spawn(async move {
                 ended(forward_stream(&mut io, response).await);
+                drop(ticket);
             });
         } else {
-            ended(write_whole(&mut io, response).await);
+            ended(write_response(&mut io, response).await);
         }
     }
 }
@@ -198,7 +108,10 @@ fn head(response: &Response<Body>, out: &mut Vec<u8>) {
 }
 
 /// An error answer (or anything but an event stream): written whole, then the connection closes.
-async fn write_whole(io: &mut TimedStream, response: Response<Body>) -> io::Result<()> {
+pub(super) async fn write_response(
+    io: &mut TimedStream,
+    response: Response<Body>,
+) -> io::Result<()> {
     let mut out = Vec::with_capacity(512);
     head(&response, &mut out);
     let mut body = Vec::new();
@@ -249,11 +162,13 @@ async fn forward_stream(io: &mut TimedStream, response: Response<Body>) -> io::R
         let next = tokio::select! {
             biased;
             next = data.next() => next,
-            closed = io.peer_closed() => {
+            closed = io.closed_or_sent() => {
                 if closed {
                     return Ok(());
                 }
-                continue;
+                // Nothing is read after a stream request: bytes sent now are refused, not
+                // drained, and the connection is closed.
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "bytes sent after a stream request"));
             }
         };
         match next {
@@ -328,32 +243,6 @@ async fn write_chunk(io: &mut TimedStream, data: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_plain_stream_gets_take_the_lean_path() {
-        let get = b"GET /v1/observations/stream?stations=44009 HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 5\r\n\r\n";
-        let Head::Stream(request) = classify(get) else {
-            panic!("a stream GET");
-        };
-        assert_eq!(request.uri().query(), Some("stations=44009"));
-        assert_eq!(request.headers()["last-event-id"], "5");
-        assert!(matches!(classify(&get[..get.len() - 2]), Head::Incomplete));
-        for other in [
-            &b"GET /v1/observations HTTP/1.1\r\nHost: x\r\n\r\n"[..],
-            b"HEAD /v1/observations/stream HTTP/1.1\r\nHost: x\r\n\r\n",
-            b"POST /v1/observations/stream HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
-            b"GET /v1/observations/stream HTTP/1.0\r\n\r\n",
-            b"GET /v1/observations/stream HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
-            b"GET /v1/observations/stream HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
-            b"garbage\r\n\r\n",
-        ] {
-            assert!(
-                matches!(classify(other), Head::Other),
-                "{}",
-                String::from_utf8_lossy(other)
-            );
-        }
-    }
 
     #[test]
     fn chunk_headers_are_hex() {

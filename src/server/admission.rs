@@ -1,0 +1,202 @@
+//! Which connections the front door takes: a total cap below the open-file limit, a cap per
+//! client address, and room for new requests under a flood of idle sockets.
+//!
+//! A connection that has not finished its first request head is *waiting*. When the total cap
+//! is reached, a new connection is still accepted and the oldest waiting connection is closed
+//! to make room: a flood of silent or slow sockets can hold places only until real requests
+//! arrive, so `/health`, streams and REST reads keep working. Only when every place holds a
+//! connection that has sent a request is a new one refused.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio_util::sync::CancellationToken;
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its address already holds the most connections one address may.
+    PerAddress,
+    /// Every place holds a connection that has sent a request.
+    Full,
+}
+
+impl Refusal {
+    /// Metric label.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::PerAddress => "per_address",
+            Self::Full => "full",
+        }
+    }
+}
+
+/// The connection caps.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// Most connections open at once.
+    max_total: usize,
+    /// Most connections of one client address (0: no cap).
+    max_per_address: usize,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    open: usize,
+    per_address: HashMap<IpAddr, usize>,
+    /// Connections still waiting for their first request head, oldest first, by admission
+    /// number: closing one cancels its token.
+    waiting: BTreeMap<u64, CancellationToken>,
+    next: u64,
+}
+
+impl Admission {
+    /// Caps at `max_total` connections, `max_per_address` per address (0: none).
+    pub fn new(max_total: usize, max_per_address: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                max_total: max_total.max(1),
+                max_per_address,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// Most connections open at once.
+    pub fn max_total(&self) -> usize {
+        self.inner.max_total
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.lock().open
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Admits a new connection from `address`, closing the oldest waiting connection when the
+    /// total cap is reached. The place is held until the returned ticket drops; the connection
+    /// counts as waiting until [`Ticket::request_started`].
+    pub fn admit(&self, address: IpAddr) -> Result<Ticket, Refusal> {
+        let mut state = self.lock();
+        let of_address = state.per_address.get(&address).copied().unwrap_or(0);
+        if self.inner.max_per_address > 0 && of_address >= self.inner.max_per_address {
+            return Err(Refusal::PerAddress);
+        }
+        if state.open >= self.inner.max_total {
+            // The oldest connection that has not sent a request makes room; its place frees
+            // when its task sees the token and ends (at once: it is only reading).
+            match state.waiting.pop_first() {
+                Some((_, idle)) => {
+                    idle.cancel();
+                    metrics::counter!("http_connections_evicted_total").increment(1);
+                }
+                None => return Err(Refusal::Full),
+            }
+        }
+        state.open += 1;
+        *state.per_address.entry(address).or_insert(0) += 1;
+        let id = state.next;
+        state.next += 1;
+        let evicted = CancellationToken::new();
+        state.waiting.insert(id, evicted.clone());
+        Ok(Ticket {
+            admission: self.clone(),
+            address,
+            id,
+            evicted,
+        })
+    }
+}
+
+/// A connection's place; released on drop.
+#[derive(Debug)]
+pub struct Ticket {
+    admission: Admission,
+    address: IpAddr,
+    id: u64,
+    evicted: CancellationToken,
+}
+
+impl Ticket {
+    /// Cancelled when the connection is closed to make room (only while it is waiting).
+    pub fn evicted(&self) -> &CancellationToken {
+        &self.evicted
+    }
+
+    /// The connection has sent a complete request head: it no longer makes room for others.
+    pub fn request_started(&self) {
+        self.admission.lock().waiting.remove(&self.id);
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut state = self.admission.lock();
+        state.open = state.open.saturating_sub(1);
+        state.waiting.remove(&self.id);
+        if let Some(n) = state.per_address.get_mut(&self.address) {
+            *n -= 1;
+            if *n == 0 {
+                state.per_address.remove(&self.address);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([127, 0, 0, last])
+    }
+
+    #[test]
+    fn a_full_house_closes_the_oldest_waiting_connection() {
+        let admission = Admission::new(3, 0);
+        let a = admission.admit(ip(1)).expect("a");
+        let b = admission.admit(ip(1)).expect("b");
+        let c = admission.admit(ip(1)).expect("c");
+        a.request_started();
+        // Full: b is the oldest still waiting, so it makes room.
+        let d = admission.admit(ip(2)).expect("d");
+        assert!(!a.evicted().is_cancelled());
+        assert!(b.evicted().is_cancelled());
+        assert!(!c.evicted().is_cancelled());
+        drop(b);
+        assert_eq!(admission.open(), 3);
+        c.request_started();
+        d.request_started();
+        // Every place holds a request now: refused.
+        assert_eq!(admission.admit(ip(3)).err(), Some(Refusal::Full));
+        drop(a);
+        assert!(admission.admit(ip(3)).is_ok());
+    }
+
+    #[test]
+    fn one_address_holds_at_most_its_share() {
+        let admission = Admission::new(100, 2);
+        let first = admission.admit(ip(1)).expect("first");
+        let _second = admission.admit(ip(1)).expect("second");
+        assert_eq!(admission.admit(ip(1)).err(), Some(Refusal::PerAddress));
+        assert!(
+            admission.admit(ip(2)).is_ok(),
+            "other addresses are not affected"
+        );
+        drop(first);
+        assert!(admission.admit(ip(1)).is_ok(), "a place of its own freed");
+    }
+}

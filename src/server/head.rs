@@ -1,0 +1,98 @@
+//! Reading a new connection's request head: whether it is a plain HTTP/1.1 stream request the
+//! lean path serves, needs more bytes, is too large, or goes to hyper.
+
+use axum::body::Body;
+use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use axum::http::{HeaderName, HeaderValue, Method, Request, Version};
+
+/// Longest request head accepted on any path (SPEC §12); hyper gets the same limit.
+pub const MAX_HEAD: usize = 8 * 1024;
+/// Most request headers accepted on any path.
+pub const MAX_HEADERS: usize = 64;
+/// The path the lean writer serves.
+const STREAM_PATH: &str = "/v1/observations/stream";
+
+/// What a request head read so far is.
+#[derive(Debug)]
+pub enum Head {
+    /// More bytes are needed.
+    Incomplete,
+    /// A stream request this path serves.
+    Stream(Box<Request<Body>>),
+    /// Anything else: hyper serves it.
+    Other,
+}
+
+/// Reads a request head: a complete HTTP/1.1 `GET` of the stream path with a `Host`, no body
+/// and nothing after the head becomes a request for the router; anything else (a missing
+/// `Host` too, which hyper's side answers with 400) goes to hyper.
+pub fn classify(buf: &[u8]) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let len = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Head::Incomplete,
+        Err(_) => return Head::Other,
+    };
+    let (Some("GET"), Some(1), Some(path)) = (parsed.method, parsed.version, parsed.path) else {
+        return Head::Other;
+    };
+    if len != buf.len() || path.split('?').next() != Some(STREAM_PATH) {
+        return Head::Other;
+    }
+    let mut request = Request::new(Body::empty());
+    *request.method_mut() = Method::GET;
+    *request.version_mut() = Version::HTTP_11;
+    match path.parse() {
+        Ok(uri) => *request.uri_mut() = uri,
+        Err(_) => return Head::Other,
+    }
+    for h in parsed.headers.iter() {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(h.name.as_bytes()),
+            HeaderValue::from_bytes(h.value),
+        ) else {
+            return Head::Other;
+        };
+        if name == TRANSFER_ENCODING || (name == CONTENT_LENGTH && value != "0") {
+            return Head::Other; // a body: not a plain stream request
+        }
+        request.headers_mut().append(name, value);
+    }
+    if !request.headers().contains_key(axum::http::header::HOST) {
+        return Head::Other;
+    }
+    Head::Stream(Box::new(request))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_stream_gets_take_the_lean_path() {
+        let get = b"GET /v1/observations/stream?stations=44009 HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 5\r\n\r\n";
+        let Head::Stream(request) = classify(get) else {
+            panic!("a stream GET");
+        };
+        assert_eq!(request.uri().query(), Some("stations=44009"));
+        assert_eq!(request.headers()["last-event-id"], "5");
+        assert!(matches!(classify(&get[..get.len() - 2]), Head::Incomplete));
+        for other in [
+            &b"GET /v1/observations HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            b"HEAD /v1/observations/stream HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"POST /v1/observations/stream HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
+            b"GET /v1/observations/stream HTTP/1.0\r\n\r\n",
+            b"GET /v1/observations/stream HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET /v1/observations/stream HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+            b"garbage\r\n\r\n",
+            b"GET /v1/observations/stream HTTP/1.1\r\nAccept: */*\r\n\r\n",
+        ] {
+            assert!(
+                matches!(classify(other), Head::Other),
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The front door: the accept loop and everything a connection meets before the API.
+//!
+//! Every accepted connection gets a place from [`admission`] (a total cap below the open-file
+//! limit, a cap per client address, and the oldest idle connection closed to make room), socket
+//! options ([`socket`]), and a request-head timeout and size limit ([`head`]). Its first request
+//! head is read here: a plain HTTP/1.1 stream `GET` goes to the lean writer ([`lean`]); every
+//! other connection goes to hyper with the bytes already read, under the same head timeout
+//! (which is also its keep-alive idle timeout), head-size and header-count limits. Dependencies
+//! go one way: this module uses the API's router; the API never imports the transport.
+
+pub mod admission;
+mod head;
+mod lean;
+pub mod socket;
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, Response, Version, header};
+use axum::response::IntoResponse;
+use bytes::BytesMut;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use crate::api::{ApiError, PeerAddr};
+use admission::{Admission, Ticket};
+use head::{Head, MAX_HEAD, MAX_HEADERS};
+use lean::LeanStreams;
+use socket::TimedStream;
+pub use socket::bind;
+
+/// Limits and socket options of the front door.
+#[derive(Debug, Clone)]
+pub struct FrontDoor {
+    /// Time a connection gets to send a complete request head; on hyper's side also the time
+    /// an idle keep-alive connection is kept open between requests.
+    pub head_timeout: Duration,
+    /// A connection whose peer accepts no data for this long is closed.
+    pub write_timeout: Duration,
+    /// Fixed `SO_SNDBUF` of accepted sockets (`None`: the kernel's autotuning).
+    pub send_buffer: Option<usize>,
+    /// Most connections open at once (kept below the open-file limit).
+    pub max_connections: usize,
+    /// Most connections from one client address (0: no cap).
+    pub max_connections_per_address: usize,
+    /// Serve stream requests with the lean writer instead of hyper.
+    pub lean_streams: bool,
+    /// Time hyper's connections get to finish on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+/// Serves `router` on `listener` until `shutdown`, then drains hyper's connections for at most
+/// the grace period. Connections run as tasks of `tasks` (streams end on `shutdown` themselves).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    door: FrontDoor,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let admission = Admission::new(door.max_connections, door.max_connections_per_address);
+    let graceful = GracefulShutdown::new();
+    let lean = LeanStreams::new(router.clone(), tasks.clone());
+    let mut accept_errors = AcceptErrors::default();
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
+                accept_errors.succeeded();
+                accepted
+            }
+            Err(e) => {
+                accept_errors.failed(&e).await;
+                continue;
+            }
+        };
+        let ticket = match admission.admit(peer.ip()) {
+            Ok(ticket) => ticket,
+            Err(refusal) => {
+                metrics::counter!("http_connections_refused_total", "reason" => refusal.code())
+                    .increment(1);
+                refuse(stream);
+                continue;
+            }
+        };
+        let connection = Connection {
+            io: TimedStream::new(stream, door.write_timeout, door.send_buffer),
+            peer,
+            ticket,
+        };
+        let context = ConnectionContext {
+            router: router.clone(),
+            lean: door.lean_streams.then(|| lean.clone()),
+            head_timeout: door.head_timeout,
+            watcher: graceful.watcher(),
+            shutdown: shutdown.clone(),
+        };
+        tasks.spawn(connection.run(context));
+    }
+    drop(listener);
+    if tokio::time::timeout(door.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            event = "shutdown_drain_timeout",
+            "connections still open after the grace period; closing"
+        );
+    }
+}
+
+/// Closes a refused connection with a short `503` (written if the socket takes it at once).
+fn refuse(stream: TcpStream) {
+    const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\ncontent-type: application/json\r\ncontent-length: 84\r\nconnection: close\r\n\r\n{\"error\":{\"code\":\"too_many_connections\",\"message\":\"too many connections; try again\"}}";
+    let _ = stream.try_write(BUSY);
+}
+
+/// Backs off after failed `accept` calls (out of descriptors, mostly) and logs them at most
+/// once a second, with how many there were.
+#[derive(Debug, Default)]
+struct AcceptErrors {
+    in_a_row: u32,
+    unlogged: u64,
+    last_logged: Option<tokio::time::Instant>,
+}
+
+impl AcceptErrors {
+    fn succeeded(&mut self) {
+        self.in_a_row = 0;
+    }
+
+    async fn failed(&mut self, error: &io::Error) {
+        metrics::counter!("http_accept_errors_total").increment(1);
+        self.in_a_row = self.in_a_row.saturating_add(1);
+        self.unlogged += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .last_logged
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            tracing::warn!(event = "accept_failed", error = %error, count = self.unlogged, "accept failed");
+            self.unlogged = 0;
+            self.last_logged = Some(now);
+        }
+        // 5 ms, doubling to 1 s while the errors go on.
+        let wait = Duration::from_millis(5 << self.in_a_row.min(8).saturating_sub(1));
+        tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
+    }
+}
+
+/// What every connection task shares.
+#[derive(Debug)]
+struct ConnectionContext {
+    router: Router,
+    lean: Option<LeanStreams>,
+    head_timeout: Duration,
+    watcher: Watcher,
+    shutdown: CancellationToken,
+}
+
+/// An accepted connection and its place.
+#[derive(Debug)]
+struct Connection {
+    io: TimedStream,
+    peer: SocketAddr,
+    ticket: Ticket,
+}
+
+/// How reading the first request head ended.
+enum FirstHead {
+    /// A complete head; the bytes read so far (the head, maybe more).
+    Read(BytesMut, Head),
+    /// More than [`MAX_HEAD`] bytes without a complete head.
+    TooLarge,
+    /// Closed, timed out, evicted or shut down before a complete head: just close.
+    Gone(&'static str),
+}
+
+impl Connection {
+    async fn run(mut self, context: ConnectionContext) {
+        match self.first_head(&context).await {
+            FirstHead::Gone(why) => {
+                if why != "closed" {
+                    metrics::counter!("http_connections_closed_before_request_total", "reason" => why)
+                        .increment(1);
+                }
+            }
+            FirstHead::TooLarge => {
+                metrics::counter!("http_connections_closed_before_request_total", "reason" => "head_too_large")
+                    .increment(1);
+                let response = ApiError::HeadTooLarge.into_response();
+                if lean::write_response(&mut self.io, response).await.is_ok() {
+                    linger(&mut self.io).await;
+                }
+            }
+            FirstHead::Read(bytes, head) => {
+                self.ticket.request_started();
+                match (head, &context.lean) {
+                    (Head::Stream(request), Some(lean)) => {
+                        lean.serve(self.io, self.peer, *request, self.ticket).await;
+                    }
+                    _ => {
+                        self.io.set_prefix(bytes.freeze());
+                        serve_hyper(self.io, self.peer, self.ticket, context).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads until the first request head is complete, within the head timeout and size.
+    async fn first_head(&mut self, context: &ConnectionContext) -> FirstHead {
+        let mut buf = BytesMut::with_capacity(1024);
+        let deadline = tokio::time::Instant::now() + context.head_timeout;
+        loop {
+            let read = tokio::select! {
+                biased;
+                () = context.shutdown.cancelled() => return FirstHead::Gone("shutdown"),
+                () = self.ticket.evicted().cancelled() => return FirstHead::Gone("evicted"),
+                () = tokio::time::sleep_until(deadline) => return FirstHead::Gone("head_timeout"),
+                read = self.io.socket().read_buf(&mut buf) => read,
+            };
+            match read {
+                Ok(0) | Err(_) => return FirstHead::Gone("closed"),
+                Ok(_) => match head::classify(&buf) {
+                    Head::Incomplete if buf.len() >= MAX_HEAD => return FirstHead::TooLarge,
+                    Head::Incomplete => {}
+                    head => return FirstHead::Read(buf, head),
+                },
+            }
+        }
+    }
+}
+
+/// After refusing a request whose rest is still arriving, reads and discards a bounded amount
+/// for a moment before closing, so that the peer reads the answer instead of a reset.
+async fn linger(io: &mut TimedStream) {
+    let mut sink = vec![0u8; 16 * 1024];
+    let mut left: usize = 1024 * 1024;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while left > 0 {
+        match tokio::time::timeout_at(deadline, io.socket().read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => return,
+        }
+    }
+}
+
+/// Serves a connection with hyper: the router behind the head timeout (also the keep-alive
+/// idle timeout), the head-size and header-count limits, and graceful shutdown.
+async fn serve_hyper(
+    io: TimedStream,
+    peer: SocketAddr,
+    ticket: Ticket,
+    context: ConnectionContext,
+) {
+    let router = context.router;
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let router = router.clone();
+        async move { Ok::<_, Infallible>(route(router, peer, request).await) }
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(context.head_timeout)
+        .max_headers(MAX_HEADERS)
+        .max_header_size(MAX_HEAD);
+    let connection = http.serve_connection(TokioIo::new(io), service);
+    if let Err(e) = context.watcher.watch(connection).await {
+        tracing::debug!(event = "http_connection_ended", error = %e, "connection ended");
+    }
+    drop(ticket);
+}
+
+/// One request through the router, with the peer address; an HTTP/1.1 request without `Host`
+/// is refused (RFC 9112 §3.2).
+async fn route(router: Router, peer: SocketAddr, mut request: Request<Incoming>) -> Response<Body> {
+    if request.version() == Version::HTTP_11 && !request.headers().contains_key(header::HOST) {
+        return ApiError::BadRequest("an HTTP/1.1 request needs a Host header".into())
+            .into_response();
+    }
+    request.extensions_mut().insert(ConnectInfo(PeerAddr(peer)));
+    match router.oneshot(request.map(Body::new)).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
