@@ -1,6 +1,7 @@
 //! The HTTP API: one router built from each feature module's routes.
 
 mod assets;
+pub mod auth;
 mod cors;
 mod error;
 mod health;
@@ -49,6 +50,10 @@ pub struct AppState {
     pub max_replay: u32,
     /// Bearer token of the publish API; `None` disables it.
     pub publish_token: Option<Secret>,
+    /// Verifies subscriber tokens; `None`: reads need no token.
+    pub subscriber_auth: Option<auth::JwtVerifier>,
+    /// Bearer token `/metrics` requires; `None`: `/metrics` is open.
+    pub metrics_token: Option<Secret>,
     /// Longest long poll this server grants (requests may ask for up to 60 s).
     pub max_wait_secs: u32,
     /// Whether the client address is taken from `X-Forwarded-For` (behind a trusted proxy).
