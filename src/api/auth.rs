@@ -302,7 +302,7 @@ fn jwks_keys(
     Ok(Keys::ByKid { keys, default })
 }
 
-/// The `WWW-Authenticate` detail of a rejected token (never the token itself).
+/// Why a token was rejected, for the 401's message (never the token itself).
 fn invalid_token(kind: &ErrorKind) -> ApiError {
     let message = match kind {
         ErrorKind::ExpiredSignature => "the token has expired".to_owned(),
@@ -317,7 +317,6 @@ fn invalid_token(kind: &ErrorKind) -> ApiError {
         ErrorKind::InvalidClaimFormat(claim) => format!("the token's {claim} claim is malformed"),
         _ => "the token is malformed".to_owned(),
     };
-    tracing::debug!(event = "subscriber_token_rejected", reason = %message, "token rejected");
     ApiError::InvalidToken(message)
 }
 
@@ -367,7 +366,10 @@ impl FromRequestParts<AppState> for Access {
                 "this server needs a token: send Authorization: Bearer <token>, the {TOKEN_QUERY} query parameter or the {TOKEN_COOKIE} cookie"
             )));
         };
-        verifier.verify(&token).map(|granted| Self { granted })
+        let granted = verifier.verify(&token).inspect_err(|e| {
+            tracing::debug!(event = "subscriber_token_rejected", reason = %e, "token rejected");
+        })?;
+        Ok(Self { granted })
     }
 }
 

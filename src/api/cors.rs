@@ -66,7 +66,11 @@ impl CorsOrigins {
                 header::AUTHORIZATION,
                 HeaderName::from_static("last-event-id"),
             ])
-            .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                header::RETRY_AFTER,
+                header::WWW_AUTHENTICATE,
+            ])
             .max_age(Duration::from_secs(600));
         match self {
             Self::SameOrigin => None,
