@@ -94,7 +94,8 @@ pub fn router(state: AppState, cors: &CorsOrigins) -> Router {
     }
 }
 
-/// The span every request-scoped log line is emitted in: it carries the request id.
+/// The span every request-scoped log line is emitted in: it carries the request id. It records
+/// the path only, never the query: a subscriber token may be in it (`access_token`).
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let id = request
         .headers()
