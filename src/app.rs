@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api::auth::{JwtConfig, JwtVerifier};
 use crate::api::{self, AppState, CorsOrigins, limits::StreamLimiter};
 use crate::bus::{Bus, MemoryBus, RedisBus};
 use crate::config::Secret;
@@ -75,6 +76,10 @@ pub struct ServerSettings {
     pub max_connections_per_address: usize,
     /// Bearer token of the publish API; `None` disables it.
     pub publish_token: Option<Secret>,
+    /// Subscriber auth (SPEC §5): reads need a JWT checked against this; `None`: open reads.
+    pub subscriber_auth: Option<JwtConfig>,
+    /// Bearer token `/metrics` requires; `None`: `/metrics` is open.
+    pub metrics_token: Option<Secret>,
     /// Longest long poll granted, seconds.
     pub max_wait_secs: u32,
     /// Most streams per client address (0: no limit).
@@ -105,6 +110,8 @@ impl Default for ServerSettings {
             max_connections_per_address: 2_000,
             send_buffer: None,
             publish_token: None,
+            subscriber_auth: None,
+            metrics_token: None,
             max_streams_per_client: 500,
             max_wait_secs: 60,
             trusted_proxies: TrustedProxies::default(),
@@ -175,9 +182,16 @@ impl Application {
     /// Connects everything. Pass a bound listener to serve on it (tests bind port 0); without
     /// one, the server binds `settings.server.listen`.
     pub async fn build(settings: Settings, listener: Option<TcpListener>) -> anyhow::Result<Self> {
+        let server = settings.server.clone().unwrap_or_default();
+        // Configuration errors first, before anything is connected.
+        let subscriber_auth = server
+            .subscriber_auth
+            .as_ref()
+            .map(JwtVerifier::new)
+            .transpose()
+            .context("subscriber auth")?;
         let store = connect_store(&settings.database_url).await?;
         let bus = connect_bus(settings.redis_url.as_deref())?;
-        let server = settings.server.clone().unwrap_or_default();
         let listener = match (&settings.server, listener) {
             (None, _) => None,
             (Some(_), Some(l)) => Some(l),
@@ -228,6 +242,8 @@ impl Application {
             max_wait_secs: server.max_wait_secs,
             max_replay: server.max_replay,
             publish_token: server.publish_token.clone(),
+            subscriber_auth,
+            metrics_token: server.metrics_token.clone(),
             shutdown: CancellationToken::new(),
         };
         let cancel = state.shutdown.clone();

@@ -8,6 +8,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::CorsOrigins;
+use crate::api::auth::{JwtConfig, JwtKey};
 use crate::app::{Application, IngestSource, ServerSettings, Settings};
 use crate::bridge::{OscBridgeConfig, OscPrefix, SubscriptionConfig};
 use crate::config::{
@@ -113,11 +114,48 @@ fn server_settings(args: &ServerArgs, distributed: bool) -> anyhow::Result<Serve
         max_connections_per_address: args.max_connections_per_client,
         send_buffer: (args.send_buffer_bytes > 0).then_some(args.send_buffer_bytes),
         publish_token: args.publish_token.clone(),
+        subscriber_auth: subscriber_auth(args)?,
+        metrics_token: args.metrics_token.clone(),
         max_streams_per_client: args.max_streams_per_client,
         max_wait_secs: args.max_wait_secs,
         trusted_proxies: args.trusted_proxies.clone().unwrap_or_default(),
         cors: Some(cors),
     })
+}
+
+/// Subscriber auth from the `--jwt-*` flags (the key is checked by the application's build).
+fn subscriber_auth(args: &ServerArgs) -> anyhow::Result<Option<JwtConfig>> {
+    let non_empty = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let (audience, issuer) = (non_empty(&args.jwt_audience), non_empty(&args.jwt_issuer));
+    let key = match (&args.jwt_secret, &args.jwt_public_key, &args.jwt_jwks) {
+        (None, None, None) => {
+            anyhow::ensure!(
+                audience.is_none() && issuer.is_none(),
+                "--jwt-audience and --jwt-issuer need a key: --jwt-secret, --jwt-public-key or --jwt-jwks"
+            );
+            return Ok(None);
+        }
+        (Some(secret), None, None) => JwtKey::Secret(secret.clone()),
+        (None, Some(path), None) => JwtKey::PublicKeyPem(
+            std::fs::read(path)
+                .with_context(|| format!("--jwt-public-key: reading {}", path.display()))?,
+        ),
+        (None, None, Some(path)) => JwtKey::Jwks(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("--jwt-jwks: reading {}", path.display()))?,
+        ),
+        _ => anyhow::bail!("give only one of --jwt-secret, --jwt-public-key and --jwt-jwks"),
+    };
+    Ok(Some(JwtConfig {
+        key,
+        audience,
+        issuer,
+    }))
 }
 
 fn ingest_source(args: &IngestArgs) -> anyhow::Result<Option<IngestSource>> {
@@ -194,6 +232,7 @@ async fn osc_bridge(args: &OscBridgeArgs) -> anyhow::Result<()> {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(args.max_backoff_secs),
             idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+            token: args.token.clone(),
         },
         target: args.target.clone(),
         prefix: OscPrefix::parse(&args.prefix).map_err(|e| anyhow::anyhow!("--prefix: {e}"))?,

@@ -120,6 +120,9 @@ pub struct OscBridgeArgs {
     /// Seconds with no data at all (heartbeats included) after which the stream counts as dead.
     #[arg(long, env = "BUOYCAST_BRIDGE_IDLE_TIMEOUT_SECS", default_value_t = 45, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub idle_timeout_secs: u64,
+    /// Subscriber token (JWT) for a server with subscriber auth; sent as `Authorization: Bearer`.
+    #[arg(long, env = "BUOYCAST_BRIDGE_TOKEN")]
+    pub token: Option<Secret>,
     /// Longest wait between two reconnection attempts, seconds.
     #[arg(long, env = "BUOYCAST_BRIDGE_MAX_BACKOFF_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub max_backoff_secs: u64,
@@ -236,6 +239,33 @@ pub struct ServerArgs {
     /// Bearer token of the publish API (`POST /v1/observations`); unset disables it.
     #[arg(long, env = "BUOYCAST_PUBLISH_TOKEN")]
     pub publish_token: Option<Secret>,
+    /// Subscriber auth with an HS256 shared secret (at least 32 bytes): every read of
+    /// observation data then needs a valid JWT. Off unless this, --jwt-public-key or --jwt-jwks
+    /// is given (one of them).
+    #[arg(long, env = "BUOYCAST_JWT_SECRET", conflicts_with_all = ["jwt_public_key", "jwt_jwks"])]
+    pub jwt_secret: Option<Secret>,
+    /// Subscriber auth with a PEM public key file: RSA (RS256), EC P-256/P-384 (ES256/ES384) or
+    /// Ed25519 (EdDSA).
+    #[arg(
+        long,
+        env = "BUOYCAST_JWT_PUBLIC_KEY",
+        value_name = "FILE",
+        conflicts_with = "jwt_jwks"
+    )]
+    pub jwt_public_key: Option<PathBuf>,
+    /// Subscriber auth with a JWKS file: each token names its key with `kid`.
+    #[arg(long, env = "BUOYCAST_JWT_JWKS", value_name = "FILE")]
+    pub jwt_jwks: Option<PathBuf>,
+    /// Audience subscriber tokens must carry in `aud` (needs a JWT key).
+    #[arg(long, env = "BUOYCAST_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Issuer subscriber tokens must carry in `iss` (needs a JWT key).
+    #[arg(long, env = "BUOYCAST_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Bearer token `/metrics` then requires (Prometheus: `authorization.credentials`); unset
+    /// leaves `/metrics` open.
+    #[arg(long, env = "BUOYCAST_METRICS_TOKEN")]
+    pub metrics_token: Option<Secret>,
 }
 
 /// Where observations come from.

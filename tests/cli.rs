@@ -1,5 +1,6 @@
 //! The `buoycast` binary as a user runs it: `parse` on real files, and `run` with a replay
-//! directory serving the stream, then stopping cleanly on SIGTERM.
+//! directory serving the stream, then stopping cleanly on SIGTERM; subscriber-auth flags checked
+//! at start-up, and tokens kept out of the logs.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -203,4 +204,150 @@ async fn run_with_a_replay_directory_streams_observations_and_stops_on_sigterm()
     let closed = find("sse_client_disconnected");
     assert_eq!(closed["connectionCount"], 0);
     assert!(closed["connectionDurationMs"].as_u64().is_some());
+}
+
+/// Runs `buoycast serve` with extra flags and returns its exit status and stderr (for flags
+/// that must stop it at start-up).
+fn serve_fails(extra: &[&str]) -> (std::process::ExitStatus, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url"])
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("db.sqlite").display()
+        ))
+        .args(extra)
+        .env_remove("BUOYCAST_JWT_SECRET")
+        .output()
+        .expect("runs");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn unusable_subscriber_auth_settings_stop_the_server_at_start_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a key").expect("write");
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, r#"{"keys":[]}"#).expect("write");
+    let (garbage, jwks) = (
+        garbage.to_str().expect("path"),
+        jwks.to_str().expect("path"),
+    );
+    for (flags, message) in [
+        (vec!["--jwt-secret", "short"], "at least 32 bytes"),
+        (
+            vec!["--jwt-public-key", "/nonexistent/key.pem"],
+            "--jwt-public-key: reading",
+        ),
+        (vec!["--jwt-public-key", garbage], "not a PEM public key"),
+        (vec!["--jwt-jwks", jwks], "no signing key"),
+        (vec!["--jwt-audience", "readers"], "need a key"),
+        (
+            vec![
+                "--jwt-secret",
+                "0123456789abcdef0123456789abcdef",
+                "--jwt-jwks",
+                jwks,
+            ],
+            "cannot be used with",
+        ),
+    ] {
+        let (status, stderr) = serve_fails(&flags);
+        assert!(!status.success(), "{flags:?} must fail");
+        assert!(stderr.contains(message), "{flags:?}: {stderr}");
+        assert!(
+            !stderr.contains("0123456789abcdef"),
+            "the secret is never printed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn subscriber_tokens_never_reach_the_logs() {
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+        ])
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("db.sqlite").display()
+        ))
+        .args(["--jwt-secret", SECRET])
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &serde_json::json!({ "exp": chrono::Utc::now().timestamp() + 600 }),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).expect("key"),
+    )
+    .expect("token");
+    let bad = format!("{token}x");
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (path, want) in [
+        (format!("/v1/observations?access_token={token}"), 200),
+        (format!("/v1/observations?access_token={bad}"), 401),
+        (format!("/v1/observations/stream?access_token={bad}"), 401),
+    ] {
+        let response = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), want, "{path}");
+    }
+    let mut stream = client
+        .get(format!(
+            "{base}/v1/observations/stream?access_token={token}"
+        ))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status(), 200);
+    let first = stream.chunk().await.expect("read").expect("a frame");
+    assert!(String::from_utf8_lossy(&first).contains("event: connection"));
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let output = child.wait_with_output().expect("exits");
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        logs.contains("/v1/observations"),
+        "requests are logged: {logs}"
+    );
+    let signature = token.rsplit('.').next().expect("signature");
+    assert!(
+        !logs.contains(signature),
+        "a token reached the logs:\n{logs}"
+    );
+    assert!(!logs.contains(SECRET), "the secret reached the logs");
 }

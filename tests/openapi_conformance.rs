@@ -18,7 +18,7 @@ impl Drop for Server {
     }
 }
 
-fn schemathesis(base: &str) -> (bool, String) {
+fn schemathesis(base: &str, token: &str) -> (bool, String) {
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis.toml");
     let output = Command::new("schemathesis")
         .args([
@@ -31,7 +31,7 @@ fn schemathesis(base: &str) -> (bool, String) {
         ])
         .args([
             "-H",
-            "Authorization: Bearer conformance-token",
+            &format!("Authorization: Bearer {token}"),
             "--max-examples",
             "25",
             "--seed",
@@ -52,10 +52,9 @@ fn schemathesis(base: &str) -> (bool, String) {
     (output.status.success(), text)
 }
 
-#[test]
-fn the_api_conforms_to_its_openapi_description() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let replay = dir.path().join("replay");
+/// A server on a free port, replaying one station with its metadata; `extra` flags added.
+fn start_server(dir: &std::path::Path, extra: &[&str]) -> (Server, String) {
+    let replay = dir.join("replay");
     std::fs::create_dir(&replay).expect("mkdir");
     std::fs::copy(
         format!("{NDBC}/realtime2/44013.txt"),
@@ -83,24 +82,17 @@ fn the_api_conforms_to_its_openapi_description() {
             "--max-wait-secs",
             "1",
         ])
-        .args([
-            "--publish-token",
-            "conformance-token",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
         .arg("--replay-dir")
         .arg(&replay)
         .arg("--database-url")
-        .arg(format!(
-            "sqlite://{}",
-            dir.path().join("db.sqlite").display()
-        ))
+        .arg(format!("sqlite://{}", dir.join("db.sqlite").display()))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("server starts");
-    let _server = Server(child);
+    let server = Server(child);
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -109,8 +101,50 @@ fn the_api_conforms_to_its_openapi_description() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    (server, base)
+}
 
-    let (ok, report) = schemathesis(&base);
+#[test]
+fn the_api_conforms_to_its_openapi_description() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_server, base) = start_server(dir.path(), &["--publish-token", "conformance-token"]);
+    let (ok, report) = schemathesis(&base, "conformance-token");
+    assert!(ok, "schemathesis found problems:\n{report}");
+    assert!(
+        report.contains("Tested: 9"),
+        "schemathesis did not test every operation:\n{report}"
+    );
+}
+
+/// With subscriber auth on, a token limited to one station: the 401 and 403 answers (and
+/// everything else) match the description too.
+#[test]
+fn the_api_conforms_with_subscriber_auth_on() {
+    const SECRET: &str = "conformance secret, 32 bytes or more";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_server, base) = start_server(
+        dir.path(),
+        &[
+            "--jwt-secret",
+            SECRET,
+            "--metrics-token",
+            "scrape",
+            // Publishing on, so that its own token check (401) is what answers a JWT there.
+            "--publish-token",
+            "conformance-token",
+        ],
+    );
+    let claims = serde_json::json!({
+        "exp": chrono::Utc::now().timestamp() + 3600,
+        "stations": ["44013"],
+    });
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).expect("key"),
+    )
+    .expect("token");
+    let (ok, report) = schemathesis(&base, &token);
     assert!(ok, "schemathesis found problems:\n{report}");
     assert!(
         report.contains("Tested: 9"),

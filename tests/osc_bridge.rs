@@ -503,3 +503,62 @@ async fn a_bridge_that_saw_nothing_resumes_from_where_it_joined() {
     cancel.cancel();
     let _ = handle.await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bridge_sends_its_token_to_a_server_with_subscriber_auth() {
+    const SECRET: &str = "a shared secret of at least 32 bytes, for tests";
+    let app = helpers::spawn_app_with(|s| {
+        if let Some(server) = s.server.as_mut() {
+            server.subscriber_auth = Some(buoycast::api::auth::JwtConfig {
+                key: buoycast::api::auth::JwtKey::Secret(SECRET.into()),
+                audience: None,
+                issuer: None,
+            });
+        }
+    })
+    .await;
+    let claims = json!({ "exp": chrono::Utc::now().timestamp() + 600, "stations": ["44009"] });
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).expect("key"),
+    )
+    .expect("token");
+    let granted = observation("44009", 0, [Some(1.5); VALUE_COUNT]);
+    app.publish(&[observation("46042", 0, [Some(2.5); VALUE_COUNT])])
+        .await;
+    app.publish(std::slice::from_ref(&granted)).await;
+
+    // Without a token the server's 401 is final: the bridge stops with an error.
+    let mut refused = Command::new(BIN)
+        .args(["bridge", "osc", "--url", &format!("http://{}", app.addr)])
+        .args(["--target", "127.0.0.1:9", "--last-event-id", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the bridge starts");
+    let status = tokio::task::spawn_blocking(move || {
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut refused.stderr.take().expect("stderr"), &mut stderr)
+            .expect("stderr");
+        (refused.wait().expect("exit"), stderr)
+    });
+    let (status, stderr) = tokio::time::timeout(WAIT, status)
+        .await
+        .expect("the bridge stops")
+        .expect("join");
+    assert!(!status.success());
+    assert!(stderr.contains("401"), "{stderr}");
+
+    // With it, the stream carries what the token grants (station 44009 only).
+    let receiver = Receiver::start();
+    let _bridge = Bridge::start(
+        app.addr,
+        receiver.port,
+        &["--token", &token, "--last-event-id", "0"],
+    );
+    let mut statuses = Vec::new();
+    check_bundle(&receiver.next_bundle(&mut statuses), 2, &granted);
+    assert_eq!(statuses, ["connected"]);
+}

@@ -4,11 +4,13 @@
 //
 // URL parameters (all optional): stations=44009,46042 · heartbeatMs=15000 (the server's
 // --heartbeat-secs, for the dead-stream watchdog) · pollMs=5000 · sseRetryMs=30000 ·
-// history=60 (points per plot) · quiet=1 (no client log lines).
+// history=60 (points per plot) · quiet=1 (no client log lines) · access_token=JWT (for a server
+// with subscriber auth: kept for this tab in sessionStorage and taken out of the address bar).
 
 import { connect, normaliseStations } from "/client/buoycast.js";
 
 const params = new URLSearchParams(location.search);
+const token = takeToken();
 const HISTORY = clampInt(params.get("history"), 60, 5, 500);
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -104,6 +106,7 @@ async function start() {
     pollIntervalMs: clampInt(params.get("pollMs"), 5000, 100, 600000),
     sseRetryIntervalMs: clampInt(params.get("sseRetryMs"), 30000, 100, 3600000),
     quiet: params.get("quiet") === "1",
+    token,
     onObservation,
     onStateChange,
     onEvent,
@@ -494,8 +497,27 @@ function sonify(observation, station) {
 
 // --- helpers ------------------------------------------------------------------------------------
 
+/** The subscriber token of `?access_token=` (or of an earlier load of this tab), if any. */
+function takeToken() {
+  const KEY = "buoycast.token";
+  const given = params.get("access_token");
+  if (given) {
+    const url = new URL(location.href);
+    url.searchParams.delete("access_token");
+    history.replaceState(null, "", url);
+  }
+  try {
+    if (given) sessionStorage.setItem(KEY, given);
+    return given || sessionStorage.getItem(KEY);
+  } catch {
+    return given; // storage unavailable: this load only
+  }
+}
+
 async function getJson(path) {
-  const response = await fetch(path, { headers: { Accept: "application/json" } });
+  const headers = { Accept: "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(path, { headers });
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
   return response.json();
 }

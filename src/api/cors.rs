@@ -1,6 +1,7 @@
 //! CORS: which browser origins may call the API.
 //!
-//! Default: in embedded mode any origin may read (GET/HEAD, the stream included) but not
+//! Default: in embedded mode any origin may read (GET/HEAD, the stream included; a subscriber
+//! token in `Authorization` too) but not
 //! publish; in distributed mode only same-origin pages (no CORS headers at all). An explicit
 //! allow-list (`--cors-origins https://a.example,https://b.example`) may also publish.
 
@@ -57,12 +58,19 @@ impl CorsOrigins {
     /// The layer enforcing the policy, if any cross-origin access is allowed.
     pub fn layer(&self) -> Option<CorsLayer> {
         let read = [Method::GET, Method::HEAD, Method::OPTIONS];
+        // `Authorization` carries subscriber tokens (a cross-origin read sends it without
+        // cookies: no credentials are allowed here).
         let base = CorsLayer::new()
             .allow_headers([
                 header::CONTENT_TYPE,
+                header::AUTHORIZATION,
                 HeaderName::from_static("last-event-id"),
             ])
-            .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                header::RETRY_AFTER,
+                header::WWW_AUTHENTICATE,
+            ])
             .max_age(Duration::from_secs(600));
         match self {
             Self::SameOrigin => None,

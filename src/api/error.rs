@@ -16,7 +16,8 @@ pub struct ErrorBody {
 /// An error: a stable machine-readable code and a human-readable message.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Stable code, e.g. `bad_request`, `not_found`, `unavailable`, `too_many_streams`.
+    /// Stable code, e.g. `bad_request`, `unauthorized`, `forbidden`, `not_found`, `unavailable`,
+    /// `too_many_streams`.
     #[schema(example = "bad_request")]
     pub code: String,
     /// What to do about it.
@@ -44,12 +45,18 @@ pub enum ApiError {
     /// A parameter, header or body is invalid.
     #[error("{0}")]
     BadRequest(String),
-    /// Credentials are missing or wrong.
+    /// Credentials are missing.
     #[error("{0}")]
     Unauthorized(String),
+    /// A token was given but is not valid (bad signature, expired, wrong audience, ...).
+    #[error("{0}")]
+    InvalidToken(String),
     /// The operation is not enabled on this server.
     #[error("{0}")]
     Forbidden(String),
+    /// The token does not grant a station the request asks for.
+    #[error("{0}")]
+    StationNotGranted(String),
     /// The body is larger than the limit.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -98,8 +105,11 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Unauthorized(_) | Self::InvalidToken(_) => {
+                (StatusCode::UNAUTHORIZED, "unauthorized")
+            }
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "publish_disabled"),
+            Self::StationNotGranted(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
@@ -150,7 +160,16 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         match self {
             Self::Unauthorized(_) => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="buoycast""#),
+                );
+            }
+            Self::InvalidToken(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="buoycast", error="invalid_token""#),
+                );
             }
             Self::Unavailable {
                 retry_after_secs, ..

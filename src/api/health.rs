@@ -6,12 +6,13 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::AppState;
+use super::auth::check_metrics_token;
+use super::{ApiError, AppState};
 use crate::store::{Store, StoreFault};
 
 /// How long a dependency check may take before it counts as down.
@@ -77,16 +78,24 @@ pub struct StreamCounts {
 
 /// Prometheus metrics (text exposition format).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
-async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    security((), ("metricsToken" = [])),
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 401, response = super::openapi::Unauthorized),
+    ))]
+async fn metrics_text(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    check_metrics_token(state.metrics_token.as_ref(), &headers)?;
     metrics::gauge!("sse_connections_total").set(state.streams.open() as f64);
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         crate::metrics::render(),
-    )
+    ))
 }
 
 /// Liveness: 200 while the process runs.

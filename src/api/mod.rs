@@ -1,6 +1,7 @@
 //! The HTTP API: one router built from each feature module's routes.
 
 mod assets;
+pub mod auth;
 mod cors;
 mod error;
 mod health;
@@ -52,6 +53,10 @@ pub struct AppState {
     pub max_replay: u32,
     /// Bearer token of the publish API; `None` disables it.
     pub publish_token: Option<Secret>,
+    /// Verifies subscriber tokens; `None`: reads need no token.
+    pub subscriber_auth: Option<auth::JwtVerifier>,
+    /// Bearer token `/metrics` requires; `None`: `/metrics` is open.
+    pub metrics_token: Option<Secret>,
     /// Longest long poll this server grants (requests may ask for up to 60 s).
     pub max_wait_secs: u32,
     /// Proxies whose `X-Forwarded-For` is believed (empty: the client is the TCP peer).
@@ -94,7 +99,8 @@ pub fn router(state: AppState, cors: &CorsOrigins) -> Router {
     }
 }
 
-/// The span every request-scoped log line is emitted in: it carries the request id.
+/// The span every request-scoped log line is emitted in: it carries the request id. It records
+/// the path only, never the query: a subscriber token may be in it (`access_token`).
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let id = request
         .headers()

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 
+use super::auth::Access;
 use super::params::Params;
 use super::{ApiError, AppState};
 use crate::domain::{Seq, StationId, StoredObservation};
@@ -91,14 +92,21 @@ pub struct StationsQuery {
 
 /// Polling fallback: observations after a seq, oldest first; optionally waits for new ones.
 #[utoipa::path(get, path = "/v1/observations", tag = "observations", params(PollQuery),
+    security((), ("subscriberJwt" = []), ("subscriberCookie" = []), ("subscriberQuery" = [])),
     responses(
         (status = 200, description = "A page of the log", body = Page),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::StationForbidden),
         (status = 400, description = "Invalid parameter", body = super::ErrorBody),
         (status = 503, description = "Store unavailable", body = super::ErrorBody),
     ))]
-async fn poll(State(state): State<AppState>, params: Params) -> Result<Json<Page>, ApiError> {
+async fn poll(
+    State(state): State<AppState>,
+    access: Access,
+    params: Params,
+) -> Result<Json<Page>, ApiError> {
     let after = params.seq("after")?.unwrap_or(Seq::ZERO);
-    let stations = params.stations()?;
+    let stations = access.filter(params.stations()?)?;
     let limit = params.limit()?;
     let wait = params
         .bounded_int("wait", 0, MAX_WAIT_SECS)?
@@ -146,13 +154,20 @@ async fn poll(State(state): State<AppState>, params: Params) -> Result<Json<Page
 
 /// The newest observation of each station.
 #[utoipa::path(get, path = "/v1/observations/latest", tag = "observations", params(StationsQuery),
+    security((), ("subscriberJwt" = []), ("subscriberCookie" = []), ("subscriberQuery" = [])),
     responses(
         (status = 200, description = "One observation per station, by station id", body = List),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::StationForbidden),
         (status = 400, description = "Invalid parameter", body = super::ErrorBody),
         (status = 503, description = "Store unavailable", body = super::ErrorBody),
     ))]
-async fn latest(State(state): State<AppState>, params: Params) -> Result<Json<List>, ApiError> {
-    let stations = params.stations()?;
+async fn latest(
+    State(state): State<AppState>,
+    access: Access,
+    params: Params,
+) -> Result<Json<List>, ApiError> {
+    let stations = access.filter(params.stations()?)?;
     let observations = state.store.latest(stations.as_ref()).await?;
     Ok(Json(List { observations }))
 }
@@ -160,18 +175,23 @@ async fn latest(State(state): State<AppState>, params: Params) -> Result<Json<Li
 /// One station's observations, newest first.
 #[utoipa::path(get, path = "/v1/observations/by-station/{station_id}", tag = "observations",
     params(("station_id" = String, Path, description = "Station id (case-insensitive)", example = "44009", pattern = r"^\s*[A-Za-z0-9_-]{1,32}\s*$"), HistoryParams),
+    security((), ("subscriberJwt" = []), ("subscriberCookie" = []), ("subscriberQuery" = [])),
     responses(
         (status = 200, description = "Observations, newest first", body = List),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::StationForbidden),
         (status = 400, description = "Invalid parameter", body = super::ErrorBody),
         (status = 503, description = "Store unavailable", body = super::ErrorBody),
     ))]
 async fn by_station(
     State(state): State<AppState>,
+    access: Access,
     Path(station_id): Path<String>,
     params: Params,
 ) -> Result<Json<List>, ApiError> {
     let station = StationId::parse(&station_id)
         .map_err(|e| ApiError::BadRequest(format!("station id: {e}")))?;
+    access.check(&station)?;
     let from = params.time("from")?;
     let to = params.time("to")?;
     // Any range is allowed (an empty one gives nothing): the cost is bounded by `limit`, and

@@ -6,10 +6,11 @@ use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::AppState;
+use super::auth::{TOKEN_COOKIE, TOKEN_QUERY};
 use crate::domain::{
     MAX_AHEAD, Observation, Seq, Station, StationId, StoredObservation, VALUE_RANGES,
 };
@@ -63,6 +64,18 @@ pub struct ShutdownEvent {
     timestamp: String,
 }
 
+/// No valid token: subscriber auth is on and none was given or it is not valid (or `/metrics`
+/// needs its token). The body says why; the token itself is never echoed.
+#[derive(Debug, utoipa::ToResponse)]
+#[response(headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"buoycast\"`, with `error=\"invalid_token\"` when a token was given but is not valid")))]
+#[allow(dead_code)]
+pub struct Unauthorized(super::ErrorBody);
+
+/// The token is valid but its `stations` claim does not grant a station the request names.
+#[derive(Debug, utoipa::ToResponse)]
+#[allow(dead_code)]
+pub struct StationForbidden(super::ErrorBody);
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -71,6 +84,42 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        let jwt = "Subscriber auth (off unless the server is started with a JWT key): a JWT \
+                   (HS256, RS256, ES256, ...) with `exp`, and `aud`/`iss` when configured; its \
+                   optional `stations` claim limits what it may read.";
+        components.add_security_scheme(
+            "subscriberJwt",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(jwt))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "subscriberCookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                TOKEN_COOKIE,
+                "The subscriber JWT in a cookie.",
+            ))),
+        );
+        components.add_security_scheme(
+            "subscriberQuery",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                TOKEN_QUERY,
+                "The subscriber JWT as a query parameter (an EventSource cannot set headers).",
+            ))),
+        );
+        components.add_security_scheme(
+            "metricsToken",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The token of `--metrics-token`, when one is set."))
+                    .build(),
+            ),
         );
     }
 }
@@ -99,7 +148,7 @@ impl Modify for BearerAuth {
         Observation, StoredObservation, Station, StationId, Seq,
         ConnectionEvent, HeartbeatEvent, ResetEvent, ShutdownEvent,
         super::ErrorBody, super::ErrorDetail, super::FieldError,
-    )),
+    ), responses(Unauthorized, StationForbidden)),
     modifiers(&BearerAuth),
     tags(
         (name = "stream", description = "Server-Sent Events"),
@@ -191,5 +240,37 @@ mod tests {
         }
         assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
         assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        for scheme in [
+            "subscriberJwt",
+            "subscriberCookie",
+            "subscriberQuery",
+            "metricsToken",
+        ] {
+            assert!(
+                doc["components"]["securitySchemes"][scheme].is_object(),
+                "{scheme} missing"
+            );
+        }
+        for path in [
+            "/v1/observations/stream",
+            "/v1/observations",
+            "/v1/observations/latest",
+            "/v1/observations/by-station/{station_id}",
+            "/v1/stations",
+            "/v1/stations/{station_id}",
+        ] {
+            let get = &doc["paths"][path]["get"];
+            assert!(get["responses"]["401"].is_object(), "{path}: no 401");
+            let schemes: Vec<_> = get["security"].as_array().unwrap().iter().collect();
+            assert!(
+                schemes.iter().any(|s| s.as_object().unwrap().is_empty()),
+                "{path}: auth must stay optional (off by default)"
+            );
+            assert!(
+                schemes.iter().any(|s| s["subscriberJwt"].is_array()),
+                "{path}"
+            );
+        }
+        assert!(doc["paths"]["/v1/stations/{station_id}"]["get"]["responses"]["403"].is_object());
     }
 }

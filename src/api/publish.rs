@@ -62,17 +62,9 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
             "publishing is disabled on this server (start it with --publish-token)".into(),
         ));
     };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    match presented {
+    match super::auth::bearer(headers) {
         Some(p) if bool::from(p.as_bytes().ct_eq(token.expose().as_bytes())) => Ok(()),
-        Some(_) => Err(ApiError::Unauthorized(
+        Some(_) => Err(ApiError::InvalidToken(
             "the bearer token is not valid".into(),
         )),
         None => Err(ApiError::Unauthorized(

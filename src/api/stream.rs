@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
+use super::auth::Access;
 use super::limits::{Refused, StreamGuard};
 use super::params::{ClientAddr, Params};
 use super::raw_chunks::RawChunks;
@@ -140,12 +141,13 @@ fn check_serving(state: &AppState) -> Result<(), ApiError> {
 
 async fn head(
     State(state): State<AppState>,
+    access: Access,
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
     check_accept(&headers)?;
     resume_point(&headers, &params)?;
-    params.stations()?;
+    access.filter(params.stations()?)?;
     check_serving(&state)?;
     let mut response = StatusCode::OK.into_response();
     sse_headers(&mut response);
@@ -197,8 +199,11 @@ pub struct StreamQuery {
         StreamQuery,
         ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id (sent by EventSource on reconnect)"),
     ),
+    security((), ("subscriberJwt" = []), ("subscriberCookie" = []), ("subscriberQuery" = [])),
     responses(
         (status = 200, description = "An endless text/event-stream of SSE frames", content_type = "text/event-stream", body = String),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::StationForbidden),
         (status = 400, description = "Invalid parameter or header", body = super::ErrorBody),
         (status = 406, description = "Accept excludes text/event-stream", body = super::ErrorBody),
         (status = 429, description = "Too many streams from this client address (Retry-After)", body = super::ErrorBody),
@@ -206,13 +211,15 @@ pub struct StreamQuery {
     ))]
 async fn stream(
     State(state): State<AppState>,
+    access: Access,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
     check_accept(&headers)?;
     let resume = resume_point(&headers, &params)?;
-    let filter = params.stations()?;
+    // With subscriber auth, the token's stations bound the filter (and are it, when none is asked).
+    let filter = access.filter(params.stations()?)?;
     check_serving(&state)?;
     if !state.bus.is_connected() {
         return Err(ApiError::Unavailable {

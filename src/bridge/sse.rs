@@ -9,6 +9,7 @@ use rand::Rng;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, RETRY_AFTER};
 
+use crate::config::Secret;
 use crate::domain::{Observation, Seq};
 
 /// Path of the stream, relative to a server's base URL.
@@ -166,6 +167,8 @@ pub struct SubscriptionConfig {
     pub backoff_max: Duration,
     /// No bytes at all for this long (heartbeats included) means the stream is dead.
     pub idle_timeout: Duration,
+    /// Subscriber token, sent as `Authorization: Bearer` (servers with subscriber auth).
+    pub token: Option<Secret>,
 }
 
 /// A live, resuming subscription. [`Subscription::next`] never fails: it reconnects by itself,
@@ -282,6 +285,9 @@ impl Subscription {
             .header(ACCEPT, "text/event-stream");
         if let Some(last) = self.last {
             request = request.header("Last-Event-ID", last.to_string());
+        }
+        if let Some(token) = &self.config.token {
+            request = request.bearer_auth(token.expose());
         }
         let response = request
             .send()
@@ -561,6 +567,7 @@ mod tests {
             backoff_base: Duration::from_millis(1000),
             backoff_max: Duration::from_millis(5000),
             idle_timeout: Duration::from_secs(45),
+            token: None,
         })
         .unwrap();
         let waits: Vec<Duration> = (0..5)
@@ -589,6 +596,7 @@ mod tests {
             backoff_base: Duration::from_millis(10),
             backoff_max: Duration::from_millis(10),
             idle_timeout: Duration::from_secs(45),
+            token: None,
         })
         .unwrap();
         let data =
@@ -629,6 +637,7 @@ mod tests {
             backoff_base: Duration::from_millis(10),
             backoff_max: Duration::from_millis(10),
             idle_timeout: Duration::from_secs(45),
+            token: None,
         })
         .unwrap();
         let hello = r#"{"status":"connected","timestamp":"2025-11-15T12:00:00.000Z"}"#;

@@ -13,6 +13,6 @@ pub use observation::{
 };
 pub use seq::Seq;
 pub use station::Station;
-pub use station_id::{StationFilter, StationId, StationIdError};
+pub use station_id::{MAX_FILTER_STATIONS, StationFilter, StationId, StationIdError};
 pub use timestamp::{format_timestamp, parse_timestamp};
 pub use trusted_proxies::{TrustedProxies, TrustedProxiesError};

@@ -1,6 +1,7 @@
 //! Integration tests: the whole service, started in-process on port 0, driven over real sockets.
 
 mod assets;
+mod auth;
 mod helpers;
 mod ingest;
 mod publish;

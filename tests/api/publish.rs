@@ -124,7 +124,12 @@ async fn publishing_needs_the_token() {
         }
         let response = request.send().await.expect("post");
         assert_eq!(response.status(), 401, "{auth:?}");
-        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let challenge = if auth.is_some() {
+            r#"Bearer realm="buoycast", error="invalid_token""#
+        } else {
+            r#"Bearer realm="buoycast""#
+        };
+        assert_eq!(response.headers()["www-authenticate"], challenge);
     }
     assert_eq!(
         app.store.max_seq().await.expect("seq").get(),

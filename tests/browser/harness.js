@@ -58,14 +58,16 @@ export async function eventually(what, check, timeoutMs = 10000, everyMs = 50) {
 
 /**
  * A buoycast server process (`run --source none` unless `replayDir` is given), listening on
- * `port` with the SQLite file in `dir`. Restartable on the same port and file.
+ * `port` with the SQLite file in `dir`, with `args` added to its command line. Restartable on
+ * the same port and file.
  */
 export class Server {
-  constructor({ dir, port, heartbeatSecs = 1, replayDir = null }) {
+  constructor({ dir, port, heartbeatSecs = 1, replayDir = null, args = [] }) {
     this.dir = dir;
     this.port = port;
     this.heartbeatSecs = heartbeatSecs;
     this.replayDir = replayDir;
+    this.args = args;
     this.child = null;
     this.log = [];
   }
@@ -90,6 +92,7 @@ export class Server {
       "--heartbeat-secs", String(this.heartbeatSecs),
       "--shutdown-grace-secs", "2",
       "--log-format", "json",
+      ...this.args,
     ], { stdio: ["ignore", "pipe", "pipe"] });
     const keep = (chunk) => {
       this.log.push(chunk.toString());

@@ -102,6 +102,12 @@ export interface ConnectOptions {
   lastEventId?: number | null;
   /** On the first connection without `lastEventId`: replay observations measured since then. */
   since?: string;
+  /**
+   * Subscriber token (a JWT) for a server with subscriber auth: sent to the stream as the
+   * `access_token` query parameter (an EventSource cannot set headers) and to polls as
+   * `Authorization: Bearer`. Default: none (a `buoycast_token` cookie, if set, is sent anyway).
+   */
+  token?: string | null;
   /** Called once per observation, in id order, never twice for the same id. */
   onObservation: (observation: Observation, meta: ObservationMeta) => void;
   /** Called on every state change (and once, after connect() returns, with "connecting"). */

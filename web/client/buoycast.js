@@ -77,6 +77,8 @@ export class BuoycastClient {
   #logger;
   #EventSource;
   #fetch;
+  /** Subscriber token (JWT), or null: sent as `access_token` to the stream, `Authorization` to polls. */
+  #token = null;
 
   /** @type {ConnectionState} */
   #state = "connecting";
@@ -134,6 +136,10 @@ export class BuoycastClient {
     this.#logger = options.logger ?? globalThis.console;
     this.#EventSource = options.EventSource ?? globalThis.EventSource;
     this.#fetch = options.fetch ?? globalThis.fetch?.bind(globalThis);
+    if (options.token !== undefined && options.token !== null && options.token !== "") {
+      if (typeof options.token !== "string") throw new TypeError(`${LOG_PREFIX} options.token must be a string`);
+      this.#token = options.token;
+    }
     if (typeof this.#EventSource !== "function") {
       throw new TypeError(`${LOG_PREFIX} no EventSource in this environment; pass options.EventSource`);
     }
@@ -385,6 +391,8 @@ export class BuoycastClient {
     } else if (this.#since) {
       url.searchParams.set("since", String(this.#since));
     }
+    // An EventSource cannot set headers: the token goes in the query.
+    if (this.#token) url.searchParams.set("access_token", this.#token);
     return url.href;
   }
 
@@ -474,7 +482,10 @@ export class BuoycastClient {
    */
   async #getJson(url, signal) {
     if (typeof this.#fetch !== "function") throw new Error("no fetch in this environment");
-    const response = await this.#fetch(url.href, { signal, headers: { Accept: "application/json" } });
+    /** @type {Record<string, string>} */
+    const headers = { Accept: "application/json" };
+    if (this.#token) headers.Authorization = `Bearer ${this.#token}`;
+    const response = await this.#fetch(url.href, { signal, headers });
     if (!response.ok) throw new Error(`${url.pathname}: HTTP ${response.status}`);
     return response.json();
   }
