@@ -43,7 +43,11 @@ let received = 0;
 let lastEventAt = 0;
 let displayFilter = normaliseStations(params.get("stations"));
 
-/** Read by the browser tests (tests/browser/): ids delivered, states seen, readiness. */
+/** The page's state the browser tests read (tests/browser/): ids delivered, states seen,
+ * readiness. Exposed as `window.__buoycast` only with `?debug=1`, and it keeps only the newest
+ * `HOOK_LIMIT` ids, so a page left open for weeks does not grow. */
+const DEBUG = params.get("debug") === "1";
+const HOOK_LIMIT = 10000;
 const hook = {
   client: null,
   receivedIds: [],
@@ -55,7 +59,7 @@ const hook = {
   ready: false,
   soundOn: false,
 };
-window.__buoycast = hook;
+if (DEBUG) window.__buoycast = hook;
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
@@ -117,10 +121,16 @@ async function start() {
 // --- client callbacks ---------------------------------------------------------------------------
 
 function onObservation(observation, meta) {
-  if (meta.id !== null) {
+  if (DEBUG && meta.id !== null) {
     hook.receivedIds.push(meta.id);
     hook.arrivals[meta.id] = meta.receivedAt;
     hook.via[meta.id] = meta.via;
+    if (hook.receivedIds.length > HOOK_LIMIT) {
+      for (const old of hook.receivedIds.splice(0, hook.receivedIds.length - HOOK_LIMIT)) {
+        delete hook.arrivals[old];
+        delete hook.via[old];
+      }
+    }
   }
   received += 1;
   lastEventAt = Date.now();
@@ -139,7 +149,10 @@ function onObservation(observation, meta) {
 }
 
 function onStateChange(state) {
-  hook.states.push(state);
+  if (DEBUG) {
+    hook.states.push(state);
+    if (hook.states.length > 1000) hook.states.shift();
+  }
   const conn = $("conn");
   conn.dataset.state = state;
   const labels = {

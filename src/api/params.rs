@@ -69,6 +69,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 impl Params {
+    /// Parameters from name/value pairs (tests build queries this way).
+    #[cfg(test)]
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+
     /// The raw value of a parameter, if present (an empty value is a value: it is invalid for
     /// numbers and times).
     pub fn get(&self, name: &str) -> Option<&str> {

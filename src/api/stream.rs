@@ -108,10 +108,17 @@ fn resume_point(headers: &HeaderMap, params: &Params) -> Result<Resume, ApiError
             }
         }
     };
-    let query_id = params.seq("lastEventId")?;
+    // The header (sent by EventSource on reconnect, with the URL it first used) wins: the query's
+    // `lastEventId` and `since` are then not read at all, so a stale or bad value there cannot
+    // make a reconnection fail.
+    if let Some(after) = header_id {
+        return Ok(Resume {
+            after: Some(after),
+            since: None,
+        });
+    }
+    let after = params.seq("lastEventId")?;
     let since = params.time("since")?;
-    // The header (sent by EventSource on reconnect) wins over the query parameter and `since`.
-    let after = header_id.or(query_id);
     Ok(Resume {
         after,
         since: if after.is_some() { None } else { since },
@@ -718,6 +725,11 @@ mod tests {
         let r = resume_point(&headers(&[("last-event-id", "42")]), &p).unwrap();
         assert_eq!(r.after, Some(Seq::new(42)));
         assert!(resume_point(&headers(&[("last-event-id", "abc")]), &p).is_err());
+        // The header wins even over query values that are invalid.
+        let bad_query = Params::from_pairs([("lastEventId", "x"), ("since", "yesterday")]);
+        let r = resume_point(&headers(&[("last-event-id", "7")]), &bad_query).unwrap();
+        assert_eq!((r.after, r.since), (Some(Seq::new(7)), None));
+        assert!(resume_point(&HeaderMap::new(), &bad_query).is_err());
         assert_eq!(
             resume_point(&headers(&[("last-event-id", " ")]), &p)
                 .unwrap()

@@ -21,6 +21,9 @@ pub enum Head {
     Stream(Box<Request<Body>>),
     /// Anything else: hyper serves it.
     Other,
+    /// Framing that request smuggling relies on (`Content-Length` with `Transfer-Encoding`):
+    /// refused with 400 and the connection closed, whatever the path.
+    Ambiguous,
 }
 
 /// Reads a request head: a complete HTTP/1.1 `GET` of the stream path with a `Host`, no body
@@ -34,6 +37,15 @@ pub fn classify(buf: &[u8]) -> Head {
         Ok(httparse::Status::Partial) => return Head::Incomplete,
         Err(_) => return Head::Other,
     };
+    let has = |name: &str| {
+        parsed
+            .headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case(name))
+    };
+    if has("content-length") && has("transfer-encoding") {
+        return Head::Ambiguous;
+    }
     let (Some("GET"), Some(1), Some(path)) = (parsed.method, parsed.version, parsed.path) else {
         return Head::Other;
     };
@@ -84,6 +96,7 @@ mod tests {
             b"POST /v1/observations/stream HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
             b"GET /v1/observations/stream HTTP/1.0\r\n\r\n",
             b"GET /v1/observations/stream HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET /v1/observations/stream HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n1",
             b"GET /v1/observations/stream HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
             b"garbage\r\n\r\n",
             b"GET /v1/observations/stream HTTP/1.1\r\nAccept: */*\r\n\r\n",
@@ -93,6 +106,16 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(other)
             );
+        }
+    }
+
+    #[test]
+    fn content_length_with_transfer_encoding_is_refused_on_any_path() {
+        for head in [
+            &b"GET /v1/observations/stream HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            b"POST /v1/observations HTTP/1.1\r\nHost: x\r\ntransfer-encoding: chunked\r\ncontent-length: 0\r\n\r\n",
+        ] {
+            assert!(matches!(classify(head), Head::Ambiguous), "{}", String::from_utf8_lossy(head));
         }
     }
 }

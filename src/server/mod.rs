@@ -208,6 +208,17 @@ impl Connection {
                     linger(&mut self.io).await;
                 }
             }
+            FirstHead::Read(_, Head::Ambiguous) => {
+                metrics::counter!("http_connections_closed_before_request_total", "reason" => "ambiguous_framing")
+                    .increment(1);
+                let response = ApiError::BadRequest(
+                    "Content-Length and Transfer-Encoding must not be sent together".into(),
+                )
+                .into_response();
+                if lean::write_response(&mut self.io, response).await.is_ok() {
+                    linger(&mut self.io).await;
+                }
+            }
             FirstHead::Read(bytes, head) => {
                 self.ticket.request_started();
                 match (head, &context.lean) {
@@ -286,16 +297,28 @@ async fn serve_hyper(
     drop(ticket);
 }
 
-/// One request through the router, with the peer address; an HTTP/1.1 request without `Host`
-/// is refused (RFC 9112 §3.2).
+/// One request through the router, with the peer address; an HTTP/1.1 request without `Host` is
+/// refused (RFC 9112 §3.2). (The first request of a connection with both `Content-Length` and
+/// `Transfer-Encoding` never gets here: it is refused outright. On a later request hyper reads
+/// such a body as chunked and closes the connection after it, as RFC 9112 §6.3 requires.)
 async fn route(router: Router, peer: SocketAddr, mut request: Request<Incoming>) -> Response<Body> {
-    if request.version() == Version::HTTP_11 && !request.headers().contains_key(header::HOST) {
+    let headers = request.headers();
+    if request.version() == Version::HTTP_11 && !headers.contains_key(header::HOST) {
         return ApiError::BadRequest("an HTTP/1.1 request needs a Host header".into())
             .into_response();
     }
+    let closing = headers
+        .get(header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
     request.extensions_mut().insert(ConnectInfo(PeerAddr(peer)));
-    match router.oneshot(request.map(Body::new)).await {
+    let mut response = match router.oneshot(request.map(Body::new)).await {
         Ok(response) => response,
         Err(never) => match never {},
+    };
+    if closing {
+        // hyper answers `close` itself; a handler's `keep-alive` would contradict it.
+        response.headers_mut().remove(header::CONNECTION);
     }
+    response
 }

@@ -1,5 +1,6 @@
 //! Integration tests: the whole service, started in-process on port 0, driven over real sockets.
 
+mod adversarial;
 mod assets;
 mod auth;
 mod helpers;

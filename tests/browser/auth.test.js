@@ -45,7 +45,7 @@ test("the dashboard passes its ?access_token= on to the stream and to polls", { 
   const token = jwt({ exp: Math.floor(Date.now() / 1000) + 600, stations: ["44009"] });
   try {
     await server.publish([observation("44009"), observation("46042")]);
-    await page.goto(`${proxy.url}/?heartbeatMs=1000&pollMs=500&sseRetryMs=3000&access_token=${token}`);
+    await page.goto(`${proxy.url}/?debug=1&heartbeatMs=1000&pollMs=500&sseRetryMs=3000&access_token=${token}`);
     await eventually("the dashboard to start", async () => (await hook(page)).ready);
     await waitState(page, "connected");
     assert.ok(!page.url().includes("access_token"), `the token leaves the address bar: ${page.url()}`);

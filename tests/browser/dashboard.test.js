@@ -63,7 +63,7 @@ test("the dashboard shows stations with history, updates live, and logs no error
       live.push(...rows.slice(48));
     }
 
-    await page.goto(`${server.url}/?heartbeatMs=1000`);
+    await page.goto(`${server.url}/?debug=1&heartbeatMs=1000`);
     await eventually("the dashboard to start", async () => (await hook(page)).ready);
     await waitState(page, "connected");
     assert.equal(await page.locator(".card").count(), stations.length);
@@ -120,7 +120,7 @@ test("several tabs receive the same events within 1 s", { timeout: 60000 }, asyn
     for (let i = 0; i < 3; i += 1) {
       const page = await browser.newPage();
       pages.push(page);
-      await page.goto(`${server.url}/?${FAST}`);
+      await page.goto(`${server.url}/?debug=1&${FAST}`);
     }
     for (const page of pages) await waitState(page, "connected");
     const published = [];
@@ -153,7 +153,7 @@ test("after a server restart the page reconnects and shows every event exactly o
   const server = await startServer();
   const page = await browser.newPage();
   try {
-    await page.goto(`${server.url}/?${FAST}`);
+    await page.goto(`${server.url}/?debug=1&${FAST}`);
     await waitState(page, "connected");
     const published = [];
     for (let i = 0; i < 3; i += 1) {
@@ -191,7 +191,7 @@ test("when the stream is refused the client polls, keeps receiving, and returns 
   const page = await browser.newPage();
   const watched = watchPage(page);
   try {
-    await page.goto(`${proxy.url}/?${FAST}`);
+    await page.goto(`${proxy.url}/?debug=1&${FAST}`);
     await waitState(page, "connected");
     const published = [];
     const publish = async (station) => {
@@ -236,7 +236,7 @@ test("a stream that goes silent is detected by the heartbeat watchdog and replac
   const page = await browser.newPage();
   const watched = watchPage(page);
   try {
-    await page.goto(`${proxy.url}/?${FAST}`);
+    await page.goto(`${proxy.url}/?debug=1&${FAST}`);
     await waitState(page, "connected");
     proxy.mode = "silent";
     proxy.cutStreams();
