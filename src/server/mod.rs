@@ -9,7 +9,7 @@
 //! go one way: this module uses the API's router; the API never imports the transport.
 
 pub mod admission;
-mod head;
+pub mod head;
 mod lean;
 pub mod socket;
 
