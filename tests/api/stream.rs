@@ -8,7 +8,43 @@ use std::time::Duration;
 use buoycast::hub::HubConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{SseEvent, obs, spawn_app, spawn_app_with};
+use crate::helpers::{SseEvent, obs, spawn_app_with};
+
+/// Defines a test run once against each stream path: `lean` (the lean HTTP/1.1 path, the
+/// default) and `hyper` (`--hyper-streams`).
+macro_rules! on_both_paths {
+    ($(#[doc = $doc:expr])* async fn $name:ident($lean:ident) $body:block) => {
+        $(#[doc = $doc])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn check($lean: bool) $body
+
+            #[tokio::test]
+            async fn lean() {
+                check(true).await;
+            }
+
+            #[tokio::test]
+            async fn hyper() {
+                check(false).await;
+            }
+        }
+    };
+}
+
+/// A server whose streams take the lean path (`lean`) or hyper, adjusted by `adjust`.
+async fn spawn_on_path(
+    lean: bool,
+    adjust: impl FnOnce(&mut buoycast::app::Settings),
+) -> crate::helpers::TestApp {
+    spawn_app_with(|s| {
+        s.server.as_mut().expect("server").lean_streams = lean;
+        adjust(s);
+    })
+    .await
+}
 
 const WAIT: Duration = Duration::from_secs(10);
 const STREAM: &str = "/v1/observations/stream";
@@ -20,551 +56,566 @@ fn ids(events: &[SseEvent]) -> Vec<i64> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_stream_starts_with_retry_and_connection_and_has_sse_headers() {
-    let app = spawn_app().await;
-    let mut client = app.stream(STREAM, &[]).await;
-    assert_eq!(client.status, 200);
-    let h = &client.headers;
-    assert_eq!(h["content-type"], "text/event-stream");
-    assert_eq!(h["cache-control"], "no-cache");
-    assert_eq!(h["connection"], "keep-alive");
-    assert_eq!(h["x-accel-buffering"], "no");
-    let first = client.next_event(WAIT).await.expect("connection event");
-    assert_eq!(client.retry, Some(2000));
-    assert_eq!(first.event, "connection");
-    assert_eq!(
-        first.id,
-        Some(0),
-        "the position of a stream on an empty log"
-    );
-    let data = first.json();
-    assert_eq!(data["status"], "connected");
-    assert!(data["timestamp"].as_str().unwrap().ends_with('Z'));
-}
-
-#[tokio::test]
-async fn observations_carry_the_seq_as_id_and_the_contract_fields() {
-    let app = spawn_app().await;
-    let mut client = app.stream(STREAM, &[]).await;
-    client.next_of("connection", WAIT).await.expect("connected");
-    app.publish(&[obs("44009", 0)]).await;
-    let event = client
-        .next_of("observation", WAIT)
-        .await
-        .expect("observation");
-    assert_eq!(event.id, Some(1));
-    let data = event.json();
-    assert_eq!(data["stationId"], "44009");
-    assert_eq!(data["timestamp"], "2025-11-15T12:00:00.000Z");
-    assert_eq!(data["waveHeightM"], 0.0);
-    assert_eq!(data["pressureHpa"], 1013.2);
-    assert!(data["windSpeedMps"].is_null());
-    assert!(
-        data.get("tideFt").is_some(),
-        "every standard column is present"
-    );
-}
-
-#[tokio::test]
-async fn fifty_clients_receive_the_same_events_in_order_exactly_once() {
-    let app = spawn_app().await;
-    let mut clients = Vec::new();
-    for _ in 0..50 {
-        let mut c = app.stream(STREAM, &[]).await;
-        c.next_of("connection", WAIT).await.expect("connected");
-        clients.push(c);
-    }
-    let total = 300;
-    let publisher = {
-        let (store, bus) = (app.store.clone(), app.bus.clone());
-        tokio::spawn(async move {
-            for i in 0..total {
-                let station = ["44009", "46042", "41002"][i as usize % 3];
-                buoycast::ingest::store_and_publish(
-                    store.as_ref(),
-                    bus.as_ref(),
-                    &[obs(station, i)],
-                )
-                .await
-                .expect("publish");
-            }
-        })
-    };
-    let readers: Vec<_> = clients
-        .into_iter()
-        .map(|mut c| tokio::spawn(async move { ids(&c.observations(total as usize, WAIT).await) }))
-        .collect();
-    publisher.await.expect("publisher");
-    let expected: Vec<i64> = (1..=total).collect();
-    for reader in readers {
-        assert_eq!(reader.await.expect("reader"), expected);
+on_both_paths! {
+    async fn a_stream_starts_with_retry_and_connection_and_has_sse_headers(lean) {
+        let app = spawn_on_path(lean, |_| {}).await;
+        let mut client = app.stream(STREAM, &[]).await;
+        assert_eq!(client.status, 200);
+        let h = &client.headers;
+        assert_eq!(h["content-type"], "text/event-stream");
+        assert_eq!(h["cache-control"], "no-cache");
+        assert_eq!(h["connection"], "keep-alive");
+        assert_eq!(h["x-accel-buffering"], "no");
+        let first = client.next_event(WAIT).await.expect("connection event");
+        assert_eq!(client.retry, Some(2000));
+        assert_eq!(first.event, "connection");
+        assert_eq!(
+            first.id,
+            Some(0),
+            "the position of a stream on an empty log"
+        );
+        let data = first.json();
+        assert_eq!(data["status"], "connected");
+        assert!(data["timestamp"].as_str().unwrap().ends_with('Z'));
     }
 }
 
-#[tokio::test]
-async fn resume_with_last_event_id_while_publishing_has_no_gap_and_no_duplicate() {
-    let app = spawn_app().await;
-    let total = 600i64;
-    // Connected (and subscribed) before anything is published, so it starts at seq 1.
-    let mut client = app.stream(STREAM, &[]).await;
-    client.next_of("connection", WAIT).await.expect("connected");
-    let running = Arc::new(AtomicBool::new(true));
-    let publisher = {
-        let (store, bus, running) = (app.store.clone(), app.bus.clone(), running.clone());
-        tokio::spawn(async move {
-            for i in 0..total {
-                buoycast::ingest::store_and_publish(
-                    store.as_ref(),
-                    bus.as_ref(),
-                    &[obs("44009", i)],
-                )
-                .await
-                .expect("publish");
-                if i % 10 == 0 {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-            }
-            running.store(false, Ordering::SeqCst);
-        })
-    };
-    let mut seen = Vec::new();
-    let mut reconnects = 0;
-    // Read a few events, drop the connection, reconnect from the last id, several times, while
-    // the publisher keeps going.
-    loop {
-        let batch = client.observations(25, WAIT).await;
-        seen.extend(ids(&batch));
-        drop(client);
-        reconnects += 1;
-        let last = seen.last().copied().expect("some events").to_string();
-        if seen.len() as i64 >= total - 100 || !running.load(Ordering::SeqCst) {
-            client = app.stream(STREAM, &[("last-event-id", &last)]).await;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(15)).await;
-        // Alternate between the header and the query parameter.
-        client = if reconnects % 2 == 0 {
-            app.stream(STREAM, &[("last-event-id", &last)]).await
-        } else {
-            app.stream(&format!("{STREAM}?lastEventId={last}"), &[])
-                .await
-        };
-    }
-    publisher.await.expect("publisher");
-    let rest = total as usize - seen.len();
-    seen.extend(ids(&client.observations(rest, WAIT).await));
-    assert!(reconnects >= 3, "the test reconnected {reconnects} times");
-    assert_eq!(seen, (1..=total).collect::<Vec<_>>());
-}
-
-#[tokio::test]
-async fn since_replays_history_from_a_time_then_goes_live() {
-    let app = spawn_app().await;
-    app.publish(&(0..10).map(|i| obs("44009", i * 10)).collect::<Vec<_>>())
-        .await;
-    // 12:50 onwards: minutes 50..90 → seqs 6..=10.
-    let mut client = app
-        .stream(&format!("{STREAM}?since=2025-11-15T12:50:00Z"), &[])
-        .await;
-    let replayed = client.observations(5, WAIT).await;
-    assert_eq!(ids(&replayed), vec![6, 7, 8, 9, 10]);
-    app.publish(&[obs("44009", 200)]).await;
-    assert_eq!(
-        client.next_of("observation", WAIT).await.and_then(|e| e.id),
-        Some(11)
-    );
-}
-
-#[tokio::test]
-async fn station_filter_applies_to_replay_and_live() {
-    let app = spawn_app().await;
-    app.publish(&[obs("44009", 0), obs("46042", 1), obs("41002", 2)])
-        .await;
-    let mut client = app
-        .stream(&format!("{STREAM}?stations=46042,41002&lastEventId=0"), &[])
-        .await;
-    let replayed = client.observations(2, WAIT).await;
-    assert_eq!(ids(&replayed), vec![2, 3]);
-    app.publish(&[obs("44009", 3), obs("41002", 4)]).await;
-    let live = client
-        .next_of("observation", WAIT)
-        .await
-        .expect("live event");
-    assert_eq!(
-        (live.id, live.json()["stationId"].clone()),
-        (Some(5), "41002".into())
-    );
-}
-
-#[tokio::test]
-async fn a_resume_point_beyond_the_replay_bound_says_reset() {
-    let app = spawn_app_with(|s| s.server.as_mut().expect("server").max_replay = 10).await;
-    app.publish(&(0..30).map(|i| obs("44009", i)).collect::<Vec<_>>())
-        .await;
-    let mut client = app.stream(STREAM, &[("last-event-id", "5")]).await;
-    let hello = client.next_of("connection", WAIT).await.expect("connected");
-    assert_eq!(
-        hello.id,
-        Some(5),
-        "the connection id is the resume point asked for"
-    );
-    let reset = client.next_event(WAIT).await.expect("reset event");
-    assert_eq!(reset.event, "reset");
-    assert_eq!(
-        reset.id,
-        Some(20),
-        "the reset id is where the stream goes on"
-    );
-    assert_eq!(reset.json()["oldestSeq"], 21);
-    assert_eq!(reset.json()["reason"], "replay_limit");
-    assert_eq!(
-        ids(&client.observations(10, WAIT).await),
-        (21..=30).collect::<Vec<_>>()
-    );
-
-    // An id the log has never reached (say, from before a wipe) also says so.
-    let mut ahead = app.stream(STREAM, &[("last-event-id", "999")]).await;
-    let hello = ahead.next_of("connection", WAIT).await.expect("connected");
-    assert_eq!(hello.id, Some(999));
-    let reset = ahead.next_event(WAIT).await.expect("reset event");
-    assert_eq!(
-        (reset.event.as_str(), reset.json()["reason"].as_str()),
-        ("reset", Some("unknown_event_id"))
-    );
-    assert_eq!(reset.id, Some(30), "the log's head, below the id asked for");
-    assert_eq!(reset.json()["oldestSeq"], 31);
-    app.publish(&[obs("44009", 100)]).await;
-    assert_eq!(
-        ahead.next_of("observation", WAIT).await.and_then(|e| e.id),
-        Some(31)
-    );
-}
-
-#[tokio::test]
-async fn heartbeats_arrive_at_the_configured_interval() {
-    let app = spawn_app_with(|s| {
-        s.server.as_mut().expect("server").heartbeat = Duration::from_millis(300)
-    })
-    .await;
-    let mut client = app.stream(STREAM, &[]).await;
-    let started = std::time::Instant::now();
-    for _ in 0..2 {
-        let beat = client
-            .next_of("heartbeat", Duration::from_secs(3))
+on_both_paths! {
+    async fn observations_carry_the_seq_as_id_and_the_contract_fields(lean) {
+        let app = spawn_on_path(lean, |_| {}).await;
+        let mut client = app.stream(STREAM, &[]).await;
+        client.next_of("connection", WAIT).await.expect("connected");
+        app.publish(&[obs("44009", 0)]).await;
+        let event = client
+            .next_of("observation", WAIT)
             .await
-            .expect("heartbeat");
-        assert!(beat.json()["timestamp"].is_string());
-    }
-    assert!(started.elapsed() >= Duration::from_millis(500));
-}
-
-#[tokio::test]
-async fn invalid_requests_get_json_errors() {
-    let app = spawn_app().await;
-    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str);
-    let cases: [Case; 6] = [
-        (STREAM, &[("last-event-id", "abc")], 400, "bad_request"),
-        (
-            "/v1/observations/stream?lastEventId=-3",
-            &[],
-            400,
-            "bad_request",
-        ),
-        (
-            "/v1/observations/stream?stations=44009;DROP",
-            &[],
-            400,
-            "bad_request",
-        ),
-        (
-            "/v1/observations/stream?since=yesterday",
-            &[],
-            400,
-            "bad_request",
-        ),
-        (
-            STREAM,
-            &[("accept", "application/json")],
-            406,
-            "not_acceptable",
-        ),
-        ("/v1/nothing-here", &[], 404, "not_found"),
-    ];
-    for (path, headers, status, code) in cases {
-        let client = app.stream(path, headers).await;
-        assert_eq!(client.status, status, "{path} {headers:?}");
-        assert_eq!(client.headers["content-type"], "application/json");
-        let body: serde_json::Value =
-            serde_json::from_str(&client.body_text).expect("JSON error body");
-        assert_eq!(body["error"]["code"], code, "{path}");
+            .expect("observation");
+        assert_eq!(event.id, Some(1));
+        let data = event.json();
+        assert_eq!(data["stationId"], "44009");
+        assert_eq!(data["timestamp"], "2025-11-15T12:00:00.000Z");
+        assert_eq!(data["waveHeightM"], 0.0);
+        assert_eq!(data["pressureHpa"], 1013.2);
+        assert!(data["windSpeedMps"].is_null());
         assert!(
-            body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty())
+            data.get("tideFt").is_some(),
+            "every standard column is present"
         );
     }
-    let response = app.client.post(app.url(STREAM)).send().await.expect("POST");
-    assert_eq!(response.status(), 405);
-    let allow = response.headers()["allow"]
-        .to_str()
-        .expect("allow")
-        .to_owned();
-    assert!(allow.contains("GET") && allow.contains("HEAD"), "{allow}");
-    let body: serde_json::Value = response.json().await.expect("JSON");
-    assert_eq!(body["error"]["code"], "method_not_allowed");
 }
 
-#[tokio::test]
-async fn the_stream_limit_answers_503_with_retry_after() {
-    let app = spawn_app_with(|s| s.server.as_mut().expect("server").max_streams = 2).await;
-    let mut open = Vec::new();
-    for _ in 0..2 {
-        let mut c = app.stream(STREAM, &[]).await;
-        c.next_of("connection", WAIT).await.expect("connected");
-        open.push(c);
-    }
-    let refused = app.stream(STREAM, &[]).await;
-    assert_eq!(refused.status, 503);
-    assert!(refused.headers.contains_key("retry-after"));
-    assert!(
-        refused.body_text.contains("too_many_streams"),
-        "{}",
-        refused.body_text
-    );
-    drop(open.pop());
-    // The place is released once the server notices the closed connection.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let mut again = app.stream(STREAM, &[]).await;
-        if again.status == 200 {
-            assert!(again.next_of("connection", WAIT).await.is_some());
-            break;
+on_both_paths! {
+    async fn fifty_clients_receive_the_same_events_in_order_exactly_once(lean) {
+        let app = spawn_on_path(lean, |_| {}).await;
+        let mut clients = Vec::new();
+        for _ in 0..50 {
+            let mut c = app.stream(STREAM, &[]).await;
+            c.next_of("connection", WAIT).await.expect("connected");
+            clients.push(c);
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stream place never released"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-#[tokio::test]
-async fn shutdown_ends_streams_with_a_final_event_and_refuses_new_ones() {
-    let app = spawn_app().await;
-    let mut client = app.stream(STREAM, &[]).await;
-    client.next_of("connection", WAIT).await.expect("connected");
-    app.shutdown.cancel();
-    let last = client
-        .next_of("shutdown", WAIT)
-        .await
-        .expect("shutdown event");
-    assert_eq!(last.json()["reason"], "server shutting down");
-    assert_eq!(
-        client.next_event(WAIT).await,
-        None,
-        "the stream ends after the shutdown event"
-    );
-    let stopped = tokio::time::timeout(WAIT, app.handle).await;
-    assert!(
-        matches!(stopped, Ok(Ok(Ok(())))),
-        "server stopped cleanly: {stopped:?}"
-    );
-}
-
-/// A client that stops reading is disconnected (its backlog overflows, or its socket stays full
-/// past the write timeout), while a reading client gets every event in order.
-#[tokio::test]
-async fn a_slow_client_is_disconnected_and_fast_clients_keep_up() {
-    let app = spawn_app_with(|s| {
-        let server = s.server.as_mut().expect("server");
-        server.hub = HubConfig {
-            shards: 2,
-            backlog: 64,
-        };
-        server.write_timeout = Duration::from_secs(1);
-    })
-    .await;
-    // The slow client: a raw socket with a small receive buffer that reads nothing.
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("rcvbuf");
-    let mut slow = socket.connect(app.addr).await.expect("connect");
-    slow.write_all(
-        format!("GET {STREAM} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n").as_bytes(),
-    )
-    .await
-    .expect("request");
-    let mut fast = app.stream(STREAM, &[]).await;
-    fast.next_of("connection", WAIT).await.expect("connected");
-    crate::helpers::eventually(WAIT, "two open streams", || app.hub_streams() == 2).await;
-
-    // Enough data to fill the slow socket's buffers many times over (~400 bytes per event).
-    let total = 20_000i64;
-    let publisher = {
-        let (store, bus) = (app.store.clone(), app.bus.clone());
-        tokio::spawn(async move {
-            for chunk in (0..total).collect::<Vec<_>>().chunks(50) {
-                let batch: Vec<_> = chunk.iter().map(|i| obs("44009", *i)).collect();
-                buoycast::ingest::store_and_publish(store.as_ref(), bus.as_ref(), &batch)
+        let total = 300;
+        let publisher = {
+            let (store, bus) = (app.store.clone(), app.bus.clone());
+            tokio::spawn(async move {
+                for i in 0..total {
+                    let station = ["44009", "46042", "41002"][i as usize % 3];
+                    buoycast::ingest::store_and_publish(
+                        store.as_ref(),
+                        bus.as_ref(),
+                        &[obs(station, i)],
+                    )
                     .await
                     .expect("publish");
-                tokio::task::yield_now().await;
-            }
-        })
-    };
-    let got = ids(&fast
-        .observations(total as usize, Duration::from_secs(30))
-        .await);
-    publisher.await.expect("publisher");
-    assert_eq!(
-        got,
-        (1..=total).collect::<Vec<_>>(),
-        "the fast client got everything, in order"
-    );
-
-    // The server closed the slow stream: draining the socket reaches end of file, and what it
-    // did receive is a prefix of the log (ids strictly increasing, no gap).
-    let mut received = Vec::new();
-    let drained =
-        tokio::time::timeout(Duration::from_secs(30), slow.read_to_end(&mut received)).await;
-    assert!(drained.is_ok(), "the slow stream was not closed");
-    let text = String::from_utf8_lossy(&received);
-    let slow_ids: Vec<i64> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("id: "))
-        .map(|v| v.trim().parse().expect("id"))
-        .collect();
-    assert!(
-        (slow_ids.len() as i64) < total,
-        "the slow client was cut off before the end"
-    );
-    assert!(
-        slow_ids.windows(2).all(|w| w[1] == w[0] + 1),
-        "what it got has no gap"
-    );
-    crate::helpers::eventually(WAIT, "one open stream", || app.hub_streams() == 1).await;
-}
-
-#[tokio::test]
-async fn resume_of_ten_thousand_missed_events_is_complete_and_ordered() {
-    let app = spawn_app().await;
-    let batch: Vec<_> = (0..10_000)
-        .map(|i| obs(["44009", "46042"][i as usize % 2], i))
-        .collect();
-    app.publish(&batch).await;
-    let mut client = app.stream(STREAM, &[("last-event-id", "0")]).await;
-    let got = ids(&client.observations(10_000, WAIT).await);
-    assert_eq!(got, (1..=10_000).collect::<Vec<_>>());
-    let unique: BTreeSet<_> = got.iter().collect();
-    assert_eq!(unique.len(), 10_000);
-}
-
-/// A client that keeps reading, but slower than events arrive, overflows its backlog and is
-/// disconnected; what it received is gap-free, and it can resume from its last id.
-#[tokio::test]
-async fn a_client_slower_than_the_event_rate_is_cut_off_and_resumes() {
-    let app = spawn_app_with(|s| {
-        let server = s.server.as_mut().expect("server");
-        server.hub = HubConfig {
-            shards: 1,
-            backlog: 32,
+                }
+            })
         };
-        server.send_buffer = Some(16 * 1024);
-    })
-    .await;
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("rcvbuf");
-    let mut slow = socket.connect(app.addr).await.expect("connect");
-    slow.write_all(format!("GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        let readers: Vec<_> = clients
+            .into_iter()
+            .map(|mut c| tokio::spawn(async move { ids(&c.observations(total as usize, WAIT).await) }))
+            .collect();
+        publisher.await.expect("publisher");
+        let expected: Vec<i64> = (1..=total).collect();
+        for reader in readers {
+            assert_eq!(reader.await.expect("reader"), expected);
+        }
+    }
+}
+
+on_both_paths! {
+    async fn resume_with_last_event_id_while_publishing_has_no_gap_and_no_duplicate(lean) {
+        let app = spawn_on_path(lean, |_| {}).await;
+        let total = 600i64;
+        // Connected (and subscribed) before anything is published, so it starts at seq 1.
+        let mut client = app.stream(STREAM, &[]).await;
+        client.next_of("connection", WAIT).await.expect("connected");
+        let running = Arc::new(AtomicBool::new(true));
+        let publisher = {
+            let (store, bus, running) = (app.store.clone(), app.bus.clone(), running.clone());
+            tokio::spawn(async move {
+                for i in 0..total {
+                    buoycast::ingest::store_and_publish(
+                        store.as_ref(),
+                        bus.as_ref(),
+                        &[obs("44009", i)],
+                    )
+                    .await
+                    .expect("publish");
+                    if i % 10 == 0 {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
+                running.store(false, Ordering::SeqCst);
+            })
+        };
+        let mut seen = Vec::new();
+        let mut reconnects = 0;
+        // Read a few events, drop the connection, reconnect from the last id, several times, while
+        // the publisher keeps going.
+        loop {
+            let batch = client.observations(25, WAIT).await;
+            seen.extend(ids(&batch));
+            drop(client);
+            reconnects += 1;
+            let last = seen.last().copied().expect("some events").to_string();
+            if seen.len() as i64 >= total - 100 || !running.load(Ordering::SeqCst) {
+                client = app.stream(STREAM, &[("last-event-id", &last)]).await;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            // Alternate between the header and the query parameter.
+            client = if reconnects % 2 == 0 {
+                app.stream(STREAM, &[("last-event-id", &last)]).await
+            } else {
+                app.stream(&format!("{STREAM}?lastEventId={last}"), &[])
+                    .await
+            };
+        }
+        publisher.await.expect("publisher");
+        let rest = total as usize - seen.len();
+        seen.extend(ids(&client.observations(rest, WAIT).await));
+        assert!(reconnects >= 3, "the test reconnected {reconnects} times");
+        assert_eq!(seen, (1..=total).collect::<Vec<_>>());
+    }
+}
+
+on_both_paths! {
+    async fn since_replays_history_from_a_time_then_goes_live(lean) {
+        let app = spawn_on_path(lean, |_| {}).await;
+        app.publish(&(0..10).map(|i| obs("44009", i * 10)).collect::<Vec<_>>())
+            .await;
+        // 12:50 onwards: minutes 50..90 → seqs 6..=10.
+        let mut client = app
+            .stream(&format!("{STREAM}?since=2025-11-15T12:50:00Z"), &[])
+            .await;
+        let replayed = client.observations(5, WAIT).await;
+        assert_eq!(ids(&replayed), vec![6, 7, 8, 9, 10]);
+        app.publish(&[obs("44009", 200)]).await;
+        assert_eq!(
+            client.next_of("observation", WAIT).await.and_then(|e| e.id),
+            Some(11)
+        );
+    }
+}
+
+on_both_paths! {
+    async fn station_filter_applies_to_replay_and_live(lean) {
+        let app = spawn_on_path(lean, |_| {}).await;
+        app.publish(&[obs("44009", 0), obs("46042", 1), obs("41002", 2)])
+            .await;
+        let mut client = app
+            .stream(&format!("{STREAM}?stations=46042,41002&lastEventId=0"), &[])
+            .await;
+        let replayed = client.observations(2, WAIT).await;
+        assert_eq!(ids(&replayed), vec![2, 3]);
+        app.publish(&[obs("44009", 3), obs("41002", 4)]).await;
+        let live = client
+            .next_of("observation", WAIT)
+            .await
+            .expect("live event");
+        assert_eq!(
+            (live.id, live.json()["stationId"].clone()),
+            (Some(5), "41002".into())
+        );
+    }
+}
+
+on_both_paths! {
+    async fn a_resume_point_beyond_the_replay_bound_says_reset(lean) {
+        let app = spawn_on_path(lean, |s| s.server.as_mut().expect("server").max_replay = 10).await;
+        app.publish(&(0..30).map(|i| obs("44009", i)).collect::<Vec<_>>())
+            .await;
+        let mut client = app.stream(STREAM, &[("last-event-id", "5")]).await;
+        let hello = client.next_of("connection", WAIT).await.expect("connected");
+        assert_eq!(
+            hello.id,
+            Some(5),
+            "the connection id is the resume point asked for"
+        );
+        let reset = client.next_event(WAIT).await.expect("reset event");
+        assert_eq!(reset.event, "reset");
+        assert_eq!(
+            reset.id,
+            Some(20),
+            "the reset id is where the stream goes on"
+        );
+        assert_eq!(reset.json()["oldestSeq"], 21);
+        assert_eq!(reset.json()["reason"], "replay_limit");
+        assert_eq!(
+            ids(&client.observations(10, WAIT).await),
+            (21..=30).collect::<Vec<_>>()
+        );
+
+        // An id the log has never reached (say, from before a wipe) also says so.
+        let mut ahead = app.stream(STREAM, &[("last-event-id", "999")]).await;
+        let hello = ahead.next_of("connection", WAIT).await.expect("connected");
+        assert_eq!(hello.id, Some(999));
+        let reset = ahead.next_event(WAIT).await.expect("reset event");
+        assert_eq!(
+            (reset.event.as_str(), reset.json()["reason"].as_str()),
+            ("reset", Some("unknown_event_id"))
+        );
+        assert_eq!(reset.id, Some(30), "the log's head, below the id asked for");
+        assert_eq!(reset.json()["oldestSeq"], 31);
+        app.publish(&[obs("44009", 100)]).await;
+        assert_eq!(
+            ahead.next_of("observation", WAIT).await.and_then(|e| e.id),
+            Some(31)
+        );
+    }
+}
+
+on_both_paths! {
+    async fn heartbeats_arrive_at_the_configured_interval(lean) {
+        let app = spawn_on_path(lean, |s| {
+            s.server.as_mut().expect("server").heartbeat = Duration::from_millis(300)
+        })
+        .await;
+        let mut client = app.stream(STREAM, &[]).await;
+        let started = std::time::Instant::now();
+        for _ in 0..2 {
+            let beat = client
+                .next_of("heartbeat", Duration::from_secs(3))
+                .await
+                .expect("heartbeat");
+            assert!(beat.json()["timestamp"].is_string());
+        }
+        assert!(started.elapsed() >= Duration::from_millis(500));
+    }
+}
+
+on_both_paths! {
+    async fn invalid_requests_get_json_errors(lean) {
+        let app = spawn_on_path(lean, |_| {}).await;
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str);
+        let cases: [Case; 6] = [
+            (STREAM, &[("last-event-id", "abc")], 400, "bad_request"),
+            (
+                "/v1/observations/stream?lastEventId=-3",
+                &[],
+                400,
+                "bad_request",
+            ),
+            (
+                "/v1/observations/stream?stations=44009;DROP",
+                &[],
+                400,
+                "bad_request",
+            ),
+            (
+                "/v1/observations/stream?since=yesterday",
+                &[],
+                400,
+                "bad_request",
+            ),
+            (
+                STREAM,
+                &[("accept", "application/json")],
+                406,
+                "not_acceptable",
+            ),
+            ("/v1/nothing-here", &[], 404, "not_found"),
+        ];
+        for (path, headers, status, code) in cases {
+            let client = app.stream(path, headers).await;
+            assert_eq!(client.status, status, "{path} {headers:?}");
+            assert_eq!(client.headers["content-type"], "application/json");
+            let body: serde_json::Value =
+                serde_json::from_str(&client.body_text).expect("JSON error body");
+            assert_eq!(body["error"]["code"], code, "{path}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty())
+            );
+        }
+        let response = app.client.post(app.url(STREAM)).send().await.expect("POST");
+        assert_eq!(response.status(), 405);
+        let allow = response.headers()["allow"]
+            .to_str()
+            .expect("allow")
+            .to_owned();
+        assert!(allow.contains("GET") && allow.contains("HEAD"), "{allow}");
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        assert_eq!(body["error"]["code"], "method_not_allowed");
+    }
+}
+
+on_both_paths! {
+    async fn the_stream_limit_answers_503_with_retry_after(lean) {
+        let app = spawn_on_path(lean, |s| s.server.as_mut().expect("server").max_streams = 2).await;
+        let mut open = Vec::new();
+        for _ in 0..2 {
+            let mut c = app.stream(STREAM, &[]).await;
+            c.next_of("connection", WAIT).await.expect("connected");
+            open.push(c);
+        }
+        let refused = app.stream(STREAM, &[]).await;
+        assert_eq!(refused.status, 503);
+        assert!(refused.headers.contains_key("retry-after"));
+        assert!(
+            refused.body_text.contains("too_many_streams"),
+            "{}",
+            refused.body_text
+        );
+        drop(open.pop());
+        // The place is released once the server notices the closed connection.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let mut again = app.stream(STREAM, &[]).await;
+            if again.status == 200 {
+                assert!(again.next_of("connection", WAIT).await.is_some());
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "stream place never released"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+on_both_paths! {
+    async fn shutdown_ends_streams_with_a_final_event_and_refuses_new_ones(lean) {
+        let app = spawn_on_path(lean, |_| {}).await;
+        let mut client = app.stream(STREAM, &[]).await;
+        client.next_of("connection", WAIT).await.expect("connected");
+        app.shutdown.cancel();
+        let last = client
+            .next_of("shutdown", WAIT)
+            .await
+            .expect("shutdown event");
+        assert_eq!(last.json()["reason"], "server shutting down");
+        assert_eq!(
+            client.next_event(WAIT).await,
+            None,
+            "the stream ends after the shutdown event"
+        );
+        let stopped = tokio::time::timeout(WAIT, app.handle).await;
+        assert!(
+            matches!(stopped, Ok(Ok(Ok(())))),
+            "server stopped cleanly: {stopped:?}"
+        );
+    }
+}
+
+on_both_paths! {
+    /// A client that stops reading is disconnected (its backlog overflows, or its socket stays full
+    /// past the write timeout), while a reading client gets every event in order.
+    async fn a_slow_client_is_disconnected_and_fast_clients_keep_up(lean) {
+        let app = spawn_on_path(lean, |s| {
+            let server = s.server.as_mut().expect("server");
+            server.hub = HubConfig {
+                shards: 2,
+                backlog: 64,
+            };
+            server.write_timeout = Duration::from_secs(1);
+        })
+        .await;
+        // The slow client: a raw socket with a small receive buffer that reads nothing.
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("rcvbuf");
+        let mut slow = socket.connect(app.addr).await.expect("connect");
+        slow.write_all(
+            format!("GET {STREAM} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n").as_bytes(),
+        )
         .await
         .expect("request");
-    crate::helpers::eventually(WAIT, "an open stream", || app.hub_streams() == 1).await;
-    let total = 20_000i64;
-    let publisher = {
-        let (store, bus) = (app.store.clone(), app.bus.clone());
-        tokio::spawn(async move {
-            for chunk in (0..total).collect::<Vec<_>>().chunks(500) {
-                let batch: Vec<_> = chunk.iter().map(|i| obs("44009", *i)).collect();
-                buoycast::ingest::store_and_publish(store.as_ref(), bus.as_ref(), &batch)
-                    .await
-                    .expect("publish");
-            }
-        })
-    };
-    // Read 4 KiB every 10 ms (~400 KB/s, well below the publishing rate) until end of file.
-    let mut received = Vec::new();
-    let mut buf = vec![0u8; 4096];
-    let read_all = async {
-        loop {
-            match slow.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received.extend_from_slice(&buf[..n]),
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    assert!(
-        tokio::time::timeout(Duration::from_secs(60), read_all)
-            .await
-            .is_ok(),
-        "slow stream never closed"
-    );
-    publisher.await.expect("publisher");
-    let text = String::from_utf8_lossy(&received);
-    let mut got: Vec<i64> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("id: "))
-        .filter_map(|v| v.trim().parse().ok())
-        .collect();
-    got.pop(); // the connection was aborted: the last frame may be cut short
-    assert!(
-        !got.is_empty() && (got.len() as i64) < total,
-        "cut off after {} events",
-        got.len()
-    );
-    assert!(
-        got.windows(2).all(|w| w[1] == w[0] + 1),
-        "no gap before the cut"
-    );
-    // Resuming from the last id it saw delivers exactly the rest.
-    let last = *got.last().expect("an id");
-    let mut resumed = app
-        .stream(STREAM, &[("last-event-id", &last.to_string())])
-        .await;
-    let rest = ids(&resumed.observations((total - last) as usize, WAIT).await);
-    assert_eq!(rest, (last + 1..=total).collect::<Vec<_>>());
+        let mut fast = app.stream(STREAM, &[]).await;
+        fast.next_of("connection", WAIT).await.expect("connected");
+        crate::helpers::eventually(WAIT, "two open streams", || app.hub_streams() == 2).await;
+
+        // Enough data to fill the slow socket's buffers many times over (~400 bytes per event).
+        let total = 20_000i64;
+        let publisher = {
+            let (store, bus) = (app.store.clone(), app.bus.clone());
+            tokio::spawn(async move {
+                for chunk in (0..total).collect::<Vec<_>>().chunks(50) {
+                    let batch: Vec<_> = chunk.iter().map(|i| obs("44009", *i)).collect();
+                    buoycast::ingest::store_and_publish(store.as_ref(), bus.as_ref(), &batch)
+                        .await
+                        .expect("publish");
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        let got = ids(&fast
+            .observations(total as usize, Duration::from_secs(30))
+            .await);
+        publisher.await.expect("publisher");
+        assert_eq!(
+            got,
+            (1..=total).collect::<Vec<_>>(),
+            "the fast client got everything, in order"
+        );
+
+        // The server closed the slow stream: draining the socket reaches end of file, and what it
+        // did receive is a prefix of the log (ids strictly increasing, no gap).
+        let mut received = Vec::new();
+        let drained =
+            tokio::time::timeout(Duration::from_secs(30), slow.read_to_end(&mut received)).await;
+        assert!(drained.is_ok(), "the slow stream was not closed");
+        let text = String::from_utf8_lossy(&received);
+        let slow_ids: Vec<i64> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("id: "))
+            .map(|v| v.trim().parse().expect("id"))
+            .collect();
+        assert!(
+            (slow_ids.len() as i64) < total,
+            "the slow client was cut off before the end"
+        );
+        assert!(
+            slow_ids.windows(2).all(|w| w[1] == w[0] + 1),
+            "what it got has no gap"
+        );
+        crate::helpers::eventually(WAIT, "one open stream", || app.hub_streams() == 1).await;
+    }
 }
 
-#[tokio::test]
-async fn each_client_address_has_its_own_stream_limit() {
-    let app =
-        spawn_app_with(|s| s.server.as_mut().expect("server").max_streams_per_client = 2).await;
-    let from = |ip: [u8; 4]| {
-        reqwest::Client::builder()
-            .local_address(std::net::IpAddr::from(ip))
-            .build()
-            .expect("client")
-    };
-    let first = from([127, 0, 0, 1]);
-    let url = app.url(STREAM);
-    let mut open = Vec::new();
-    for _ in 0..2 {
-        let mut s = crate::helpers::SseClient::connect(&first, &url, &[]).await;
-        s.next_of("connection", WAIT).await.expect("connected");
-        open.push(s);
+on_both_paths! {
+    async fn resume_of_ten_thousand_missed_events_is_complete_and_ordered(lean) {
+        let app = spawn_on_path(lean, |_| {}).await;
+        let batch: Vec<_> = (0..10_000)
+            .map(|i| obs(["44009", "46042"][i as usize % 2], i))
+            .collect();
+        app.publish(&batch).await;
+        let mut client = app.stream(STREAM, &[("last-event-id", "0")]).await;
+        let got = ids(&client.observations(10_000, WAIT).await);
+        assert_eq!(got, (1..=10_000).collect::<Vec<_>>());
+        let unique: BTreeSet<_> = got.iter().collect();
+        assert_eq!(unique.len(), 10_000);
     }
-    let refused = crate::helpers::SseClient::connect(&first, &url, &[]).await;
-    assert_eq!(refused.status, 429);
-    assert!(refused.headers.contains_key("retry-after"));
-    assert!(
-        refused.body_text.contains("too_many_streams_per_client"),
-        "{}",
-        refused.body_text
-    );
-    // Another address is not affected.
-    let mut other = crate::helpers::SseClient::connect(&from([127, 0, 0, 2]), &url, &[]).await;
-    assert_eq!(other.status, 200);
-    assert!(other.next_of("connection", WAIT).await.is_some());
+}
+
+on_both_paths! {
+    /// A client that keeps reading, but slower than events arrive, overflows its backlog and is
+    /// disconnected; what it received is gap-free, and it can resume from its last id.
+    async fn a_client_slower_than_the_event_rate_is_cut_off_and_resumes(lean) {
+        let app = spawn_on_path(lean, |s| {
+            let server = s.server.as_mut().expect("server");
+            server.hub = HubConfig {
+                shards: 1,
+                backlog: 32,
+            };
+            server.send_buffer = Some(16 * 1024);
+        })
+        .await;
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("rcvbuf");
+        let mut slow = socket.connect(app.addr).await.expect("connect");
+        slow.write_all(format!("GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .expect("request");
+        crate::helpers::eventually(WAIT, "an open stream", || app.hub_streams() == 1).await;
+        let total = 20_000i64;
+        let publisher = {
+            let (store, bus) = (app.store.clone(), app.bus.clone());
+            tokio::spawn(async move {
+                for chunk in (0..total).collect::<Vec<_>>().chunks(500) {
+                    let batch: Vec<_> = chunk.iter().map(|i| obs("44009", *i)).collect();
+                    buoycast::ingest::store_and_publish(store.as_ref(), bus.as_ref(), &batch)
+                        .await
+                        .expect("publish");
+                }
+            })
+        };
+        // Read 4 KiB every 10 ms (~400 KB/s, well below the publishing rate) until end of file.
+        let mut received = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        let read_all = async {
+            loop {
+                match slow.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => received.extend_from_slice(&buf[..n]),
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        assert!(
+            tokio::time::timeout(Duration::from_secs(60), read_all)
+                .await
+                .is_ok(),
+            "slow stream never closed"
+        );
+        publisher.await.expect("publisher");
+        let text = String::from_utf8_lossy(&received);
+        let mut got: Vec<i64> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("id: "))
+            .filter_map(|v| v.trim().parse().ok())
+            .collect();
+        got.pop(); // the connection was aborted: the last frame may be cut short
+        assert!(
+            !got.is_empty() && (got.len() as i64) < total,
+            "cut off after {} events",
+            got.len()
+        );
+        assert!(
+            got.windows(2).all(|w| w[1] == w[0] + 1),
+            "no gap before the cut"
+        );
+        // Resuming from the last id it saw delivers exactly the rest.
+        let last = *got.last().expect("an id");
+        let mut resumed = app
+            .stream(STREAM, &[("last-event-id", &last.to_string())])
+            .await;
+        let rest = ids(&resumed.observations((total - last) as usize, WAIT).await);
+        assert_eq!(rest, (last + 1..=total).collect::<Vec<_>>());
+    }
+}
+
+on_both_paths! {
+    async fn each_client_address_has_its_own_stream_limit(lean) {
+        let app =
+            spawn_on_path(lean, |s| s.server.as_mut().expect("server").max_streams_per_client = 2).await;
+        let from = |ip: [u8; 4]| {
+            reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from(ip))
+                .build()
+                .expect("client")
+        };
+        let first = from([127, 0, 0, 1]);
+        let url = app.url(STREAM);
+        let mut open = Vec::new();
+        for _ in 0..2 {
+            let mut s = crate::helpers::SseClient::connect(&first, &url, &[]).await;
+            s.next_of("connection", WAIT).await.expect("connected");
+            open.push(s);
+        }
+        let refused = crate::helpers::SseClient::connect(&first, &url, &[]).await;
+        assert_eq!(refused.status, 429);
+        assert!(refused.headers.contains_key("retry-after"));
+        assert!(
+            refused.body_text.contains("too_many_streams_per_client"),
+            "{}",
+            refused.body_text
+        );
+        // Another address is not affected.
+        let mut other = crate::helpers::SseClient::connect(&from([127, 0, 0, 2]), &url, &[]).await;
+        assert_eq!(other.status, 200);
+        assert!(other.next_of("connection", WAIT).await.is_some());
+    }
 }
 
 /// A client connecting from `ip` (a loopback address of the test box).
@@ -667,55 +718,32 @@ async fn the_rightmost_untrusted_forwarded_address_is_the_client_behind_trusted_
     }
 }
 
-/// An observation that was stored but whose publish never arrived (a lost bus message with
-/// nothing after it) still reaches the streams: the relay audits the store's head.
-#[tokio::test]
-async fn a_stored_observation_whose_publish_was_lost_is_delivered_anyway() {
-    let app = spawn_app().await;
-    let mut client = app.stream(STREAM, &[]).await;
-    client.next_of("connection", WAIT).await.expect("connected");
-    app.publish(&[obs("44009", 0)]).await;
-    assert_eq!(
-        client.next_of("observation", WAIT).await.and_then(|e| e.id),
-        Some(1)
-    );
-    // Stored, never published.
-    app.store
-        .insert_observations(&[obs("44009", 1)])
-        .await
-        .expect("stored");
-    let event = client
-        .next_of("observation", Duration::from_secs(15))
-        .await
-        .expect("repaired");
-    assert_eq!(event.id, Some(2));
+on_both_paths! {
+    /// An observation that was stored but whose publish never arrived (a lost bus message with
+    /// nothing after it) still reaches the streams: the relay audits the store's head.
+    async fn a_stored_observation_whose_publish_was_lost_is_delivered_anyway(lean) {
+        let app = spawn_on_path(lean, |_| {}).await;
+        let mut client = app.stream(STREAM, &[]).await;
+        client.next_of("connection", WAIT).await.expect("connected");
+        app.publish(&[obs("44009", 0)]).await;
+        assert_eq!(
+            client.next_of("observation", WAIT).await.and_then(|e| e.id),
+            Some(1)
+        );
+        // Stored, never published.
+        app.store
+            .insert_observations(&[obs("44009", 1)])
+            .await
+            .expect("stored");
+        let event = client
+            .next_of("observation", Duration::from_secs(15))
+            .await
+            .expect("repaired");
+        assert_eq!(event.id, Some(2));
+    }
 }
 
 // --- Stream positions: the ids of `connection` and `heartbeat` (SPEC §4) ----------------------
-
-/// Defines a test run once against each stream path: `lean` (the lean HTTP/1.1 path, the
-/// default) and `hyper` (`--hyper-streams`).
-macro_rules! on_both_paths {
-    ($(#[doc = $doc:expr])* async fn $name:ident($lean:ident) $body:block) => {
-        $(#[doc = $doc])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            async fn check($lean: bool) $body
-
-            #[tokio::test]
-            async fn lean() {
-                check(true).await;
-            }
-
-            #[tokio::test]
-            async fn hyper() {
-                check(false).await;
-            }
-        }
-    };
-}
 
 /// A server whose streams take the lean path or hyper, with heartbeats every `heartbeat`.
 async fn spawn_on(lean: bool, heartbeat: Duration) -> crate::helpers::TestApp {
