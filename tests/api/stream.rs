@@ -76,7 +76,7 @@ on_both_paths! {
         );
         let data = first.json();
         assert_eq!(data["status"], "connected");
-        assert!(data["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert!(data["timestamp"].as_str().expect("present").ends_with('Z'));
     }
 }
 
