@@ -155,6 +155,24 @@ pub fn connect_bus(redis_url: Option<&str>) -> anyhow::Result<Arc<dyn Bus>> {
 }
 
 /// Raises the open-file soft limit to the hard limit; returns the limit in force.
+/// A configured cap (0: as many as fit), lowered with a warning to what the open-file limit
+/// allows.
+fn capped(requested: usize, fit: usize, event: &'static str) -> usize {
+    match requested {
+        0 => fit,
+        n if n > fit => {
+            tracing::warn!(
+                event,
+                requested = n,
+                allowed = fit,
+                "the open-file limit allows fewer"
+            );
+            fit
+        }
+        n => n,
+    }
+}
+
 fn raise_open_files() -> u64 {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => n,
@@ -202,33 +220,8 @@ impl Application {
         };
         let files = raise_open_files();
         let fit = files.saturating_sub(RESERVED_FILES) as usize;
-        let max_connections = match server.max_connections {
-            0 => fit,
-            n if n > fit => {
-                tracing::warn!(
-                    event = "max_connections_lowered",
-                    requested = n,
-                    allowed = fit,
-                    "the open-file limit allows fewer connections"
-                );
-                fit
-            }
-            n => n,
-        };
-        let fit = max_connections;
-        let max_streams = match server.max_streams {
-            0 => fit,
-            n if n > fit => {
-                tracing::warn!(
-                    event = "max_streams_lowered",
-                    requested = n,
-                    allowed = fit,
-                    "the open-file limit allows fewer streams"
-                );
-                fit
-            }
-            n => n,
-        };
+        let max_connections = capped(server.max_connections, fit, "max_connections_lowered");
+        let max_streams = capped(server.max_streams, max_connections, "max_streams_lowered");
         let hub = Arc::new(Hub::new(server.hub, store.max_seq().await?));
         let state = AppState {
             store,

@@ -6,6 +6,7 @@
 #
 # Usage: scripts/bench/run.sh [SCENARIO…]   (default: all; see `scenarios` below)
 #        SERVERS="buoycast nchan" scripts/bench/run.sh live-1k-20
+# BC=PATH benchmarks another buoycast binary (e.g. an earlier build, for before/after figures).
 # Needs: a release build (`cargo build --release -p buoycast -p buoycast-loadgen`), and the peers
 # (`scripts/bench/peers.sh install`). Targets loopback only.
 set -euo pipefail
@@ -15,7 +16,7 @@ here="$root/scripts/bench"
 OUT=${OUT:-$root/target/bench/$(date -u +%Y%m%d-%H%M%S)}
 SERVERS=${SERVERS:-"buoycast nchan pushpin"}
 LG="$root/target/release/buoycast-loadgen"
-BC="$root/target/release/buoycast"
+BC=${BC:-"$root/target/release/buoycast"}
 TOKEN=bench-token
 mkdir -p "$OUT"
 work=$(mktemp -d /tmp/buoycast-bench.XXXXXX)
@@ -38,6 +39,11 @@ PY
 
 pids=()
 server=""
+# Builds from before the per-address connection cap have no flag for it.
+conn_cap=()
+if "$BC" run --help 2>/dev/null | grep -q -- --max-connections-per-client; then
+    conn_cap=(--max-connections-per-client 0)
+fi
 start_server() { # NAME [PROCS]
     server=$1
     local procs=${2:-1}
@@ -49,7 +55,7 @@ start_server() { # NAME [PROCS]
             for i in $(seq "$procs"); do
                 "$BC" run --listen 127.0.0.1:8090 --reuse-port --source none \
                     --database-url "sqlite://$work/srv/b$i.db" --publish-token "$TOKEN" \
-                    --max-streams-per-client 0 --max-replay 50000 \
+                    --max-streams-per-client 0 "${conn_cap[@]}" --max-replay 50000 \
                     >"$work/srv/buoycast-$i.log" 2>&1 &
                 pids+=($!)
             done
