@@ -116,7 +116,7 @@ impl Admission {
             admission: self.clone(),
             address,
             id,
-            evicted,
+            evicted: Some(evicted),
         })
     }
 }
@@ -127,18 +127,21 @@ pub struct Ticket {
     admission: Admission,
     address: IpAddr,
     id: u64,
-    evicted: CancellationToken,
+    /// Cancelled to close the connection while it waits; dropped once its request started, so
+    /// that an open stream holds nothing but its place.
+    evicted: Option<CancellationToken>,
 }
 
 impl Ticket {
-    /// Cancelled when the connection is closed to make room (only while it is waiting).
-    pub fn evicted(&self) -> &CancellationToken {
-        &self.evicted
+    /// Cancelled when the connection is closed to make room; `None` once its request started.
+    pub fn evicted(&self) -> Option<&CancellationToken> {
+        self.evicted.as_ref()
     }
 
     /// The connection has sent a complete request head: it no longer makes room for others.
-    pub fn request_started(&self) {
+    pub fn request_started(&mut self) {
         self.admission.lock().waiting.remove(&self.id);
+        self.evicted = None;
     }
 }
 
@@ -167,15 +170,15 @@ mod tests {
     #[test]
     fn a_full_house_closes_the_oldest_waiting_connection() {
         let admission = Admission::new(3, 0);
-        let a = admission.admit(ip(1)).expect("a");
+        let mut a = admission.admit(ip(1)).expect("a");
         let b = admission.admit(ip(1)).expect("b");
-        let c = admission.admit(ip(1)).expect("c");
+        let mut c = admission.admit(ip(1)).expect("c");
         a.request_started();
+        assert!(a.evicted().is_none(), "a started request holds no token");
         // Full: b is the oldest still waiting, so it makes room.
-        let d = admission.admit(ip(2)).expect("d");
-        assert!(!a.evicted().is_cancelled());
-        assert!(b.evicted().is_cancelled());
-        assert!(!c.evicted().is_cancelled());
+        let mut d = admission.admit(ip(2)).expect("d");
+        assert!(b.evicted().expect("waiting").is_cancelled());
+        assert!(!c.evicted().expect("waiting").is_cancelled());
         drop(b);
         assert_eq!(admission.open(), 3);
         c.request_started();

@@ -242,7 +242,7 @@ impl Connection {
             let read = tokio::select! {
                 biased;
                 () = context.shutdown.cancelled() => return FirstHead::Gone("shutdown"),
-                () = self.ticket.evicted().cancelled() => return FirstHead::Gone("evicted"),
+                () = evicted(&self.ticket) => return FirstHead::Gone("evicted"),
                 () = tokio::time::sleep_until(deadline) => return FirstHead::Gone("head_timeout"),
                 read = self.io.socket().read_buf(&mut buf) => read,
             };
@@ -269,6 +269,14 @@ async fn linger(io: &mut TimedStream) {
             Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
             _ => return,
         }
+    }
+}
+
+/// Resolves when the connection is closed to make room (never once its request started).
+async fn evicted(ticket: &Ticket) {
+    match ticket.evicted() {
+        Some(token) => token.cancelled().await,
+        None => std::future::pending().await,
     }
 }
 
