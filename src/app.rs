@@ -14,7 +14,7 @@ use crate::api::auth::{JwtConfig, JwtVerifier};
 use crate::api::{self, AppState, CorsOrigins, limits::StreamLimiter};
 use crate::bus::{Bus, MemoryBus, RedisBus};
 use crate::config::Secret;
-use crate::domain::TrustedProxies;
+use crate::domain::{AddressRanges, TrustedProxies};
 use crate::hub::{self, Hub, HubConfig};
 use crate::ingest::ndbc::{NdbcConfig, NdbcSource};
 use crate::ingest::replay::{self, ReplayConfig};
@@ -80,6 +80,8 @@ pub struct ServerSettings {
     pub subscriber_auth: Option<JwtConfig>,
     /// Bearer token `/metrics` requires; `None`: `/metrics` is open.
     pub metrics_token: Option<Secret>,
+    /// Clients that may read `/metrics` without the token (empty: only the token decides).
+    pub metrics_allow: AddressRanges,
     /// Longest long poll granted, seconds.
     pub max_wait_secs: u32,
     /// Most streams per client address (0: no limit).
@@ -112,6 +114,7 @@ impl Default for ServerSettings {
             publish_token: None,
             subscriber_auth: None,
             metrics_token: None,
+            metrics_allow: AddressRanges::default(),
             max_streams_per_client: 500,
             max_wait_secs: 60,
             trusted_proxies: TrustedProxies::default(),
@@ -237,6 +240,7 @@ impl Application {
             publish_token: server.publish_token.clone(),
             subscriber_auth,
             metrics_token: server.metrics_token.clone(),
+            metrics_allow: Arc::new(server.metrics_allow.clone()),
             shutdown: CancellationToken::new(),
         };
         let cancel = state.shutdown.clone();

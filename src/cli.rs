@@ -116,6 +116,7 @@ fn server_settings(args: &ServerArgs, distributed: bool) -> anyhow::Result<Serve
         publish_token: args.publish_token.clone(),
         subscriber_auth: subscriber_auth(args)?,
         metrics_token: args.metrics_token.clone(),
+        metrics_allow: args.metrics_allow.clone().unwrap_or_default(),
         max_streams_per_client: args.max_streams_per_client,
         max_wait_secs: args.max_wait_secs,
         trusted_proxies: args.trusted_proxies.clone().unwrap_or_default(),

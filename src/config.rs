@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::domain::TrustedProxies;
+use crate::domain::{AddressRanges, TrustedProxies};
 
 /// Stations ingested when none are configured: a few well-known NDBC buoys on both coasts.
 pub const DEFAULT_STATIONS: &str = "44009,44013,46026,46042,41002,51001";
@@ -266,6 +266,11 @@ pub struct ServerArgs {
     /// leaves `/metrics` open.
     #[arg(long, env = "BUOYCAST_METRICS_TOKEN")]
     pub metrics_token: Option<Secret>,
+    /// Client addresses and CIDR ranges that may read `/metrics` without the token
+    /// (`127.0.0.1,10.0.0.0/8`). Set, it closes `/metrics` to everyone else (the client address is
+    /// the TCP peer, or the forwarded one behind `--trusted-proxies`).
+    #[arg(long, env = "BUOYCAST_METRICS_ALLOW")]
+    pub metrics_allow: Option<AddressRanges>,
 }
 
 /// Where observations come from.

@@ -57,6 +57,9 @@ pub enum ApiError {
     /// The token does not grant a station the request asks for.
     #[error("{0}")]
     StationNotGranted(String),
+    /// The client's address is not one this endpoint is open to.
+    #[error("{0}")]
+    AddressNotAllowed(String),
     /// The body is larger than the limit.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -109,7 +112,9 @@ impl ApiError {
                 (StatusCode::UNAUTHORIZED, "unauthorized")
             }
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "publish_disabled"),
-            Self::StationNotGranted(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::StationNotGranted(_) | Self::AddressNotAllowed(_) => {
+                (StatusCode::FORBIDDEN, "forbidden")
+            }
             Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }

@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use super::auth::check_metrics_token;
+use super::params::ClientAddr;
 use super::{ApiError, AppState};
 use crate::store::{Store, StoreFault};
 
@@ -82,12 +83,24 @@ pub struct StreamCounts {
     responses(
         (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
         (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, description = "`--metrics-allow` is set, no token is configured, and the client is not listed", body = super::ErrorBody),
     ))]
 async fn metrics_text(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    check_metrics_token(state.metrics_token.as_ref(), &headers)?;
+    // An allowed address needs no token; otherwise the token decides, and with no token
+    // configured an allow-list alone closes `/metrics` to everyone else.
+    let allowed = !state.metrics_allow.is_empty() && state.metrics_allow.contains(client.ip());
+    if !allowed {
+        if state.metrics_token.is_none() && !state.metrics_allow.is_empty() {
+            return Err(ApiError::AddressNotAllowed(
+                "/metrics is open only to the addresses of --metrics-allow".into(),
+            ));
+        }
+        check_metrics_token(state.metrics_token.as_ref(), &headers)?;
+    }
     metrics::gauge!("sse_connections_total").set(state.streams.open() as f64);
     Ok((
         [(

@@ -57,6 +57,8 @@ pub struct AppState {
     pub subscriber_auth: Option<auth::JwtVerifier>,
     /// Bearer token `/metrics` requires; `None`: `/metrics` is open.
     pub metrics_token: Option<Secret>,
+    /// Clients that may read `/metrics` without the token.
+    pub metrics_allow: Arc<crate::domain::AddressRanges>,
     /// Longest long poll this server grants (requests may ask for up to 60 s).
     pub max_wait_secs: u32,
     /// Proxies whose `X-Forwarded-For` is believed (empty: the client is the TCP peer).

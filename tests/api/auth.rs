@@ -514,3 +514,39 @@ async fn metrics_needs_its_token_when_one_is_configured() {
         assert_eq!(status, 200, "{path}");
     }
 }
+
+#[tokio::test]
+async fn metrics_allow_lets_listed_addresses_scrape_and_closes_it_to_others() {
+    let allow = |list: &str| buoycast::domain::AddressRanges::parse(list).expect("ranges");
+    // The test client connects from 127.0.0.1.
+    let listed = spawn_app_with(|s| {
+        s.server.as_mut().expect("server").metrics_allow = allow("127.0.0.0/8");
+    })
+    .await;
+    let (status, _, _) = get(&listed, "/metrics", &[]).await;
+    assert_eq!(status, 200, "a listed address scrapes without a token");
+
+    let elsewhere = spawn_app_with(|s| {
+        s.server.as_mut().expect("server").metrics_allow = allow("10.0.0.0/8");
+    })
+    .await;
+    let (status, _, body) = get(&elsewhere, "/metrics", &[]).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    let (status, _, _) = get(&elsewhere, "/health", &[]).await;
+    assert_eq!(status, 200, "/health stays open");
+
+    // With a token as well, an unlisted client may still scrape with the token.
+    let both = spawn_app_with(|s| {
+        let server = s.server.as_mut().expect("server");
+        server.metrics_allow = allow("10.0.0.0/8");
+        server.metrics_token = Some("scrape-me".into());
+    })
+    .await;
+    let (status, challenge, _) = get(&both, "/metrics", &[]).await;
+    assert_eq!((status, challenge.as_str()), (401, CHALLENGE));
+    let (status, _, _) = get(&both, "/metrics", &[("authorization", "Bearer scrape-me")]).await;
+    assert_eq!(status, 200);
+}

@@ -1,5 +1,6 @@
-//! `TrustedProxies`: the address ranges whose `X-Forwarded-For` is believed, and how the client
-//! address is read from that header.
+//! `AddressRanges`: a list of IP ranges given on the command line. As `TrustedProxies` they are
+//! the proxies whose `X-Forwarded-For` is believed (and how the client address is read from that
+//! header); as the `/metrics` allow-list, the clients that may scrape.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -7,23 +8,26 @@ use std::str::FromStr;
 
 use ipnet::{IpNet, Ipv4Net};
 
-/// Address ranges (CIDR) of the proxies in front of this server. Empty: nobody is trusted and
-/// the client is always the TCP peer.
+/// Address ranges (CIDR) and single addresses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct AddressRanges(Vec<IpNet>);
 
-/// Why a list of proxies did not parse.
+/// The ranges of the proxies in front of this server. Empty: nobody is trusted and the client
+/// is always the TCP peer.
+pub type TrustedProxies = AddressRanges;
+
+/// Why a list of ranges did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "{0:?} is not an IP address or CIDR range (expected e.g. 10.0.0.0/8, 192.168.1.5, fd00::/8)"
 )]
-pub struct TrustedProxiesError(String);
+pub struct AddressRangesError(String);
 
-impl TrustedProxies {
+impl AddressRanges {
     /// Parses a comma-separated list of ranges (`10.0.0.0/8`, `fd00::/8`) and single addresses
     /// (`192.168.1.5`, `::1`); blank entries are ignored, so `""` trusts nobody. Host bits of a
     /// range are cleared (`10.1.2.3/8` is `10.0.0.0/8`).
-    pub fn parse(list: &str) -> Result<Self, TrustedProxiesError> {
+    pub fn parse(list: &str) -> Result<Self, AddressRangesError> {
         list.split(',')
             .map(str::trim)
             .filter(|entry| !entry.is_empty())
@@ -33,13 +37,13 @@ impl TrustedProxies {
                     Err(_) => entry.parse::<IpNet>().ok(),
                 };
                 net.map(|net| canonical_net(net.trunc()))
-                    .ok_or_else(|| TrustedProxiesError(entry.chars().take(60).collect()))
+                    .ok_or_else(|| AddressRangesError(entry.chars().take(60).collect()))
             })
             .collect::<Result<_, _>>()
             .map(Self)
     }
 
-    /// Whether nobody is trusted.
+    /// Whether the list is empty (as proxies: nobody is trusted).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -90,15 +94,15 @@ fn canonical_net(net: IpNet) -> IpNet {
     }
 }
 
-impl FromStr for TrustedProxies {
-    type Err = TrustedProxiesError;
+impl FromStr for AddressRanges {
+    type Err = AddressRangesError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
     }
 }
 
-impl fmt::Display for TrustedProxies {
+impl fmt::Display for AddressRanges {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, net) in self.0.iter().enumerate() {
             if i > 0 {
