@@ -157,7 +157,6 @@ pub fn connect_bus(redis_url: Option<&str>) -> anyhow::Result<Arc<dyn Bus>> {
     }
 }
 
-/// Raises the open-file soft limit to the hard limit; returns the limit in force.
 /// A configured cap (0: as many as fit), lowered with a warning to what the open-file limit
 /// allows.
 fn capped(requested: usize, fit: usize, event: &'static str) -> usize {
@@ -176,6 +175,7 @@ fn capped(requested: usize, fit: usize, event: &'static str) -> usize {
     }
 }
 
+/// Raises the open-file soft limit to the hard limit; returns the limit in force.
 fn raise_open_files() -> u64 {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => n,

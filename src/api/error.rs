@@ -66,6 +66,10 @@ pub enum ApiError {
     /// The body is not of a supported type.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The front door refuses a new connection: its address holds its share of connections, or
+    /// every place holds a request. Written before the request is read.
+    #[error("too many connections; try again")]
+    TooManyConnections,
     /// The request head is larger than the front door accepts.
     #[error("the request head is larger than 8 KiB")]
     HeadTooLarge,
@@ -131,6 +135,7 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
             Self::TooManyStreams { .. } => (StatusCode::SERVICE_UNAVAILABLE, "too_many_streams"),
+            Self::TooManyConnections => (StatusCode::SERVICE_UNAVAILABLE, "too_many_connections"),
             Self::TooManyStreamsPerClient { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_streams_per_client")
             }
@@ -187,7 +192,7 @@ impl IntoResponse for ApiError {
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
-            Self::Store(_) => {
+            Self::Store(_) | Self::TooManyConnections => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(5));
             }
             _ => {}

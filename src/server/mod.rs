@@ -28,7 +28,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -94,7 +94,10 @@ pub async fn serve(
             Err(refusal) => {
                 metrics::counter!("http_connections_refused_total", "reason" => refusal.code())
                     .increment(1);
-                refuse(stream);
+                // Answered by a task of its own (the reply fits the socket buffer: it ends at
+                // once), so the accept loop never waits on a refused client.
+                let io = TimedStream::new(stream, door.write_timeout, None);
+                tasks.spawn(refuse(io, ApiError::TooManyConnections, false));
                 continue;
             }
         };
@@ -124,10 +127,16 @@ pub async fn serve(
     }
 }
 
-/// Closes a refused connection with a short `503` (written if the socket takes it at once).
-fn refuse(stream: TcpStream) {
-    const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\ncontent-type: application/json\r\ncontent-length: 84\r\nconnection: close\r\n\r\n{\"error\":{\"code\":\"too_many_connections\",\"message\":\"too many connections; try again\"}}";
-    let _ = stream.try_write(BUSY);
+/// Answers a connection with `error` and closes it. With `linger`, a bounded amount of what the
+/// client still sends is read and discarded first, so that it reads the answer, not a reset.
+async fn refuse(mut io: TimedStream, error: ApiError, linger: bool) {
+    if lean::write_response(&mut io, error.into_response())
+        .await
+        .is_ok()
+        && linger
+    {
+        self::linger(&mut io).await;
+    }
 }
 
 /// Backs off after failed `accept` calls (out of descriptors, mostly) and logs them at most
@@ -183,10 +192,11 @@ struct Connection {
 
 /// How reading the first request head ended.
 enum FirstHead {
-    /// A complete head; the bytes read so far (the head, maybe more).
+    /// A complete head for the router; the bytes read so far (the head, maybe more).
     Read(BytesMut, Head),
-    /// More than [`MAX_HEAD`] bytes without a complete head.
-    TooLarge,
+    /// A head refused before routing (the metric's reason, the answer): more than [`MAX_HEAD`]
+    /// bytes without a complete head, or ambiguous framing.
+    Refused(&'static str, ApiError),
     /// Closed, timed out, evicted or shut down before a complete head: just close.
     Gone(&'static str),
 }
@@ -200,24 +210,10 @@ impl Connection {
                         .increment(1);
                 }
             }
-            FirstHead::TooLarge => {
-                metrics::counter!("http_connections_closed_before_request_total", "reason" => "head_too_large")
+            FirstHead::Refused(reason, error) => {
+                metrics::counter!("http_connections_closed_before_request_total", "reason" => reason)
                     .increment(1);
-                let response = ApiError::HeadTooLarge.into_response();
-                if lean::write_response(&mut self.io, response).await.is_ok() {
-                    linger(&mut self.io).await;
-                }
-            }
-            FirstHead::Read(_, Head::Ambiguous) => {
-                metrics::counter!("http_connections_closed_before_request_total", "reason" => "ambiguous_framing")
-                    .increment(1);
-                let response = ApiError::BadRequest(
-                    "Content-Length and Transfer-Encoding must not be sent together".into(),
-                )
-                .into_response();
-                if lean::write_response(&mut self.io, response).await.is_ok() {
-                    linger(&mut self.io).await;
-                }
+                refuse(self.io, error, true).await;
             }
             FirstHead::Read(bytes, head) => {
                 self.ticket.request_started();
@@ -249,8 +245,16 @@ impl Connection {
             match read {
                 Ok(0) | Err(_) => return FirstHead::Gone("closed"),
                 Ok(_) => match head::classify(&buf) {
-                    Head::Incomplete if buf.len() >= MAX_HEAD => return FirstHead::TooLarge,
+                    Head::Incomplete if buf.len() >= MAX_HEAD => {
+                        return FirstHead::Refused("head_too_large", ApiError::HeadTooLarge);
+                    }
                     Head::Incomplete => {}
+                    Head::Ambiguous => {
+                        let error = ApiError::BadRequest(
+                            "Content-Length and Transfer-Encoding must not be sent together".into(),
+                        );
+                        return FirstHead::Refused("ambiguous_framing", error);
+                    }
                     head => return FirstHead::Read(buf, head),
                 },
             }

@@ -10,6 +10,11 @@ use sqlx::sqlite::SqliteError;
 
 use super::StoreError;
 
+/// The readiness probe of both stores: a write that commits and changes nothing. It needs the
+/// write lock and a journal append, so it fails where a real write would (a read-only or full
+/// file system, a read-only server, a lock held too long).
+pub(crate) const WRITE_PROBE: &str = "UPDATE seq_counter SET value = value WHERE id = 1";
+
 /// How long a failed write keeps the store "not ready" when no write has succeeded since.
 pub const FAILURE_MEMORY: Duration = Duration::from_secs(30);
 
@@ -123,10 +128,11 @@ impl WriteHealth {
             .unwrap_or_else(PoisonError::into_inner) = None;
     }
 
-    /// Records a failed write (and counts it by kind); returns its kind.
+    /// Records a failed write (counts it by kind and logs it); returns its kind.
     pub fn failed(&self, error: &StoreError) -> StoreFault {
         let fault = StoreFault::of(error);
         metrics::counter!("store_write_failures_total", "kind" => fault.code()).increment(1);
+        tracing::warn!(event = "store_write_failed", kind = fault.code(), error = %error, "a write failed");
         *self
             .last_failure
             .lock()

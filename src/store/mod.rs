@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
 
+use health::WRITE_PROBE;
 pub use health::{FAILURE_MEMORY, StoreFault, WriteHealth};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

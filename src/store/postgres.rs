@@ -15,7 +15,7 @@ use sqlx::{AssertSqlSafe, Postgres, Row};
 
 use super::sqlite::normalise_batch;
 use super::{
-    AfterQuery, HistoryQuery, StationMeta, Store, StoreError, StoreFault, WriteHealth,
+    AfterQuery, HistoryQuery, StationMeta, Store, StoreError, StoreFault, WRITE_PROBE, WriteHealth,
     join_metadata, newest, one_station,
 };
 use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
@@ -211,8 +211,7 @@ impl PgStore {
         match &outcome {
             Ok(_) => self.health.succeeded(),
             Err(error) => {
-                let fault = self.health.failed(error);
-                tracing::warn!(event = "store_write_failed", kind = fault.code(), error = %error, "a write failed");
+                self.health.failed(error);
             }
         }
         outcome
@@ -238,13 +237,10 @@ impl Store for PgStore {
         if let Some(fault) = self.health.recent_failure() {
             return Err(fault);
         }
-        // A write that commits and changes nothing: it fails on a read-only server or a full
-        // disk, as a real write would. The row lock it takes is held for an instant.
+        // The row lock the probe takes is held for an instant.
         let probe = async {
             let mut tx = self.pool.begin().await?;
-            sqlx::query("UPDATE seq_counter SET value = value WHERE id = 1")
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(WRITE_PROBE).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(())
         };

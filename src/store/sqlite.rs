@@ -23,7 +23,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 use tokio::sync::Mutex;
 
 use super::{
-    AfterQuery, HistoryQuery, StationMeta, Store, StoreError, StoreFault, WriteHealth,
+    AfterQuery, HistoryQuery, StationMeta, Store, StoreError, StoreFault, WRITE_PROBE, WriteHealth,
     join_metadata, newest, one_station,
 };
 use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
@@ -206,9 +206,9 @@ impl WriterLease<'_> {
                 Ok(value)
             }
             Err(error) => {
-                let fault = health.failed(&error);
-                tracing::warn!(event = "store_write_failed", kind = fault.code(), error = %error, "a write failed; the writer connection is replaced");
-                // Closing rolls back whatever the failed transaction left open.
+                health.failed(&error);
+                // The connection is replaced: closing rolls back whatever the failed transaction
+                // left open.
                 if let Err(e) = connection.close().await {
                     tracing::debug!(event = "store_writer_close_failed", error = %e, "closing the failed writer connection");
                 }
@@ -218,13 +218,10 @@ impl WriterLease<'_> {
     }
 }
 
-/// A write that commits without changing anything: it needs the write lock and a WAL append,
-/// so it fails on a read-only or full file system and on a lock held too long.
+/// [`WRITE_PROBE`] in a `BEGIN IMMEDIATE` transaction.
 async fn probe(connection: &mut SqliteConnection) -> Result<(), StoreError> {
     let mut tx = connection.begin_with("BEGIN IMMEDIATE").await?;
-    sqlx::query("UPDATE seq_counter SET value = value WHERE id = 1")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(WRITE_PROBE).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(())
 }
