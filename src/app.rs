@@ -350,8 +350,20 @@ impl Application {
                     lean_streams: server_settings.lean_streams,
                     shutdown_grace: server_settings.shutdown_grace,
                 };
-                // Connections run as tasks of `tasks`: the drain below waits for them.
-                server::serve(listener, router, door, tasks.clone(), cancel.clone()).await;
+                // Connections run as tasks of `tasks`: the drain below waits for them. The accept
+                // loop runs on a worker thread, not on this one (the runtime's `block_on`): a
+                // connection task it spawns then starts on the same worker, with no cross-thread
+                // wake-up per connection.
+                let accept = tokio::spawn(server::serve(
+                    listener,
+                    router,
+                    door,
+                    tasks.clone(),
+                    cancel.clone(),
+                ));
+                if let Err(e) = accept.await {
+                    tracing::error!(event = "accept_loop_failed", error = %e, "the accept loop ended abnormally");
+                }
             }
             None => cancel.cancelled().await,
         }

@@ -141,22 +141,7 @@ pub(super) async fn write_response(
 /// frames, until the stream ends (terminating chunk), fails (the connection is dropped without
 /// one, so the client sees the abort) or the client goes away.
 async fn forward_stream(io: &mut TimedStream, response: Response<Body>) -> io::Result<()> {
-    let mut first = Vec::with_capacity(512);
-    head(&response, &mut first);
-    first.extend_from_slice(b"connection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n");
-    let raw = response
-        .extensions()
-        .get::<RawChunks>()
-        .and_then(RawChunks::take);
-    let mut data: Chunks = match raw {
-        Some(chunks) => chunks,
-        None => Box::pin(
-            response
-                .into_body()
-                .into_data_stream()
-                .map(|r| r.map_err(io::Error::other)),
-        ),
-    };
+    let (first, mut data) = into_head_and_chunks(response);
     let mut first = Some(first);
     loop {
         let next = tokio::select! {
@@ -189,6 +174,28 @@ async fn forward_stream(io: &mut TimedStream, response: Response<Body>) -> io::R
             }
         }
     }
+}
+
+/// The response head (to be completed by the first chunk) and the stream's chunks. The response
+/// itself (its header map and extensions) is dropped here, not kept for the stream's life.
+fn into_head_and_chunks(response: Response<Body>) -> (Vec<u8>, Chunks) {
+    let mut first = Vec::with_capacity(512);
+    head(&response, &mut first);
+    first.extend_from_slice(b"connection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n");
+    let raw = response
+        .extensions()
+        .get::<RawChunks>()
+        .and_then(RawChunks::take);
+    let data: Chunks = match raw {
+        Some(chunks) => chunks,
+        None => Box::pin(
+            response
+                .into_body()
+                .into_data_stream()
+                .map(|r| r.map_err(io::Error::other)),
+        ),
+    };
+    (first, data)
 }
 
 /// `len` as a chunk-size line (`1A3\r\n`) in `buf`; returns its length.

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
@@ -63,6 +63,18 @@ impl TimedStream {
     /// The socket, for reads that bypass the prefix (reading a request head).
     pub fn socket(&mut self) -> &mut TcpStream {
         &mut self.inner
+    }
+
+    /// Appends what has already arrived on the socket to `buf` (up to its spare capacity, at
+    /// least 1 KiB), without waiting for the reactor to report the socket readable: the reactor
+    /// learns of a new socket's data only on its next turn. `WouldBlock` if nothing has arrived.
+    pub fn read_arrived(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        use std::io::Read;
+        let start = buf.len();
+        buf.resize(start + (buf.capacity() - start).max(1024), 0);
+        let read = (&*socket2::SockRef::from(&self.inner)).read(&mut buf[start..]);
+        buf.truncate(start + *read.as_ref().unwrap_or(&0));
+        read
     }
 
     /// Puts bytes already read back in front of what the next reads return.
