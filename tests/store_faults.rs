@@ -451,6 +451,54 @@ async fn a_write_waits_for_a_lock_held_by_another_connection() {
     assert_eq!(second[0].seq, first[4].seq.next());
 }
 
+#[tokio::test]
+async fn a_write_whose_caller_gives_up_is_rolled_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    let store = sqlite(&path, &[]).await;
+    let first = store
+        .insert_observations(&batch("GIVE1", 0, 3))
+        .await
+        .expect("first write");
+    // Another process holds the write lock, so the next write waits in `BEGIN IMMEDIATE`...
+    let mut other = raw(&path).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("BEGIN IMMEDIATE elsewhere");
+    // ...and its caller gives up (a publisher that disconnected, a deadline that passed).
+    let abandoned = batch("GIVE1", 3, 3);
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(300),
+        store.insert_observations(&abandoned),
+    )
+    .await;
+    assert!(
+        gave_up.is_err(),
+        "the write finished while the lock was held"
+    );
+    sqlx::query("COMMIT")
+        .execute(&mut other)
+        .await
+        .expect("COMMIT elsewhere");
+    // The abandoned write never commits, and the next write takes the next seqs.
+    let next = store
+        .insert_observations(&batch("GIVE1", 6, 2))
+        .await
+        .expect("a write after the abandoned one");
+    assert_eq!(next[0].seq, first[2].seq.next());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let on_disk = rows(&store).await;
+    for o in &abandoned {
+        assert!(
+            !on_disk.contains_key(&(o.station_id.to_string(), o.timestamp)),
+            "the abandoned write was committed: {o:?}"
+        );
+    }
+    assert_eq!(on_disk.len(), 5);
+    assert_eq!(max_seq_on_disk(&path).await, next[1].seq.get());
+}
+
 /// Runs `writers` tasks that each insert single new observations of a station of their own
 /// until `stop` is set; returns every acknowledged write, per writer in acknowledgement order.
 fn publish_load(

@@ -6,6 +6,7 @@
 mod health;
 mod postgres;
 mod sqlite;
+mod writer_thread;
 
 use std::time::Duration;
 
