@@ -67,7 +67,8 @@ pub enum ApiError {
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// The front door refuses a new connection: its address holds its share of connections, or
-    /// every place holds a request. Written before the request is read.
+    /// every place holds a request. Written without routing the request (as an event stream to an
+    /// event-stream client whose head arrives at once, else as `503`).
     #[error("too many connections; try again")]
     TooManyConnections,
     /// The request head is larger than the front door accepts.
@@ -109,6 +110,64 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// After how many seconds a transient refusal may be retried; `None` for an error that
+    /// retrying will not cure.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        match self {
+            Self::Unavailable {
+                retry_after_secs, ..
+            }
+            | Self::TooManyStreams {
+                retry_after_secs, ..
+            }
+            | Self::TooManyStreamsPerClient {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            Self::Store(_) | Self::TooManyConnections => Some(5),
+            _ => None,
+        }
+    }
+
+    /// The stable code and the message sent to the client (a store error is logged here in
+    /// full and answered without internals).
+    fn code_and_message(&self) -> (&'static str, String) {
+        let (_, code) = self.parts();
+        let message = match self {
+            Self::Store(e) => {
+                let kind = crate::store::StoreFault::of(e).code();
+                tracing::error!(event = "store_error", kind, error = %e, "store request failed");
+                format!("the store is unavailable ({kind}); try again shortly")
+            }
+            other => other.to_string(),
+        };
+        (code, message)
+    }
+
+    /// The answer to a client whose `Accept` names `text/event-stream` (SPEC §4): a transient
+    /// refusal is `200 text/event-stream` with `retry:` (the retry delay with ±25 % jitter, so
+    /// refused clients do not come back together), one `unavailable` event and the end of the
+    /// response, because an `EventSource` gives up for good on any other status. Permanent
+    /// errors are answered as usual.
+    pub fn into_event_stream_response(self) -> Response {
+        let Some(secs) = self.retry_after_secs() else {
+            return self.into_response();
+        };
+        let (code, message) = self.code_and_message();
+        let base = u64::from(secs.max(1)) * 1000;
+        let retry_ms = rand::random_range(base * 3 / 4..=base * 5 / 4);
+        let body = crate::hub::frame::encode_unavailable(code, &message, retry_ms);
+        let mut response = Response::new(axum::body::Body::from(body));
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        response
+    }
+
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
@@ -145,16 +204,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.parts();
-        let message = match &self {
-            // Store errors are logged in full and answered without internals.
-            Self::Store(e) => {
-                let kind = crate::store::StoreFault::of(e).code();
-                tracing::error!(event = "store_error", kind, error = %e, "store request failed");
-                format!("the store is unavailable ({kind}); try again shortly")
-            }
-            other => other.to_string(),
-        };
+        let (status, _) = self.parts();
+        let (code, message) = self.code_and_message();
         let details = match &self {
             Self::Invalid(details) => Some(details.clone()),
             _ => None,
@@ -181,21 +232,10 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static(r#"Bearer realm="buoycast", error="invalid_token""#),
                 );
             }
-            Self::Unavailable {
-                retry_after_secs, ..
-            }
-            | Self::TooManyStreams {
-                retry_after_secs, ..
-            }
-            | Self::TooManyStreamsPerClient {
-                retry_after_secs, ..
-            } => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            }
-            Self::Store(_) | Self::TooManyConnections => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(5));
-            }
             _ => {}
+        }
+        if let Some(secs) = self.retry_after_secs() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

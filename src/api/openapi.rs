@@ -53,6 +53,21 @@ pub struct ResetEvent {
     message: String,
 }
 
+/// Data of `event: unavailable`, the only event of a transient refusal sent as an event stream
+/// (after `retry:`; the response then ends and the client reconnects by itself). No `id`.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct UnavailableEvent {
+    /// `unavailable` (bus or store down, starting or shutting down), `too_many_streams`,
+    /// `too_many_streams_per_client` or `too_many_connections`.
+    code: String,
+    /// Human-readable explanation.
+    message: String,
+    /// The reconnection delay the `retry:` line sets (the retry delay with jitter).
+    retry_after_ms: u64,
+}
+
 /// Data of `event: shutdown`, the last frame before the server closes the stream.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)]
@@ -146,7 +161,7 @@ impl Modify for BearerAuth {
     ),
     components(schemas(
         Observation, StoredObservation, Station, StationId, Seq,
-        ConnectionEvent, HeartbeatEvent, ResetEvent, ShutdownEvent,
+        ConnectionEvent, HeartbeatEvent, ResetEvent, ShutdownEvent, UnavailableEvent,
         super::ErrorBody, super::ErrorDetail, super::FieldError,
     ), responses(Unauthorized, StationForbidden)),
     modifiers(&BearerAuth),

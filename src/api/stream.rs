@@ -201,6 +201,11 @@ pub struct StreamQuery {
 /// the last id it received, of any event, misses nothing and gets nothing twice. `connection`:
 /// the resume id; for a fresh stream the newest seq it starts after; for `since=` the seq before
 /// the first match. `reset`: the seq the stream goes on after (`oldestSeq - 1`).
+///
+/// A transient refusal (a stream limit, the bus or the store down, shutting down) of a request
+/// whose `Accept` names `text/event-stream` is a `200` event stream: `retry: <ms>` and one
+/// `event: unavailable` (data `UnavailableEvent`), then the end, so an `EventSource` reconnects
+/// by itself. Other requests get `503`/`429` with `Retry-After`.
 #[utoipa::path(get, path = "/v1/observations/stream", tag = "stream",
     params(
         StreamQuery,
@@ -208,7 +213,7 @@ pub struct StreamQuery {
     ),
     security((), ("subscriberJwt" = []), ("subscriberCookie" = []), ("subscriberQuery" = [])),
     responses(
-        (status = 200, description = "An endless text/event-stream of SSE frames", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An endless text/event-stream of SSE frames; or, for a transient refusal of a request whose Accept names text/event-stream, `retry:` and one `unavailable` event, then the end", content_type = "text/event-stream", body = String),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::StationForbidden),
         (status = 400, description = "Invalid parameter or header", body = super::ErrorBody),
@@ -217,6 +222,35 @@ pub struct StreamQuery {
         (status = 503, description = "Stream limit reached, bus down or shutting down (Retry-After)", body = super::ErrorBody),
     ))]
 async fn stream(
+    state: State<AppState>,
+    access: Access,
+    client: ClientAddr,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
+    let event_stream_client = names_event_stream(&headers);
+    match open_stream(state, access, client, headers, params).await {
+        Ok(response) => response,
+        Err(e) if event_stream_client => e.into_event_stream_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Whether `Accept` names `text/event-stream` (as every SSE client sends; curl's `*/*` does not).
+pub fn names_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            item.split(';')
+                .next()
+                .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/event-stream"))
+        })
+}
+
+async fn open_stream(
     State(state): State<AppState>,
     access: Access,
     ClientAddr(client): ClientAddr,

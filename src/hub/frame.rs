@@ -141,6 +141,19 @@ pub fn encode_reset(position: Seq, reason: &str, message: &str) -> Bytes {
     Bytes::from(format!("id: {position}\nevent: reset\ndata: {data}\n\n"))
 }
 
+/// The whole body of a transient refusal to an event-stream client (SPEC §4): the reconnection
+/// delay and one `unavailable` event. No `id:` line: the client keeps its resume point.
+pub fn encode_unavailable(code: &str, message: &str, retry_ms: u64) -> Bytes {
+    let data = serde_json::json!({
+        "code": code,
+        "message": message,
+        "retryAfterMs": retry_ms,
+    });
+    Bytes::from(format!(
+        "retry: {retry_ms}\n\nevent: unavailable\ndata: {data}\n\n"
+    ))
+}
+
 /// A `shutdown` event, sent before the server closes a stream on shutdown.
 pub fn encode_shutdown(now: DateTime<Utc>) -> Bytes {
     Bytes::from(format!(
@@ -153,6 +166,20 @@ pub fn encode_shutdown(now: DateTime<Utc>) -> Bytes {
 mod tests {
     use super::*;
     use crate::domain::parse_timestamp;
+
+    #[test]
+    fn an_unavailable_body_sets_the_retry_and_keeps_the_resume_point() {
+        let body = encode_unavailable("too_many_streams", "full \"now\"", 4321);
+        let text = std::str::from_utf8(&body).unwrap();
+        assert!(text.starts_with("retry: 4321\n\nevent: unavailable\ndata: {"));
+        assert!(text.ends_with("}\n\n"));
+        assert!(!text.contains("id:"));
+        let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(data).unwrap();
+        assert_eq!(v["code"], "too_many_streams");
+        assert_eq!(v["message"], "full \"now\"");
+        assert_eq!(v["retryAfterMs"], 4321);
+    }
 
     fn t() -> DateTime<Utc> {
         parse_timestamp("2025-11-15T12:00:00Z").unwrap()

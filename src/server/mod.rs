@@ -16,6 +16,7 @@ pub mod socket;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -29,10 +30,12 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use crate::api::stream::names_event_stream;
 use crate::api::{ApiError, PeerAddr};
 use admission::{Admission, Ticket};
 use head::{Head, MAX_HEAD, MAX_HEADERS};
@@ -73,6 +76,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let lean = LeanStreams::new(router.clone(), tasks.clone());
     let mut accept_errors = AcceptErrors::default();
+    let refusals = Arc::new(Semaphore::new(REFUSALS_READ));
     loop {
         let accepted = tokio::select! {
             biased;
@@ -94,10 +98,10 @@ pub async fn serve(
             Err(refusal) => {
                 metrics::counter!("http_connections_refused_total", "reason" => refusal.code())
                     .increment(1);
-                // Answered by a task of its own (the reply fits the socket buffer: it ends at
-                // once), so the accept loop never waits on a refused client.
+                // Answered by a task of its own, so the accept loop never waits on a refused
+                // client.
                 let io = TimedStream::new(stream, door.write_timeout, None);
-                tasks.spawn(refuse(io, ApiError::TooManyConnections, false));
+                tasks.spawn(refuse_connection(io, refusals.clone()));
                 continue;
             }
         };
@@ -124,6 +128,50 @@ pub async fn serve(
             event = "shutdown_drain_timeout",
             "connections still open after the grace period; closing"
         );
+    }
+}
+
+/// Refused connections whose request head is read at once (each holds its descriptor for at
+/// most [`REFUSAL_HEAD_TIMEOUT`]); beyond them, a refused connection is answered `503` at once.
+const REFUSALS_READ: usize = 64;
+
+/// How long a refused connection's request head is waited for.
+const REFUSAL_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Refuses a connection the caps do not admit. If the request head arrives quickly, and it is a
+/// stream request whose `Accept` names `text/event-stream`, the refusal is an event stream that
+/// tells the client when to come back (an `EventSource` gives up for good on a `503`, SPEC §4);
+/// otherwise `503` with `Retry-After`. The head is read for a bounded number of refused
+/// connections at a time: under a flood, the rest are answered `503` without waiting.
+async fn refuse_connection(mut io: TimedStream, refusals: Arc<Semaphore>) {
+    let error = ApiError::TooManyConnections;
+    let Ok(_permit) = refusals.try_acquire_owned() else {
+        refuse(io, error, false).await;
+        return;
+    };
+    let mut buf = BytesMut::with_capacity(1024);
+    let head = tokio::time::timeout(REFUSAL_HEAD_TIMEOUT, async {
+        loop {
+            match io.socket().read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => match head::classify(&buf) {
+                    Head::Incomplete if buf.len() < MAX_HEAD => {}
+                    head => return Some(head),
+                },
+            }
+        }
+    })
+    .await;
+    match head {
+        Ok(Some(Head::Stream(request))) if names_event_stream(request.headers()) => {
+            let answer = error.into_event_stream_response();
+            if lean::write_response(&mut io, answer).await.is_ok() {
+                linger(&mut io).await;
+            }
+        }
+        // Closed before sending a whole head: nothing to answer.
+        Ok(None) => {}
+        _ => refuse(io, error, true).await,
     }
 }
 

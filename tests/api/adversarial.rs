@@ -255,6 +255,52 @@ async fn one_address_holds_at_most_its_share_of_connections() {
 }
 
 #[tokio::test]
+async fn an_event_stream_client_refused_at_the_door_is_told_to_come_back() {
+    let app = spawn_app_with(|s| {
+        let server = s.server.as_mut().expect("server");
+        server.max_connections_per_address = 2;
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(TcpStream::connect(app.addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // An EventSource gives up for good on a 503: it is answered with an event stream instead.
+    let refused = raw_request(
+        app.addr,
+        b"GET /v1/observations/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
+    )
+    .await;
+    assert_eq!(refused.status, 200);
+    assert_eq!(refused.header("content-type"), [&b"text/event-stream"[..]]);
+    let body = String::from_utf8(refused.body.clone()).expect("UTF-8");
+    let retry: u64 = body
+        .strip_prefix("retry: ")
+        .and_then(|rest| rest.split('\n').next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no retry line first: {body:?}"));
+    assert!((3750..=6250).contains(&retry), "retry {retry}");
+    assert!(body.contains("event: unavailable\ndata: {"), "{body:?}");
+    assert!(
+        body.contains("\"code\":\"too_many_connections\""),
+        "{body:?}"
+    );
+    assert!(
+        body.contains(&format!("\"retryAfterMs\":{retry}")),
+        "{body:?}"
+    );
+    // Anything else is still a 503 (curl, a REST read, a stream request accepting anything).
+    let plain = raw_request(
+        app.addr,
+        b"GET /v1/observations/stream HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n",
+    )
+    .await;
+    assert_eq!(plain.status, 503);
+    drop(held);
+}
+
+#[tokio::test]
 async fn half_sent_heads_do_not_hold_up_shutdown() {
     let app = spawn_app_with(|s| {
         let server = s.server.as_mut().expect("server");

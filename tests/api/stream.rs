@@ -361,6 +361,44 @@ on_both_paths! {
 }
 
 on_both_paths! {
+    /// An `EventSource` gives up for good on any status but 200 (SPEC §4): a transient refusal
+    /// of a request whose `Accept` names `text/event-stream` is an event stream that ends.
+    async fn a_full_stream_limit_tells_an_event_stream_client_to_come_back(lean) {
+        let app = spawn_on_path(lean, |s| s.server.as_mut().expect("server").max_streams = 1).await;
+        let mut open = app.stream(STREAM, &[]).await;
+        open.next_of("connection", WAIT).await.expect("connected");
+        let accept = [("accept", "text/event-stream")];
+        let mut retries = BTreeSet::new();
+        for _ in 0..5 {
+            let mut refused = app.stream(STREAM, &accept).await;
+            assert_eq!(refused.status, 200, "{}", refused.body_text);
+            assert_eq!(refused.headers["content-type"], "text/event-stream");
+            let told = refused.next_event(WAIT).await.expect("one event");
+            let retry = refused.retry.expect("a retry line");
+            assert!((3750..=6250).contains(&retry), "retry {retry}");
+            retries.insert(retry);
+            assert_eq!(told.event, "unavailable");
+            assert_eq!(told.id, None, "the refusal must not move the client's resume point");
+            let data = told.json();
+            assert_eq!(data["code"], "too_many_streams");
+            assert_eq!(data["retryAfterMs"], retry);
+            assert!(data["message"].as_str().is_some_and(|m| !m.is_empty()));
+            assert!(refused.next_event(WAIT).await.is_none(), "the refusal must end");
+        }
+        assert!(retries.len() > 1, "no jitter in {retries:?}");
+        // The header form and a list naming it count too; an Accept that does not name it (curl's
+        // `*/*`) keeps the 503.
+        let listed = app.stream(STREAM, &[("accept", "application/json, Text/Event-Stream;q=0.9")]).await;
+        assert_eq!(listed.status, 200);
+        let plain = app.stream(STREAM, &[("accept", "*/*")]).await;
+        assert_eq!(plain.status, 503);
+        // A permanent error stays an HTTP error for an event-stream client.
+        let bad = app.stream(&format!("{STREAM}?stations=not%20a%20station"), &accept).await;
+        assert_eq!(bad.status, 400);
+    }
+}
+
+on_both_paths! {
     async fn the_stream_limit_answers_503_with_retry_after(lean) {
         let app = spawn_on_path(lean, |s| s.server.as_mut().expect("server").max_streams = 2).await;
         let mut open = Vec::new();
