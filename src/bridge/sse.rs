@@ -5,12 +5,12 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use anyhow::Context;
-use rand::Rng;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, RETRY_AFTER};
 
 use crate::config::Secret;
 use crate::domain::{Observation, Seq};
+use crate::retry::Backoff;
 
 /// Path of the stream, relative to a server's base URL.
 const STREAM_PATH: &str = "v1/observations/stream";
@@ -409,17 +409,17 @@ impl Subscription {
     /// Drops the stream and computes the wait before the next attempt.
     fn failed(&mut self, reason: String) -> Delivery {
         self.response = None;
+        let policy = Backoff::new(self.config.backoff_base, self.config.backoff_max);
         let wait = if std::mem::take(&mut self.server_closing) {
             // An announced shutdown is not a failure: come back soon.
-            jitter(self.config.backoff_base / 2)
+            policy.delay(0) / 2
         } else {
             self.failures = self.failures.saturating_add(1);
-            let exp = self
-                .config
-                .backoff_base
-                .saturating_mul(1 << self.failures.saturating_sub(1).min(16));
+            // The server's `retry:` (already jittered by the server) is a floor.
             let hint = self.parser.retry().unwrap_or_default();
-            jitter(exp.max(hint).min(self.config.backoff_max))
+            policy
+                .delay(self.failures)
+                .max(hint.min(self.config.backoff_max))
         };
         let wait = match self.retry_after.take() {
             Some(asked) => wait.max(asked.min(self.config.backoff_max)),
@@ -439,15 +439,6 @@ enum Attempt {
     Retry(String),
     /// Never going to work (a bad filter, a wrong URL).
     Fatal(anyhow::Error),
-}
-
-/// Between half and all of `d`, so that many bridges do not retry in step.
-fn jitter(d: Duration) -> Duration {
-    let ms = d.as_millis().min(u128::from(u64::MAX)) as u64;
-    if ms < 2 {
-        return d;
-    }
-    Duration::from_millis(rand::rng().random_range(ms / 2..=ms))
 }
 
 /// The stream URL for a base URL (or a stream URL), with the station filter.
@@ -576,15 +567,19 @@ mod tests {
                 other => panic!("{other:?}"),
             })
             .collect();
-        for (wait, full) in waits.iter().zip([1000, 2000, 4000, 5000, 5000]) {
+        // The process's one rule (`retry::Backoff`): 50–150 % of the doubled delay, capped.
+        for (wait, nominal) in waits.iter().zip([1000, 2000, 4000, 8000, 16000]) {
             let ms = wait.as_millis() as u64;
-            assert!((full / 2..=full).contains(&ms), "{ms} for {full}");
+            assert!(
+                ((nominal / 2).min(5000)..=(nominal * 3 / 2).min(5000)).contains(&ms),
+                "{ms} for {nominal}"
+            );
         }
         sub.server_closing = true;
         let Delivery::Disconnected { retry_in, .. } = sub.failed("bye".into()) else {
             unreachable!()
         };
-        assert!(retry_in <= Duration::from_millis(500));
+        assert!(retry_in <= Duration::from_millis(750));
     }
 
     #[test]

@@ -14,12 +14,15 @@ use tokio_util::sync::CancellationToken;
 use super::{Frame, Hub};
 use crate::bus::{BusEvent, Subscription};
 use crate::domain::Seq;
+use crate::retry::Backoff;
 use crate::store::{AfterQuery, Store};
 
 /// How often the relay compares its position with the store's head.
 const AUDIT_EVERY: Duration = Duration::from_secs(5);
 /// Rows fetched per repair query.
 const REPAIR_PAGE: u32 = 1000;
+/// Waits between failed repair reads: 100 ms doubling to 5 s, with the process's jitter.
+const REPAIR_RETRY: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
 
 /// Runs until cancelled or until the subscription ends.
 pub async fn run_relay(
@@ -95,7 +98,7 @@ async fn repair(
     cancel: &CancellationToken,
 ) -> Option<Seq> {
     let mut last = after;
-    let mut backoff = Duration::from_millis(100);
+    let mut failures = 0;
     loop {
         let query = AfterQuery {
             after: last,
@@ -109,7 +112,7 @@ async fn repair(
         };
         match page {
             Ok(page) => {
-                backoff = Duration::from_millis(100);
+                failures = 0;
                 let full = page.len() == REPAIR_PAGE as usize;
                 metrics::counter!("bus_gap_events_repaired_total").increment(page.len() as u64);
                 for stored in page {
@@ -122,11 +125,11 @@ async fn repair(
             }
             Err(e) => {
                 tracing::warn!(event = "gap_repair_failed", error = %e, "store unavailable during gap repair; retrying");
+                failures += 1;
                 tokio::select! {
                     () = cancel.cancelled() => return None,
-                    () = tokio::time::sleep(backoff) => {}
+                    () = tokio::time::sleep(REPAIR_RETRY.delay(failures)) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }
