@@ -34,7 +34,9 @@ pub struct SseClient {
     /// The last `retry:` value seen.
     pub retry: Option<u64>,
     body: Option<futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>>,
-    buf: String,
+    /// Bytes read and not yet parsed: kept as bytes, so that a character split across two
+    /// chunks is decoded whole.
+    buf: Vec<u8>,
     /// The body of a non-200 response.
     pub body_text: String,
 }
@@ -67,7 +69,7 @@ impl SseClient {
                 headers,
                 retry: None,
                 body: None,
-                buf: String::new(),
+                buf: Vec::new(),
                 body_text,
             });
         }
@@ -76,7 +78,7 @@ impl SseClient {
             headers,
             retry: None,
             body: Some(response.bytes_stream().boxed()),
-            buf: String::new(),
+            buf: Vec::new(),
             body_text: String::new(),
         })
     }
@@ -123,16 +125,16 @@ impl SseClient {
                 return Some(event);
             }
             let chunk = self.body.as_mut()?.next().await?.ok()?;
-            self.buf
-                .push_str(std::str::from_utf8(&chunk).expect("UTF-8 stream"));
+            self.buf.extend_from_slice(&chunk);
         }
     }
 
     /// Takes one dispatched event off the buffer (a block ending in a blank line).
     fn parse_one(&mut self) -> Option<SseEvent> {
         loop {
-            let end = self.buf.find("\n\n")?;
-            let block: String = self.buf.drain(..end + 2).collect();
+            let end = self.buf.windows(2).position(|w| w == b"\n\n")?;
+            let block: Vec<u8> = self.buf.drain(..end + 2).collect();
+            let block = String::from_utf8(block).expect("an event is UTF-8");
             let (mut id, mut event, mut data) = (None, String::from("message"), Vec::new());
             for line in block.lines() {
                 let (field, value) = line
@@ -154,5 +156,33 @@ impl SseClient {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_character_split_across_chunks_is_decoded_whole() {
+        let text = "id: 7\nevent: note\ndata: {\"name\":\"Île d'Ouessant\"}\n\n";
+        let bytes = text.as_bytes();
+        let split = text.find('Î').expect("the character") + 1; // inside its two bytes
+        let chunks: Vec<reqwest::Result<bytes::Bytes>> = vec![
+            Ok(bytes::Bytes::copy_from_slice(&bytes[..split])),
+            Ok(bytes::Bytes::copy_from_slice(&bytes[split..])),
+        ];
+        let mut client = SseClient {
+            status: 200,
+            headers: reqwest::header::HeaderMap::new(),
+            retry: None,
+            body: Some(futures_util::stream::iter(chunks).boxed()),
+            buf: Vec::new(),
+            body_text: String::new(),
+        };
+        let event = client.read_event().await.expect("one event");
+        assert_eq!(event.id, Some(7));
+        assert_eq!(event.json()["name"], "Île d'Ouessant");
+        assert!(client.read_event().await.is_none());
     }
 }
