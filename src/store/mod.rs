@@ -5,6 +5,7 @@
 
 mod health;
 mod postgres;
+mod sql;
 mod sqlite;
 mod writer_thread;
 
@@ -22,7 +23,7 @@ pub use sqlite::SqliteStore;
 
 /// How many rows a batch amounts to once repeated (station, timestamp) keys are merged.
 pub fn normalised_len(batch: &[Observation]) -> usize {
-    sqlite::normalise_batch(batch).len()
+    sql::normalise_batch(batch).len()
 }
 
 /// Why a store call failed.

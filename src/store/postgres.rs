@@ -9,17 +9,15 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Postgres, Row};
 
-use super::sqlite::normalise_batch;
+use super::sql::{self, STATION_COLUMNS, normalise_batch};
 use super::{
     AfterQuery, HistoryQuery, StationMeta, Store, StoreError, StoreFault, WRITE_PROBE, WriteHealth,
     join_metadata, newest, one_station,
 };
 use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
-use crate::domain::{VALUE_COLUMNS, VALUE_COUNT};
 
 /// Key of the advisory lock that serialises inserts ("buoycast" in ASCII).
 const SEQ_LOCK: i64 = 0x6275_6f79_6361_7374;
@@ -29,29 +27,12 @@ const MAX_CONNECTIONS: u32 = 10;
 /// answers 503 instead of hanging while PostgreSQL is down).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Columns of an observation row, in the order [`decode`] reads them.
-static COLUMNS: LazyLock<String> =
-    LazyLock::new(|| format!("seq, station_id, observed_at, {}", VALUE_COLUMNS.join(", ")));
+/// Columns of an observation row, in the order [`sql::observation`] reads them.
+static COLUMNS: LazyLock<String> = LazyLock::new(sql::columns);
 
 /// Insert-or-update of one observation: returns a row only when something was written.
-static UPSERT: LazyLock<String> = LazyLock::new(|| {
-    let placeholders = (0..VALUE_COUNT)
-        .map(|i| format!("${}", i + 4))
-        .collect::<Vec<_>>();
-    let set = VALUE_COLUMNS
-        .map(|c| format!("{c} = excluded.{c}"))
-        .join(", ");
-    let changed = VALUE_COLUMNS
-        .map(|c| format!("observations.{c} IS DISTINCT FROM excluded.{c}"))
-        .join(" OR ");
-    format!(
-        "INSERT INTO observations ({}) VALUES ($1, $2, $3, {}) \
-         ON CONFLICT (station_id, observed_at) DO UPDATE SET seq = excluded.seq, {set} \
-         WHERE {changed} RETURNING seq",
-        *COLUMNS,
-        placeholders.join(", ")
-    )
-});
+static UPSERT: LazyLock<String> =
+    LazyLock::new(|| sql::upsert(|n| format!("${n}"), "IS DISTINCT FROM"));
 
 /// Shared WHERE clause of "after" queries; parameters $1..$4 as bound by [`bind_after`].
 const AFTER_WHERE: &str = "seq > $1 AND ($2::bigint IS NULL OR seq <= $2) \
@@ -88,9 +69,6 @@ static LATEST: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-const STATION_COLUMNS: &str =
-    "id, name, latitude, longitude, elevation_m, station_type, owner, program";
-
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -122,36 +100,11 @@ fn filter_array(filter: Option<&StationFilter>) -> Option<Vec<String>> {
 }
 
 fn decode(row: &PgRow) -> Result<StoredObservation, StoreError> {
-    let seq: i64 = row.try_get(0)?;
-    let station: String = row.try_get(1)?;
-    let timestamp: DateTime<Utc> = row.try_get(2)?;
-    let station_id = StationId::parse(&station).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let mut values = [None; VALUE_COUNT];
-    for (i, v) in values.iter_mut().enumerate() {
-        *v = row.try_get(3 + i)?;
-    }
-    Ok(StoredObservation {
-        seq: Seq::new(seq),
-        observation: Observation::from_values(station_id, timestamp, values),
-    })
+    sql::observation(row, row.try_get(2)?)
 }
 
 fn decode_all(rows: &[PgRow]) -> Result<Vec<StoredObservation>, StoreError> {
     rows.iter().map(decode).collect()
-}
-
-fn decode_station(row: &PgRow) -> Result<Station, StoreError> {
-    let id: String = row.try_get(0)?;
-    let mut station =
-        Station::bare(StationId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?);
-    station.name = row.try_get(1)?;
-    station.latitude = row.try_get(2)?;
-    station.longitude = row.try_get(3)?;
-    station.elevation_m = row.try_get(4)?;
-    station.station_type = row.try_get(5)?;
-    station.owner = row.try_get(6)?;
-    station.program = row.try_get(7)?;
-    Ok(station)
 }
 
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
@@ -356,7 +309,7 @@ impl Store for PgStore {
         .bind(ids)
         .fetch_all(&self.pool)
         .await?;
-        let metadata = rows.iter().map(decode_station).collect::<Result<_, _>>()?;
+        let metadata = rows.iter().map(sql::station).collect::<Result<_, _>>()?;
         Ok(join_metadata(latest, metadata))
     }
 
@@ -367,7 +320,7 @@ impl Store for PgStore {
         .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let metadata = row.as_ref().map(decode_station).transpose()?;
+        let metadata = row.as_ref().map(sql::station).transpose()?;
         let latest = self.history(&newest(id)).await?.pop();
         Ok(one_station(id, metadata, latest))
     }

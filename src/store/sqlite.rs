@@ -9,7 +9,6 @@
 //! known-good state. Every write runs on a thread of its own ([`WriterThread`]), so that the
 //! fan-out's load on the server's runtime does not stretch each of its round trips.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -23,6 +22,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 use tokio::sync::Mutex;
 
+use super::sql::{self, STATION_COLUMNS, normalise_batch};
 use super::writer_thread::WriterThread;
 
 use super::{
@@ -30,31 +30,12 @@ use super::{
     join_metadata, newest, one_station,
 };
 use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
-use crate::domain::{VALUE_COLUMNS, VALUE_COUNT};
 
-/// Columns of an observation row, in the order [`decode`] reads them.
-static COLUMNS: LazyLock<String> =
-    LazyLock::new(|| format!("seq, station_id, observed_at, {}", VALUE_COLUMNS.join(", ")));
+/// Columns of an observation row, in the order [`sql::observation`] reads them.
+static COLUMNS: LazyLock<String> = LazyLock::new(sql::columns);
 
 /// Insert-or-update of one observation: returns a row only when something was written.
-static UPSERT: LazyLock<String> = LazyLock::new(|| {
-    let placeholders = (0..VALUE_COUNT)
-        .map(|i| format!("?{}", i + 4))
-        .collect::<Vec<_>>();
-    let set = VALUE_COLUMNS
-        .map(|c| format!("{c} = excluded.{c}"))
-        .join(", ");
-    let changed = VALUE_COLUMNS
-        .map(|c| format!("observations.{c} IS NOT excluded.{c}"))
-        .join(" OR ");
-    format!(
-        "INSERT INTO observations ({}) VALUES (?1, ?2, ?3, {}) \
-         ON CONFLICT (station_id, observed_at) DO UPDATE SET seq = excluded.seq, {set} \
-         WHERE {changed} RETURNING seq",
-        *COLUMNS,
-        placeholders.join(", ")
-    )
-});
+static UPSERT: LazyLock<String> = LazyLock::new(|| sql::upsert(|n| format!("?{n}"), "IS NOT"));
 
 /// Shared WHERE clause of "after" queries; parameters ?1..?4 as bound by [`bind_after`].
 const AFTER_WHERE: &str = "seq > ?1 AND (?2 IS NULL OR seq <= ?2) \
@@ -95,9 +76,6 @@ static LATEST: LazyLock<String> = LazyLock::new(|| {
          ON o.station_id = l.station_id AND o.observed_at = l.t ORDER BY o.station_id"
     )
 });
-
-const STATION_COLUMNS: &str =
-    "id, name, latitude, longitude, elevation_m, station_type, owner, program";
 
 /// How long a write waits for a lock held by another connection or process.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -291,38 +269,14 @@ fn filter_json(filter: Option<&StationFilter>) -> Option<String> {
 }
 
 fn decode(row: &SqliteRow) -> Result<StoredObservation, StoreError> {
-    let seq: i64 = row.try_get(0)?;
-    let station: String = row.try_get(1)?;
     let millis: i64 = row.try_get(2)?;
-    let station_id = StationId::parse(&station).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let timestamp = DateTime::from_timestamp_millis(millis)
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {millis} out of range")))?;
-    let mut values = [None; VALUE_COUNT];
-    for (i, v) in values.iter_mut().enumerate() {
-        *v = row.try_get(3 + i)?;
-    }
-    Ok(StoredObservation {
-        seq: Seq::new(seq),
-        observation: Observation::from_values(station_id, timestamp, values),
-    })
+    sql::observation(row, timestamp)
 }
 
 fn decode_all(rows: &[SqliteRow]) -> Result<Vec<StoredObservation>, StoreError> {
     rows.iter().map(decode).collect()
-}
-
-fn decode_station(row: &SqliteRow) -> Result<Station, StoreError> {
-    let id: String = row.try_get(0)?;
-    let mut station =
-        Station::bare(StationId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?);
-    station.name = row.try_get(1)?;
-    station.latitude = row.try_get(2)?;
-    station.longitude = row.try_get(3)?;
-    station.elevation_m = row.try_get(4)?;
-    station.station_type = row.try_get(5)?;
-    station.owner = row.try_get(6)?;
-    station.program = row.try_get(7)?;
-    Ok(station)
 }
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
@@ -332,17 +286,6 @@ fn bind_after<'q>(q: SqliteQuery<'q>, query: &AfterQuery) -> SqliteQuery<'q> {
         .bind(query.until.map(Seq::get))
         .bind(filter_json(query.stations.as_ref()))
         .bind(query.since.map(millis))
-}
-
-/// Keeps the last occurrence of each (station, timestamp) and orders oldest first.
-pub(crate) fn normalise_batch(batch: &[Observation]) -> Vec<&Observation> {
-    let mut by_key: HashMap<(&StationId, DateTime<Utc>), &Observation> = HashMap::new();
-    for o in batch {
-        by_key.insert((&o.station_id, o.timestamp), o);
-    }
-    let mut rows: Vec<_> = by_key.into_values().collect();
-    rows.sort_by(|a, b| (a.timestamp, &a.station_id).cmp(&(b.timestamp, &b.station_id)));
-    rows
 }
 
 /// The station-metadata upsert of [`Store::upsert_stations`], in one transaction.
@@ -507,7 +450,7 @@ impl Store for SqliteStore {
         .bind(filter_json(Some(&ids)))
         .fetch_all(&self.reader)
         .await?;
-        let metadata = rows.iter().map(decode_station).collect::<Result<_, _>>()?;
+        let metadata = rows.iter().map(sql::station).collect::<Result<_, _>>()?;
         Ok(join_metadata(latest, metadata))
     }
 
@@ -518,7 +461,7 @@ impl Store for SqliteStore {
         .bind(id.as_str())
         .fetch_optional(&self.reader)
         .await?;
-        let metadata = row.as_ref().map(decode_station).transpose()?;
+        let metadata = row.as_ref().map(sql::station).transpose()?;
         let latest = self.history(&newest(id)).await?.pop();
         Ok(one_station(id, metadata, latest))
     }
