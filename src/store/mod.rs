@@ -179,6 +179,3 @@ pub(crate) fn newest(id: &StationId) -> HistoryQuery {
         limit: 1,
     }
 }
-
-#[cfg(test)]
-pub(crate) mod behaviour;

@@ -1,17 +1,16 @@
-//! Behavioural tests every store implementation must pass.
+//! The checks every store implementation must pass.
 //!
-//! Each check takes a fresh, migrated store and panics on a violation of the [`Store`] contract,
-//! so another implementation (PostgreSQL) runs the same suite by calling them from its own tests.
-//! The data are real rows of the NDBC files in `../shared/ndbc`. At the bottom, the suite is run
-//! against [`SqliteStore`](super::SqliteStore) in a temporary directory.
+//! Each check takes a fresh, migrated store and panics on a violation of the [`Store`] contract;
+//! `store_suite!` makes one test per check for a backend (`sqlite.rs`, `postgres.rs`). The data
+//! are real rows of the NDBC files in `../shared/ndbc`.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{AfterQuery, HistoryQuery, Store};
-use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
+use buoycast::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
+use buoycast::store::{AfterQuery, HistoryQuery, Store};
 
 /// The directory of real realtime2 files.
 const REALTIME2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/ndbc/realtime2/");
@@ -107,7 +106,7 @@ fn assert_strictly_increasing(stored: &[StoredObservation], what: &str) {
 }
 
 /// A batch given newest first is stored oldest first with consecutive, increasing seqs.
-pub(crate) async fn insert_assigns_increasing_seqs_oldest_first(store: &dyn Store) {
+pub async fn insert_assigns_increasing_seqs_oldest_first(store: &dyn Store) {
     let rows = newest("44013.txt", "44013", 70);
     let batch = &rows[..60];
     let stored = insert(store, batch).await;
@@ -138,7 +137,7 @@ pub(crate) async fn insert_assigns_increasing_seqs_oldest_first(store: &dyn Stor
 }
 
 /// Storing the same batch twice stores nothing the second time and uses up no seq.
-pub(crate) async fn reinserting_a_batch_changes_nothing(store: &dyn Store) {
+pub async fn reinserting_a_batch_changes_nothing(store: &dyn Store) {
     let rows = newest("44065.txt", "44065", 41);
     let first = insert(store, &rows[..40]).await;
     assert_eq!(first.len(), 40);
@@ -162,7 +161,7 @@ pub(crate) async fn reinserting_a_batch_changes_nothing(store: &dyn Store) {
 }
 
 /// A changed value updates the row and gives it a new, higher seq; identical rows keep theirs.
-pub(crate) async fn changed_values_get_a_new_seq(store: &dyn Store) {
+pub async fn changed_values_get_a_new_seq(store: &dyn Store) {
     let batch = newest("44013.txt", "44013", 10);
     let first = insert(store, &batch).await;
     assert_eq!(first.len(), 10);
@@ -245,7 +244,7 @@ pub(crate) async fn changed_values_get_a_new_seq(store: &dyn Store) {
 }
 
 /// Two rows of one batch with the same key: the last one wins.
-pub(crate) async fn repeated_key_in_a_batch_keeps_the_last(store: &dyn Store) {
+pub async fn repeated_key_in_a_batch_keeps_the_last(store: &dyn Store) {
     let rows = newest("44013.txt", "44013", 2);
     let mut later = rows[0].clone();
     later.wind_speed_mps = Some(later.wind_speed_mps.unwrap_or(0.0) + 1.0);
@@ -293,7 +292,7 @@ fn expected_after(all: &[StoredObservation], q: &AfterQuery) -> Vec<StoredObserv
 }
 
 /// `observations_after` with every combination of its conditions.
-pub(crate) async fn observations_after_filters(store: &dyn Store) {
+pub async fn observations_after_filters(store: &dyn Store) {
     let all = three_stations(store).await;
     let a_times: Vec<_> = all[..20].iter().map(|s| s.observation.timestamp).collect();
     let since = a_times[10];
@@ -372,7 +371,7 @@ pub(crate) async fn observations_after_filters(store: &dyn Store) {
 }
 
 /// `replay_cutoff`: `None` when everything fits, else the seq after which exactly `max` lie.
-pub(crate) async fn replay_cutoff_leaves_exactly_max(store: &dyn Store) {
+pub async fn replay_cutoff_leaves_exactly_max(store: &dyn Store) {
     let all = three_stations(store).await;
     let q = |after: i64, stations: Option<&[&str]>| AfterQuery {
         after: Seq::new(after),
@@ -447,7 +446,7 @@ pub(crate) async fn replay_cutoff_leaves_exactly_max(store: &dyn Store) {
 }
 
 /// `max_seq` is zero on an empty log and follows inserts and updates.
-pub(crate) async fn max_seq_follows_the_log(store: &dyn Store) {
+pub async fn max_seq_follows_the_log(store: &dyn Store) {
     assert_eq!(store.max_seq().await.expect("max_seq"), Seq::ZERO);
     assert!(everything(store).await.is_empty());
     let rows = newest("41004.txt", "41004", 5);
@@ -461,7 +460,7 @@ pub(crate) async fn max_seq_follows_the_log(store: &dyn Store) {
 }
 
 /// `history`: one station, newest first, with inclusive time bounds and a limit.
-pub(crate) async fn history_is_newest_first_within_bounds(store: &dyn Store) {
+pub async fn history_is_newest_first_within_bounds(store: &dyn Store) {
     let all = three_stations(store).await;
     let mut a: Vec<_> = all[..20].to_vec();
     a.reverse(); // newest first
@@ -496,7 +495,7 @@ pub(crate) async fn history_is_newest_first_within_bounds(store: &dyn Store) {
 }
 
 /// `latest`: the newest observation by time (not by seq) of each station, by station id.
-pub(crate) async fn latest_per_station(store: &dyn Store) {
+pub async fn latest_per_station(store: &dyn Store) {
     // 44013 and TPLM2 get their newer rows first, then older ones with higher seqs.
     let mut by_station = BTreeMap::new();
     for (file, station) in [
@@ -549,7 +548,7 @@ fn xml_attribute(xml: &str, station: &str, attribute: &str) -> String {
 }
 
 /// Station metadata from the real `activestations.xml`, joined with observations.
-pub(crate) async fn stations_join_metadata(store: &dyn Store) {
+pub async fn stations_join_metadata(store: &dyn Store) {
     let xml = std::fs::read(ACTIVE_STATIONS).expect("activestations.xml");
     let text = String::from_utf8_lossy(&xml);
     let metas = ndbc::parse_active_stations(&xml).expect("station list");
@@ -685,7 +684,7 @@ pub(crate) async fn stations_join_metadata(store: &dyn Store) {
 }
 
 /// Missing values round-trip as `None` (never 0), and real zeros as `Some(0.0)`.
-pub(crate) async fn nulls_round_trip(store: &dyn Store) {
+pub async fn nulls_round_trip(store: &dyn Store) {
     // 44065 has no wind direction, air temperature or dew point; 41004 has zero tendencies.
     let mut batch = newest("44065.txt", "44065", 30);
     let zeros: Vec<_> = file_rows("41004.txt", "41004")
@@ -734,7 +733,7 @@ pub(crate) async fn nulls_round_trip(store: &dyn Store) {
 }
 
 /// Four writers at once: every seq is handed out once, 1..=N, and each batch is in order.
-pub(crate) async fn concurrent_inserts_share_one_sequence(store: Arc<dyn Store>) {
+pub async fn concurrent_inserts_share_one_sequence(store: Arc<dyn Store>) {
     const BATCH: usize = 20;
     const BATCHES: usize = 10;
     let mut tasks = tokio::task::JoinSet::new();
@@ -781,7 +780,7 @@ pub(crate) async fn concurrent_inserts_share_one_sequence(store: Arc<dyn Store>)
 
 /// Ingest leases: one holder at a time per station until the lease expires; the holder may
 /// renew it; stations are independent.
-pub(crate) async fn leases_are_exclusive_until_they_expire(store: &dyn Store) {
+pub async fn leases_are_exclusive_until_they_expire(store: &dyn Store) {
     use std::time::Duration;
     let lease = |station: &'static str, holder: &'static str, ttl_ms: u64| async move {
         store
@@ -821,7 +820,7 @@ pub(crate) async fn leases_are_exclusive_until_they_expire(store: &dyn Store) {
 /// check runs against every backend.
 macro_rules! store_suite {
     ($fresh:ident, |$guard:ident| $store:expr) => {
-        $crate::store::behaviour::store_suite!(@each $fresh, $guard, $store;
+        store_suite!(@each $fresh, $guard, $store;
             insert_assigns_increasing_seqs_oldest_first,
             reinserting_a_batch_changes_nothing,
             changed_values_get_a_new_seq,
@@ -841,42 +840,9 @@ macro_rules! store_suite {
             #[tokio::test]
             async fn $check() {
                 let $guard = $fresh().await;
-                $crate::store::behaviour::$check($store).await;
+                crate::checks::$check($store).await;
             }
         )*
     };
 }
 pub(crate) use store_suite;
-
-#[cfg(test)]
-mod sqlite {
-    use std::sync::Arc;
-
-    use crate::store::{SqliteStore, Store};
-
-    /// A fresh, migrated store in its own directory (kept alive by the returned guard).
-    async fn fresh() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("store.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
-        (dir, store)
-    }
-
-    crate::store::behaviour::store_suite!(fresh, |fresh| &fresh.1);
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn concurrent_inserts_share_one_sequence() {
-        let (_dir, store) = fresh().await;
-        super::concurrent_inserts_share_one_sequence(Arc::new(store) as Arc<dyn Store>).await;
-    }
-
-    #[tokio::test]
-    async fn migrating_twice_is_harmless() {
-        let (_dir, store) = fresh().await;
-        store.migrate().await.expect("second migrate");
-        super::max_seq_follows_the_log(&store).await;
-    }
-}
