@@ -1,65 +1,26 @@
-//! `GET /v1/observations/stream`: the SSE endpoint (SPEC §4).
-//!
-//! A stream subscribes to the hub first, then replays from the store what the client missed,
-//! then forwards live frames, skipping any seq it already sent: the hand-over has no gap (the
-//! subscription predates the replay query) and no duplicate (seq order is total).
-//!
-//! Every stream has a position, a seq: every event up to it that the stream wants has been sent.
-//! `connection`, `reset` and `heartbeat` events carry it as their `id:`, so a client that
-//! reconnects with the last id it saw, whatever the event, loses nothing and gets nothing twice.
-
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+//! `GET /v1/observations/stream`: the HTTP edge of the SSE endpoint (SPEC §4) — `Accept`, the
+//! resume point from `Last-Event-ID` or the query, the stream limits, transient refusals, headers.
+//! What a stream sends is the hub's stream engine ([`crate::hub::stream`]).
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use bytes::{Bytes, BytesMut};
-use chrono::{DateTime, Utc};
-use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
-use tokio_util::sync::CancellationToken;
 
 use super::auth::Access;
-use super::limits::{Refused, StreamGuard};
+use super::limits::Refused;
 use super::params::{ClientAddr, Params};
 use super::raw_chunks::RawChunks;
 use super::{ApiError, AppState};
-use crate::domain::{Seq, StationFilter, StationId};
-use crate::hub::frame::{
-    encode_connection, encode_reset, encode_shutdown, restamp, write_observation,
-};
-use crate::hub::{Frame, Hub};
-use crate::metrics;
-use crate::store::{AfterQuery, Store};
-
-/// Rows per replay query (and per chunk written while replaying).
-const REPLAY_PAGE: u32 = 500;
-/// Times within [`CATCH_UP_WINDOW`] a stream that overflows its backlog is caught up from the
-/// store in place; one more overflow in the window marks a slow client, which is disconnected.
-const CATCH_UPS: u8 = 3;
-/// See [`CATCH_UPS`].
-const CATCH_UP_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
-/// Broadcasts slower than this log a warning.
-const SLOW_BROADCAST: std::time::Duration = std::time::Duration::from_millis(200);
-/// Live frames gathered into one write when a connection has a backlog.
-const COALESCE: usize = 64;
+use crate::domain::Seq;
+use crate::hub::stream::{Resume, StreamEngine};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route(
         "/v1/observations/stream",
         get(stream).head(head).options(options),
     )
-}
-
-/// Where a new stream starts.
-#[derive(Debug, Clone, PartialEq)]
-struct Resume {
-    /// Replay observations with a seq above this one.
-    after: Option<Seq>,
-    /// ...measured at or after this time (`since=`).
-    since: Option<DateTime<Utc>>,
 }
 
 fn check_accept(headers: &HeaderMap) -> Result<(), ApiError> {
@@ -301,36 +262,24 @@ async fn open_stream(
         "stream opened"
     );
 
-    // Subscribe before anything is read from the store: nothing can fall between the two.
-    let (live, subscribed) = state.hub.subscribe();
-    let start = start_position(&state, &resume, filter.as_ref(), subscribed).await?;
-    let conn = Connection {
-        store: state.store.clone(),
-        hub: state.hub.clone(),
-        live,
+    let engine = StreamEngine::open(
+        state.store.clone(),
+        state.hub.clone(),
+        &resume,
         filter,
-        since: resume.since,
-        last: start.after,
-        replay_left: state.max_replay,
-        phase: Phase::Greeting {
-            position: start.position,
-            reset: start.reset,
-            replay: start.replay,
-        },
-        max_replay: state.max_replay,
-        catch_up_window: (std::time::Instant::now(), 0),
-        abort: false,
-        shutdown: state.shutdown.clone(),
-        _guard: guard,
-    };
-    let body = futures_util::stream::unfold(conn, |mut conn| async move {
-        match conn.next_chunk().await {
-            Some(chunk) => Some((Ok(chunk), conn)),
+        state.max_replay,
+        state.shutdown.clone(),
+    )
+    .await?;
+    // The guard (the stream's place under the limits) lives as long as the body.
+    let body = futures_util::stream::unfold((engine, guard), |(mut engine, guard)| async move {
+        match engine.next_chunk().await {
+            Some(chunk) => Some((Ok(chunk), (engine, guard))),
             // A slow client's connection is aborted rather than ended cleanly, so that what is
             // buffered for it is dropped at once instead of trickling out first.
-            None if std::mem::take(&mut conn.abort) => Some((
+            None if engine.take_abort() => Some((
                 Err(std::io::Error::other("client too slow; stream aborted")),
-                conn,
+                (engine, guard),
             )),
             None => None,
         }
@@ -340,388 +289,6 @@ async fn open_stream(
     response.extensions_mut().insert(raw);
     sse_headers(&mut response);
     Ok(response)
-}
-
-/// Where a stream starts: the `connection` id, the replay start and, if the resume point cannot
-/// be honoured, the `reset` frame to send.
-struct Start {
-    /// The `connection` event's id: the resume id, or where a fresh or `since=` stream starts.
-    position: Seq,
-    /// The seq the stream goes on after (the id of the `reset`, if there is one).
-    after: Seq,
-    reset: Option<Bytes>,
-    /// Whether anything is to be read from the store first.
-    replay: bool,
-}
-
-/// Where a stream starts; `subscribed` is the position its hub subscription starts after.
-///
-/// A `reset` moves the position: the `connection` id is what the client asked for (so a client
-/// that reconnects before reading the `reset` is told again), the `reset`'s id is where the
-/// stream goes on.
-async fn start_position(
-    state: &AppState,
-    resume: &Resume,
-    filter: Option<&StationFilter>,
-    subscribed: Seq,
-) -> Result<Start, ApiError> {
-    let position = match (resume.after, resume.since) {
-        (Some(after), _) => after,
-        (None, Some(since)) => since_position(state.store.as_ref(), filter, since).await?,
-        (None, None) => {
-            // A fresh stream: live events only, every one after the subscription's position
-            // (frames at or below it that are still arriving are skipped).
-            return Ok(Start {
-                position: subscribed,
-                after: subscribed,
-                reset: None,
-                replay: false,
-            });
-        }
-    };
-    let after = position;
-    let head = state.store.max_seq().await?.max(state.hub.last_seq());
-    if after > head {
-        return Ok(Start {
-            position,
-            replay: false,
-            after: head,
-            reset: Some(encode_reset(
-                head,
-                "unknown_event_id",
-                "Last-Event-ID is ahead of this server's log (was the log reset?); continuing with new events",
-            )),
-        });
-    }
-    let query = AfterQuery {
-        after,
-        stations: filter.cloned(),
-        since: resume.since,
-        ..AfterQuery::default()
-    };
-    Ok(
-        match state.store.replay_cutoff(&query, state.max_replay).await? {
-            Some(cutoff) => Start {
-                position,
-                replay: true,
-                after: cutoff,
-                reset: Some(encode_reset(
-                    cutoff,
-                    "replay_limit",
-                    &format!(
-                        "more than {} events were missed; replaying the newest {} of them",
-                        state.max_replay, state.max_replay
-                    ),
-                )),
-            },
-            None => Start {
-                position,
-                after,
-                reset: None,
-                replay: true,
-            },
-        },
-    )
-}
-
-/// The position of a `since=` stream: the seq before the first observation it replays, or the
-/// newest seq when none matches yet. Every observation the stream will send lies above it, and
-/// none above it is left out (later ones measured before `since` are sent live), so a client
-/// resuming from it before its first observation misses nothing and gets nothing twice.
-async fn since_position(
-    store: &dyn Store,
-    filter: Option<&StationFilter>,
-    since: DateTime<Utc>,
-) -> Result<Seq, ApiError> {
-    // Read first: a match committed after the query below has a higher seq than this.
-    let head = store.max_seq().await?;
-    let first = store
-        .observations_after(&AfterQuery {
-            after: Seq::ZERO,
-            until: None,
-            stations: filter.cloned(),
-            since: Some(since),
-            limit: 1,
-        })
-        .await?;
-    Ok(first
-        .first()
-        .map_or(head, |stored| Seq::new(stored.seq.get().saturating_sub(1))))
-}
-
-enum Phase {
-    /// Send the `connection` event with `position` as its id (and a `reset` if needed), then
-    /// replay or go live.
-    Greeting {
-        position: Seq,
-        reset: Option<Bytes>,
-        replay: bool,
-    },
-    /// Reading missed events from the store.
-    Replay,
-    /// Forwarding hub frames.
-    Live,
-    /// Finished.
-    Done,
-}
-
-/// Per-stream state, polled by the response body.
-struct Connection {
-    store: Arc<dyn Store>,
-    hub: Arc<Hub>,
-    live: broadcast::Receiver<Arc<Frame>>,
-    filter: Option<StationFilter>,
-    since: Option<DateTime<Utc>>,
-    /// The stream's position: the highest seq sent (or skipped as not wanted) so far, or where
-    /// the stream started. Every event up to it that the stream wants has been sent; heartbeats
-    /// carry it as their id.
-    last: Seq,
-    /// Events the current replay may still read from the store.
-    replay_left: u32,
-    /// What each replay may read at most.
-    max_replay: u32,
-    /// Start of the current catch-up window and the catch-ups in it (see [`CATCH_UPS`]).
-    catch_up_window: (std::time::Instant, u8),
-    /// Set when the stream ends because the client is too slow: the connection is aborted.
-    abort: bool,
-    phase: Phase,
-    shutdown: CancellationToken,
-    _guard: StreamGuard,
-}
-
-impl Connection {
-    async fn next_chunk(&mut self) -> Option<Bytes> {
-        loop {
-            match std::mem::replace(&mut self.phase, Phase::Done) {
-                Phase::Greeting {
-                    position,
-                    reset,
-                    replay,
-                } => {
-                    self.phase = if replay { Phase::Replay } else { Phase::Live };
-                    metrics::hot().sent_connection.increment(1);
-                    if reset.is_some() {
-                        metrics::hot().sent_reset.increment(1);
-                    }
-                    let hello = encode_connection(Utc::now(), position);
-                    return Some(match reset {
-                        None => hello,
-                        Some(reset) => [hello, reset].concat().into(),
-                    });
-                }
-                Phase::Replay => {
-                    if let Some(chunk) = self.replay_page().await? {
-                        return Some(chunk);
-                    }
-                }
-                Phase::Live => {
-                    self.phase = Phase::Live;
-                    if let Some(chunk) = self.live_chunk().await? {
-                        return Some(chunk);
-                    }
-                }
-                Phase::Done => return None,
-            }
-        }
-    }
-
-    /// One page of missed events; `Some(None)` when there was nothing to send, `None` to end.
-    async fn replay_page(&mut self) -> Option<Option<Bytes>> {
-        let limit = REPLAY_PAGE.min(self.replay_left);
-        if limit == 0 {
-            tracing::info!(
-                event = "sse_client_too_slow",
-                "stream keeps falling behind; closing it"
-            );
-            self.abort = true;
-            return None;
-        }
-        if self.live.len() > self.hub.backlog() {
-            // The live backlog overflowed again while this stream was replaying: it is falling
-            // further behind, which counts as a catch-up (else a client slower than the event
-            // rate would be fed from the store until its replay budget ran out). Everything the
-            // backlog held is in the log, so it is dropped.
-            if !self.may_catch_up() {
-                tracing::info!(
-                    event = "sse_client_too_slow",
-                    "stream keeps falling behind; closing it"
-                );
-                self.abort = true;
-                return None;
-            }
-            self.live = self.live.resubscribe();
-        }
-        let query = AfterQuery {
-            after: self.last,
-            until: None,
-            stations: self.filter.clone(),
-            since: self.since,
-            limit,
-        };
-        let page = tokio::select! {
-            () = self.shutdown.cancelled() => return Some(self.shutting_down()),
-            page = self.store.observations_after(&query) => page,
-        };
-        let page = match page {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::warn!(event = "sse_replay_failed", error = %e, "store unavailable during replay; closing stream");
-                return None;
-            }
-        };
-        self.replay_left -= page.len() as u32;
-        // A short page is the end of the log; an exhausted budget ends the replay too (the
-        // resume point was chosen so that the budget covers it).
-        let more = page.len() == limit as usize && self.replay_left > 0;
-        self.phase = if more { Phase::Replay } else { Phase::Live };
-        let Some(last) = page.last() else {
-            return Some(None);
-        };
-        self.last = last.seq;
-        metrics::hot().sent_observation.increment(page.len() as u64);
-        let mut out = BytesMut::with_capacity(page.len() * 400);
-        for stored in &page {
-            write_observation(&mut out, Some(stored.seq), &stored.observation);
-        }
-        Some(Some(out.freeze()))
-    }
-
-    /// Live frames ready now (at least one, waiting if needed); `Some(None)` when all were skipped.
-    async fn live_chunk(&mut self) -> Option<Option<Bytes>> {
-        let first = tokio::select! {
-            biased;
-            () = self.shutdown.cancelled() => return Some(self.shutting_down()),
-            received = self.live.recv() => received,
-        };
-        let (mut sent_observations, mut sent_heartbeats) = (0u64, 0u64);
-        let mut chunk: Option<Bytes> = None;
-        let mut buf: Option<BytesMut> = None;
-        let mut next = first;
-        for taken in 1..=COALESCE {
-            match next {
-                Ok(frame) => {
-                    if frame.is_observation() && frame.take() {
-                        broadcast_done(&frame);
-                    }
-                    if self.accept(&frame) {
-                        let restamped;
-                        let bytes = if frame.is_observation() {
-                            sent_observations += 1;
-                            &frame.bytes
-                        } else {
-                            sent_heartbeats += 1;
-                            // A heartbeat carries this stream's position. It is the hub's (the
-                            // shared bytes) unless the stream is ahead of it: resumed from a seq
-                            // the hub has not broadcast yet, or given a frame the relay sent
-                            // while the heartbeat was on its way to the shards.
-                            if frame.position == Some(self.last) {
-                                &frame.bytes
-                            } else {
-                                restamped = restamp(&frame.bytes, self.last);
-                                &restamped
-                            }
-                        };
-                        match (&mut buf, chunk.take()) {
-                            (Some(buf), _) => buf.extend_from_slice(bytes),
-                            (None, None) => chunk = Some(bytes.clone()),
-                            (None, Some(prev)) => {
-                                let mut b = BytesMut::with_capacity(prev.len() * 4 + bytes.len());
-                                b.extend_from_slice(&prev);
-                                b.extend_from_slice(bytes);
-                                buf = Some(b);
-                            }
-                        }
-                    }
-                }
-                Err(RecvError::Lagged(missed)) if self.may_catch_up() => {
-                    // A burst larger than the backlog: the missed frames are all in the log.
-                    tracing::debug!(
-                        event = "sse_catch_up",
-                        missed,
-                        "stream overflowed its backlog; catching up from the store"
-                    );
-                    self.replay_left = self.max_replay;
-                    self.phase = Phase::Replay;
-                    break;
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    // A slow client: it keeps overflowing its backlog. Close the stream, dropping
-                    // what is buffered for it; the client resumes with Last-Event-ID.
-                    tracing::info!(
-                        event = "sse_client_too_slow",
-                        missed,
-                        "stream keeps falling behind its backlog; closing it"
-                    );
-                    self.phase = Phase::Done;
-                    self.abort = true;
-                    return None;
-                }
-                Err(RecvError::Closed) => {
-                    self.phase = Phase::Done;
-                    break;
-                }
-            }
-            if taken == COALESCE {
-                break; // the rest waits for the next chunk: nothing is taken off the ring unread
-            }
-            next = match self.live.try_recv() {
-                Ok(frame) => Ok(frame),
-                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Closed) => Err(RecvError::Closed),
-            };
-        }
-        let hot = metrics::hot();
-        hot.sent_observation.increment(sent_observations);
-        hot.sent_heartbeat.increment(sent_heartbeats);
-        Some(buf.map(BytesMut::freeze).or(chunk))
-    }
-
-    /// Whether one more catch-up is allowed in the current window (and counts it).
-    fn may_catch_up(&mut self) -> bool {
-        let (start, count) = &mut self.catch_up_window;
-        if start.elapsed() > CATCH_UP_WINDOW {
-            *start = std::time::Instant::now();
-            *count = 0;
-        }
-        *count += 1;
-        *count <= CATCH_UPS
-    }
-
-    /// Whether to send a live frame; advances the position past every stored frame.
-    fn accept(&mut self, frame: &Frame) -> bool {
-        if let Some(seq) = frame.seq {
-            if seq <= self.last {
-                return false; // already sent during replay
-            }
-            self.last = seq;
-        }
-        frame.wanted_by(self.filter.as_ref())
-    }
-
-    fn shutting_down(&mut self) -> Option<Bytes> {
-        self.phase = Phase::Done;
-        metrics::hot().sent_shutdown.increment(1);
-        Some(encode_shutdown(Utc::now()))
-    }
-}
-
-/// Called by the last receiver of an observation frame: latency from bus receipt to here.
-fn broadcast_done(frame: &Frame) {
-    let latency = frame.received.elapsed();
-    let latency_ms = latency.as_secs_f64() * 1000.0;
-    metrics::hot().broadcast_latency.record(latency_ms);
-    let station = frame
-        .station
-        .as_ref()
-        .map(StationId::as_str)
-        .unwrap_or_default();
-    let clients = frame.audience.load(Ordering::Relaxed);
-    if latency > SLOW_BROADCAST {
-        tracing::warn!(parent: None, event = "observation_broadcasted", stationId = station, clientCount = clients, latencyMs = latency_ms, "slow broadcast");
-    } else {
-        tracing::info!(parent: None, event = "observation_broadcasted", stationId = station, clientCount = clients, latencyMs = latency_ms, "observation broadcast");
-    }
 }
 
 #[cfg(test)]

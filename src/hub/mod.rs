@@ -11,6 +11,7 @@
 
 pub mod frame;
 mod relay;
+pub mod stream;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
