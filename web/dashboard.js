@@ -4,8 +4,10 @@
 //
 // URL parameters (all optional): stations=44009,46042 · heartbeatMs=15000 (the server's
 // --heartbeat-secs, for the dead-stream watchdog) · pollMs=5000 · sseRetryMs=30000 ·
-// history=60 (points per plot) · quiet=1 (no client log lines) · access_token=JWT (for a server
-// with subscriber auth: kept for this tab in sessionStorage and taken out of the address bar).
+// history=60 (points per plot) · quiet=1 (no client log lines) · share=0 (this tab opens its own
+// stream instead of sharing one with the other tabs of the same filter) · access_token=JWT (for a
+// server with subscriber auth: kept for this tab in sessionStorage and taken out of the address
+// bar).
 
 import { connect, normaliseStations } from "/client/buoycast.js";
 
@@ -56,6 +58,10 @@ const hook = {
   /** id → "sse" | "poll". */
   via: {},
   states: [],
+  /** [role, Date.now()] of the client's first role and every change. */
+  roles: [],
+  /** The resume point the client started from (the newest seq of the initial load). */
+  resumeAfter: null,
   ready: false,
   soundOn: false,
 };
@@ -110,11 +116,15 @@ async function start() {
     pollIntervalMs: clampInt(params.get("pollMs"), 5000, 100, 600000),
     sseRetryIntervalMs: clampInt(params.get("sseRetryMs"), 30000, 100, 3600000),
     quiet: params.get("quiet") === "1",
+    shareAcrossTabs: params.get("share") !== "0",
     token,
     onObservation,
     onStateChange,
     onEvent,
+    onRoleChange: showRole,
   });
+  hook.resumeAfter = resumeAfter;
+  showRole(hook.client.role);
   hook.ready = true;
 }
 
@@ -164,6 +174,28 @@ function onStateChange(state) {
   };
   $("conn-text").textContent = labels[state] ?? state;
   conn.title = `client state: ${state}`;
+}
+
+/** Where this tab's data comes from, next to the connection state. */
+function showRole(role) {
+  if (DEBUG) {
+    hook.roles.push([role, Date.now()]);
+    if (hook.roles.length > 1000) hook.roles.shift();
+  }
+  const el = $("conn-role");
+  el.dataset.role = role;
+  const text = {
+    leader: "shared with other tabs",
+    follower: "via another tab",
+    solo: "",
+  };
+  const title = {
+    leader: "This tab holds the stream and shares it with the other tabs of this dashboard.",
+    follower: "Another tab of this dashboard holds the stream and shares it with this one: the browser keeps one stream for all of them.",
+    solo: "This tab has a stream of its own.",
+  };
+  el.textContent = text[role] ?? role;
+  el.title = title[role] ?? "";
 }
 
 function onEvent(type, data) {

@@ -8,6 +8,16 @@ export type ConnectionState =
   | "polling" // the stream failed repeatedly; polling GET /v1/observations, retrying the stream
   | "disconnected"; // close() was called
 
+/**
+ * Who holds the stream (docs/STREAMING.md, "Tab sharing"):
+ * - "leader": this client; it shares every event with the other tabs of its group;
+ * - "follower": another tab of the same origin with the same URL, stations and token; this client
+ *   delivers what that tab shares (same callbacks, states and de-duplication);
+ * - "solo": this client's own stream, unshared (`shareAcrossTabs: false`, no Web Locks or
+ *   BroadcastChannel here, e.g. Node, or a `since` replay).
+ */
+export type ClientRole = "leader" | "follower" | "solo";
+
 /** One observation (SPEC §3). Values are `null` when the buoy did not report them. */
 export interface Observation {
   /** Uppercase station id, e.g. "44009". */
@@ -117,6 +127,17 @@ export interface ConnectOptions {
   ) => void;
   /** Called for `connection`, `heartbeat`, `reset` and `shutdown` events. */
   onEvent?: (...event: StreamEvent) => void;
+  /** Called when the role changes (not for the first role: read `client.role`). */
+  onRoleChange?: (
+    role: ClientRole,
+    detail: { previous: ClientRole; reason: string },
+  ) => void;
+  /**
+   * Share one stream among the tabs of this origin with the same URL, stations and token (Web
+   * Locks + BroadcastChannel): one tab holds it, the others receive from that tab. Where those
+   * APIs are missing the client has its own stream anyway. Default true.
+   */
+  shareAcrossTabs?: boolean;
   /** Polling period once the stream has failed `maxSseFailures` times in a row. Default 5000. */
   pollIntervalMs?: number;
   /** While polling, how often the stream is tried again. Default 30000. */
@@ -129,6 +150,14 @@ export interface ConnectOptions {
   maxReconnectDelayMs?: number;
   /** The server's heartbeat period; 2.5× this with no data at all means a dead stream. Default 15000. */
   heartbeatIntervalMs?: number;
+  /**
+   * A stream that has not opened within this (no response headers: queued behind the browser's
+   * connection limit, or a server that accepts and never answers) is closed and counts as a
+   * failure: backoff, retry, polling after `maxSseFailures`. Default 5000.
+   */
+  openTimeoutMs?: number;
+  /** A poll (or a follower's catch-up request) not answered within this fails. Default 15000. */
+  requestTimeoutMs?: number;
   /** Page size of a poll. Default 1000. */
   pollLimit?: number;
   /** No `[buoycast]` log lines. Default false. */
@@ -155,7 +184,10 @@ export interface ClientStats {
   pollFailures: number;
   /** `Date.now()` of the last event of any kind (0 before the first). */
   lastEventAt: number;
+  /** Times this client took the stream over from another tab (closed or frozen). */
+  takeovers: number;
   state: ConnectionState;
+  role: ClientRole;
   /** The resume point, as {@link BuoycastClient.lastEventId}. */
   lastEventId: number | null;
 }
@@ -172,11 +204,16 @@ export declare class BuoycastClient {
   readonly lastEventId: number | null;
   /** The station filter, or null for all stations. */
   readonly stations: string[] | null;
+  /** Who holds the stream: this client for other tabs, another tab, or this client alone. */
+  readonly role: ClientRole;
   /** A snapshot of the counters. */
   readonly stats: ClientStats;
-  /** Changes the station filter and reconnects (resuming after the current id). */
+  /**
+   * Changes the station filter and reconnects (resuming after the current id). A sharing client
+   * moves to the group of the new filter (a leader hands its old group's stream to another tab).
+   */
   setStations(stations: string[] | string | null | undefined): void;
-  /** Closes for good; the state becomes "disconnected" and no callback follows. */
+  /** Closes for good (a leader hands the stream to another tab); the state becomes "disconnected". */
   close(): void;
 }
 
@@ -194,6 +231,8 @@ export declare const STATES: readonly ConnectionState[];
 export declare const STREAM_PATH: string;
 /** "v1/observations" */
 export declare const POLL_PATH: string;
+/** How often a leader tells the other tabs that it is alive (ms). */
+export declare const LEADER_PING_MS: number;
 /** Defaults of the tunable options. */
 export declare const DEFAULTS: Readonly<{
   pollIntervalMs: number;
@@ -202,6 +241,9 @@ export declare const DEFAULTS: Readonly<{
   reconnectDelayMs: number;
   maxReconnectDelayMs: number;
   heartbeatIntervalMs: number;
+  openTimeoutMs: number;
+  requestTimeoutMs: number;
   pollLimit: number;
   quiet: boolean;
+  shareAcrossTabs: boolean;
 }>;

@@ -22,7 +22,20 @@
 //   reconnects before its first observation, or that sees few under a narrow filter, resumes
 //   exactly where its stream was.
 // - A heartbeat watchdog: no data at all (not even a heartbeat) for 2.5 × `heartbeatIntervalMs`
-//   means the connection is dead, and it is replaced.
+//   means the connection is dead, and it is replaced. An open watchdog: a stream that has not
+//   opened within `openTimeoutMs` (queued behind the browser's connection limit, or a server
+//   that accepts and never answers) is a failure like any other; so is a poll that has not
+//   answered within `requestTimeoutMs`.
+// - One stream per browser, not per tab (`shareAcrossTabs`, on by default): the clients of one
+//   origin with the same base URL, station filter and token form a group. One of them, the
+//   leader, holds a Web Lock named after the group, opens the stream and shares everything it
+//   receives over a BroadcastChannel of the same name; the others (followers) deliver what it
+//   shares, with the same states and the same de-duplication by id. When the leader closes, the
+//   next tab in the lock's queue takes over; when it freezes (alive but silent), a follower
+//   steals the lock. Either way the new leader resumes from the last id it saw, and every tab
+//   drops what it already has, so nothing is lost and nothing is delivered twice. Without Web
+//   Locks or BroadcastChannel (Node, old browsers) every client has its own stream (role
+//   "solo"). docs/STREAMING.md explains the design.
 
 /** @typedef {import("./buoycast.d.ts").ConnectOptions} ConnectOptions */
 /** @typedef {import("./buoycast.d.ts").ConnectionState} ConnectionState */
@@ -48,9 +61,29 @@ export const DEFAULTS = Object.freeze({
   reconnectDelayMs: 1000,
   maxReconnectDelayMs: 30000,
   heartbeatIntervalMs: 15000,
+  openTimeoutMs: 5000,
+  requestTimeoutMs: 15000,
   pollLimit: 1000,
   quiet: false,
+  shareAcrossTabs: true,
 });
+
+/** The options of DEFAULTS that are switches, not durations or counts. */
+const SWITCHES = new Set(["quiet", "shareAcrossTabs"]);
+
+/** How often a leader tells the other tabs of its group that it is alive (ms). */
+export const LEADER_PING_MS = 500;
+/** Silence from the leader after which a follower asks whether it is still there (ms). */
+const LEADER_SILENCE_MS = 800;
+/**
+ * How long a leader that was asked has to answer before a follower takes the stream (ms), plus
+ * a random part up to PROBE_JITTER_MS so that the followers of a frozen leader do not all take
+ * over at once (the first one's announcement stops the others).
+ */
+const PROBE_WAIT_MS = 300;
+const PROBE_JITTER_MS = 250;
+/** Messages a follower keeps while it catches up over REST; older ones are fetched again. */
+const CATCH_UP_BUFFER = 10000;
 
 const LOG_PREFIX = "[buoycast]";
 
@@ -74,6 +107,7 @@ export class BuoycastClient {
   #onObservation;
   #onStateChange;
   #onEvent;
+  #onRoleChange;
   #logger;
   #EventSource;
   #fetch;
@@ -82,6 +116,19 @@ export class BuoycastClient {
 
   /** @type {ConnectionState} */
   #state = "connecting";
+  /**
+   * "solo": this client's own stream; "leader": its stream, shared with the other tabs of its
+   * group; "follower": what the group's leader shares.
+   * @type {import("./buoycast.d.ts").ClientRole}
+   */
+  #role = "solo";
+  /** The tab group while sharing (roles leader and follower), else null. @type {TabGroup | null} */
+  #group = null;
+  /**
+   * A follower's catch-up over REST: the leader's messages wait in `buffer` until the client
+   * has fetched what it missed before them. @type {{ buffer: any[], abort: AbortController } | null}
+   */
+  #catchUp = null;
   /**
    * Highest id delivered, or stream position received (`connection`, `heartbeat`), or covered by
    * a poll: the resume point and the de-duplication bound.
@@ -101,10 +148,12 @@ export class BuoycastClient {
   /** The server announced `shutdown`: the close that follows is expected. */
   #serverClosing = false;
   #closed = false;
-  #timers = { reconnect: 0, watchdog: 0, poll: 0, probe: 0 };
+  #timers = { reconnect: 0, watchdog: 0, open: 0, poll: 0, probe: 0 };
   /** @type {AbortController | null} */
   #pollAbort = null;
-  #stats = { received: 0, duplicates: 0, reconnects: 0, polls: 0, pollFailures: 0, lastEventAt: 0 };
+  #stats = {
+    received: 0, duplicates: 0, reconnects: 0, polls: 0, pollFailures: 0, lastEventAt: 0, takeovers: 0,
+  };
 
   /** @param {ConnectOptions} options */
   constructor(options) {
@@ -118,8 +167,8 @@ export class BuoycastClient {
     for (const key of Object.keys(DEFAULTS)) {
       const value = /** @type {any} */ (options)[key];
       if (value === undefined) continue;
-      if (key === "quiet") {
-        opts.quiet = Boolean(value);
+      if (SWITCHES.has(key)) {
+        /** @type {any} */ (opts)[key] = Boolean(value);
       } else if (!(typeof value === "number" && Number.isFinite(value) && value > 0)) {
         throw new TypeError(`${LOG_PREFIX} options.${key} must be a positive number`);
       } else {
@@ -133,6 +182,7 @@ export class BuoycastClient {
     this.#onObservation = options.onObservation;
     this.#onStateChange = options.onStateChange ?? null;
     this.#onEvent = options.onEvent ?? null;
+    this.#onRoleChange = options.onRoleChange ?? null;
     this.#logger = options.logger ?? globalThis.console;
     this.#EventSource = options.EventSource ?? globalThis.EventSource;
     this.#fetch = options.fetch ?? globalThis.fetch?.bind(globalThis);
@@ -160,7 +210,15 @@ export class BuoycastClient {
         this.#logger?.error?.(LOG_PREFIX, "onStateChange threw:", error);
       }
     });
-    this.#openStream();
+    // A `since` replay (without a resume point) is this client's own request: its own stream.
+    const replay = this.#since !== null && this.#lastId === null;
+    const share = this.#opts.shareAcrossTabs && !replay ? shareApis() : null;
+    if (share) {
+      this.#role = "follower"; // until the group's lock is granted (no change to report)
+      this.#joinGroup(share);
+    } else {
+      this.#openStream();
+    }
   }
 
   /** The current connection state. @returns {ConnectionState} */
@@ -181,9 +239,18 @@ export class BuoycastClient {
     return this.#stations ? [...this.#stations] : null;
   }
 
+  /**
+   * "leader" (this tab holds the stream and shares it), "follower" (another tab does) or "solo"
+   * (no sharing: turned off, unsupported here, or a `since` replay).
+   * @returns {import("./buoycast.d.ts").ClientRole}
+   */
+  get role() {
+    return this.#role;
+  }
+
   /** Counters, for dashboards and tests. @returns {ClientStats} */
   get stats() {
-    return { ...this.#stats, state: this.#state, lastEventId: this.#lastId };
+    return { ...this.#stats, state: this.#state, lastEventId: this.#lastId, role: this.#role };
   }
 
   /**
@@ -196,6 +263,15 @@ export class BuoycastClient {
     if (this.#closed || sameList(next, this.#stations)) return;
     this.#stations = next;
     this.#log("info", `station filter ${next ? next.join(",") : "(all)"}`);
+    if (this.#group) {
+      // Another filter is another group: leave this one (its next tab takes the stream over)
+      // and join the group of the new filter, or lead it.
+      const apis = this.#group.apis;
+      this.#leaveGroup();
+      this.#emitState("connecting", "station filter changed");
+      this.#joinGroup(apis);
+      return;
+    }
     if (this.#mode === "polling") return; // the next poll uses it; so does the next stream retry
     this.#dropStream();
     this.#clearTimer("reconnect");
@@ -206,11 +282,8 @@ export class BuoycastClient {
   /** Closes the connection for good; no callback is called afterwards. */
   close() {
     if (this.#closed) return;
-    this.#dropStream();
-    for (const name of /** @type {const} */ (["reconnect", "watchdog", "poll", "probe"])) {
-      this.#clearTimer(name);
-    }
-    this.#pollAbort?.abort();
+    this.#leaveGroup();
+    this.#stopStreaming();
     this.#emitState("disconnected", "closed");
     this.#closed = true;
     this.#log("info", "closed");
@@ -219,7 +292,7 @@ export class BuoycastClient {
   // --- the stream -----------------------------------------------------------------------------
 
   #openStream() {
-    if (this.#closed) return;
+    if (this.#closed || this.#role === "follower") return;
     const url = this.#streamUrl();
     /** @type {EventSource} */
     let es;
@@ -235,8 +308,19 @@ export class BuoycastClient {
     this.#prevStreamId = "";
     this.#streamAlive = false;
     const current = () => this.#es === es && !this.#closed;
+    // A stream that never opens (queued behind the browser's connection limit, or a server that
+    // accepts and never answers) would otherwise stay "connecting" for ever: it is a failure.
+    this.#clearTimer("open");
+    this.#timers.open = setTimeout(() => {
+      this.#timers.open = 0;
+      if (!current()) return;
+      this.#log("warn", `the stream did not open within ${(this.#opts.openTimeoutMs / 1000).toFixed(1)} s`);
+      this.#dropStream();
+      this.#onStreamFailure("the stream did not open in time");
+    }, this.#opts.openTimeoutMs);
     es.addEventListener("open", () => {
       if (!current()) return;
+      this.#clearTimer("open");
       this.#armWatchdog();
       if (this.#mode === "polling") {
         this.#mode = "sse";
@@ -247,18 +331,17 @@ export class BuoycastClient {
       }
       this.#emitState("connected", "stream open");
     });
-    es.addEventListener("connection", (ev) => {
-      if (!current()) return;
-      this.#alive();
-      this.#onStreamPosition(/** @type {MessageEvent} */ (ev));
-      this.#emitEvent("connection", parseJson(ev.data));
-    });
-    es.addEventListener("heartbeat", (ev) => {
-      if (!current()) return;
-      this.#alive();
-      this.#onStreamPosition(/** @type {MessageEvent} */ (ev));
-      this.#emitEvent("heartbeat", parseJson(ev.data));
-    });
+    for (const type of /** @type {const} */ (["connection", "heartbeat"])) {
+      es.addEventListener(type, (ev) => {
+        if (!current()) return;
+        this.#alive();
+        const after = this.#lastId;
+        this.#onStreamPosition(/** @type {MessageEvent} */ (ev));
+        const data = parseJson(ev.data);
+        this.#share({ k: "event", type, data, after, id: this.#lastId });
+        this.#emitEvent(type, data);
+      });
+    }
     es.addEventListener("observation", (ev) => {
       if (!current()) return;
       this.#alive();
@@ -269,11 +352,9 @@ export class BuoycastClient {
       this.#alive();
       this.#prevStreamId = /** @type {MessageEvent} */ (ev).lastEventId;
       const data = parseJson(ev.data);
-      const oldest = Number(data?.oldestSeq);
-      this.#log("warn", `reset: ${data?.reason ?? "?"}: ${data?.message ?? ""}`);
-      // The server continues after oldestSeq - 1: that is the new de-duplication bound (it may
-      // be lower than ours when the server's log was reset).
-      if (Number.isSafeInteger(oldest) && oldest >= 1) this.#lastId = oldest - 1;
+      const after = this.#lastId;
+      this.#onReset(data);
+      this.#share({ k: "event", type: "reset", data, after, id: this.#lastId });
       this.#emitEvent("reset", data);
     });
     es.addEventListener("shutdown", (ev) => {
@@ -281,7 +362,9 @@ export class BuoycastClient {
       this.#alive();
       this.#serverClosing = true;
       this.#log("info", "the server is shutting down; will reconnect");
-      this.#emitEvent("shutdown", parseJson(ev.data));
+      const data = parseJson(ev.data);
+      this.#share({ k: "event", type: "shutdown", data, after: this.#lastId, id: this.#lastId });
+      this.#emitEvent("shutdown", data);
     });
     es.addEventListener("error", () => {
       if (!current()) return;
@@ -303,6 +386,18 @@ export class BuoycastClient {
     const hasId = raw !== "" && raw !== this.#prevStreamId;
     this.#prevStreamId = raw;
     this.#deliver(data, hasId ? Number(raw) : null, "sse");
+  }
+
+  /**
+   * A `reset` (from the stream, or shared by the leader tab): the server continues after
+   * oldestSeq - 1, which becomes the new de-duplication bound (it may be lower than ours when the
+   * server's log was reset).
+   * @param {any} data
+   */
+  #onReset(data) {
+    const oldest = Number(data?.oldestSeq);
+    this.#log("warn", `reset: ${data?.reason ?? "?"}: ${data?.message ?? ""}`);
+    if (Number.isSafeInteger(oldest) && oldest >= 1) this.#lastId = oldest - 1;
   }
 
   /**
@@ -365,6 +460,7 @@ export class BuoycastClient {
 
   #dropStream() {
     this.#clearTimer("watchdog");
+    this.#clearTimer("open");
     if (this.#es) {
       this.#es.close();
       this.#es = null;
@@ -423,31 +519,11 @@ export class BuoycastClient {
 
   async #poll() {
     this.#timers.poll = 0;
-    if (this.#closed || this.#mode !== "polling") return;
+    if (this.#closed || this.#mode !== "polling" || this.#role === "follower") return;
     const abort = new AbortController();
     this.#pollAbort = abort;
     try {
-      if (this.#lastId === null) this.#lastId = await this.#head(abort.signal);
-      for (;;) {
-        const url = new URL(POLL_PATH, this.#base);
-        url.searchParams.set("after", String(this.#lastId ?? 0));
-        url.searchParams.set("limit", String(this.#opts.pollLimit));
-        if (this.#stations) url.searchParams.set("stations", this.#stations.join(","));
-        const page = await this.#getJson(url, abort.signal);
-        this.#stats.polls += 1;
-        const list = Array.isArray(page?.observations) ? page.observations : [];
-        for (const item of list) {
-          if (abort.signal.aborted) return;
-          const { seq, ...observation } = item ?? {};
-          this.#deliver(observation, Number(seq), "poll");
-        }
-        const lastSeq = Number(page?.lastSeq);
-        // Everything up to lastSeq that matches the filter has been returned.
-        if (Number.isSafeInteger(lastSeq) && lastSeq > (this.#lastId ?? 0) && !abort.signal.aborted) {
-          this.#lastId = lastSeq;
-        }
-        if (list.length < this.#opts.pollLimit || abort.signal.aborted) break;
-      }
+      await this.#fetchAfter(abort.signal);
     } catch (error) {
       if (!abort.signal.aborted) {
         this.#stats.pollFailures += 1;
@@ -458,6 +534,46 @@ export class BuoycastClient {
       if (!this.#closed && this.#mode === "polling" && !abort.signal.aborted) {
         this.#timers.poll = setTimeout(() => void this.#poll(), this.#opts.pollIntervalMs);
       }
+    }
+  }
+
+  /**
+   * Fetches every observation after the resume point, page by page, up to the server's head,
+   * and delivers them; the resume point moves to the head (everything up to it that matches the
+   * filter has been returned). Used by polling and by a follower catching up.
+   * @param {AbortSignal} signal
+   */
+  async #fetchAfter(signal) {
+    if (this.#lastId === null) {
+      const head = await this.#head(signal);
+      if (signal.aborted) return;
+      if (this.#lastId === null) {
+        this.#lastId = head;
+        this.#share({ k: "pos", after: null, id: head });
+      }
+    }
+    for (;;) {
+      const url = new URL(POLL_PATH, this.#base);
+      url.searchParams.set("after", String(this.#lastId ?? 0));
+      url.searchParams.set("limit", String(this.#opts.pollLimit));
+      if (this.#stations) url.searchParams.set("stations", this.#stations.join(","));
+      const page = await this.#getJson(url, signal);
+      if (signal.aborted) return;
+      this.#stats.polls += 1;
+      const list = Array.isArray(page?.observations) ? page.observations : [];
+      for (const item of list) {
+        if (signal.aborted) return;
+        const { seq, ...observation } = item ?? {};
+        this.#deliver(observation, Number(seq), "poll");
+      }
+      const lastSeq = Number(page?.lastSeq);
+      // Everything up to lastSeq that matches the filter has been returned.
+      if (Number.isSafeInteger(lastSeq) && lastSeq > (this.#lastId ?? 0) && !signal.aborted) {
+        const after = this.#lastId;
+        this.#lastId = lastSeq;
+        this.#share({ k: "pos", after, id: lastSeq });
+      }
+      if (list.length < this.#opts.pollLimit || signal.aborted) return;
     }
   }
 
@@ -485,9 +601,218 @@ export class BuoycastClient {
     /** @type {Record<string, string>} */
     const headers = { Accept: "application/json" };
     if (this.#token) headers.Authorization = `Bearer ${this.#token}`;
-    const response = await this.#fetch(url.href, { signal, headers });
-    if (!response.ok) throw new Error(`${url.pathname}: HTTP ${response.status}`);
-    return response.json();
+    // A request that never answers must not stop polling for ever: it has requestTimeoutMs.
+    const limit = new AbortController();
+    const stop = () => limit.abort();
+    signal.addEventListener("abort", stop, { once: true });
+    const timer = setTimeout(stop, this.#opts.requestTimeoutMs);
+    try {
+      const response = await this.#fetch(url.href, { signal: limit.signal, headers });
+      if (!response.ok) throw new Error(`${url.pathname}: HTTP ${response.status}`);
+      return await response.json();
+    } catch (error) {
+      if (limit.signal.aborted && !signal.aborted) {
+        throw new Error(`${url.pathname}: no answer within ${(this.#opts.requestTimeoutMs / 1000).toFixed(1)} s`);
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", stop);
+    }
+  }
+
+  // --- tab sharing --------------------------------------------------------------------------
+
+  /**
+   * Joins the tab group of the current parameters: a follower until the group's lock is granted.
+   * @param {ShareApis} apis
+   */
+  #joinGroup(apis) {
+    const name = groupName(this.#base, this.#stations, this.#token);
+    this.#setRole("follower", "joined the tabs sharing this stream");
+    this.#group = new TabGroup(apis, name, {
+      lead: () => this.#lead(),
+      follow: (reason) => this.#follow(reason),
+      message: (msg) => this.#fromLeader(msg),
+      snapshot: () => ({ at: this.#lastId, state: this.#state }),
+      log: (level, ...args) => this.#log(level, ...args),
+    });
+    this.#group.start();
+  }
+
+  /** Leaves the tab group (a leader first hands the stream over), if in one. */
+  #leaveGroup() {
+    const group = this.#group;
+    if (!group) return;
+    this.#group = null;
+    this.#endCatchUp();
+    this.#stopStreaming();
+    group.stop();
+  }
+
+  /** The lock is ours: open the stream, resuming after the last id this tab has seen. */
+  #lead() {
+    if (this.#closed) return;
+    const takeover = this.#state !== "connecting";
+    this.#endCatchUp();
+    this.#setRole("leader", takeover ? "took the stream over" : "first tab of the group");
+    if (takeover) {
+      this.#stats.takeovers += 1;
+      this.#emitState("reconnecting", "taking the stream over from another tab");
+    }
+    this.#mode = "sse";
+    this.#failures = 0;
+    this.#openStream();
+  }
+
+  /**
+   * Another tab leads now (our lock was stolen while this tab was frozen or busy): stop the
+   * stream; from now on the leader's messages are what this tab delivers.
+   * @param {string} reason
+   */
+  #follow(reason) {
+    if (this.#closed) return;
+    this.#stopStreaming();
+    this.#setRole("follower", reason);
+  }
+
+  /** Stops the stream, polling and every timer of this client's own stream. */
+  #stopStreaming() {
+    this.#dropStream();
+    for (const name of /** @type {const} */ (["reconnect", "watchdog", "open", "poll", "probe"])) {
+      this.#clearTimer(name);
+    }
+    this.#pollAbort?.abort();
+    this.#pollAbort = null;
+    this.#mode = "sse";
+    this.#failures = 0;
+    this.#serverClosing = false;
+  }
+
+  /**
+   * As leader: tells the followers. Every message that moves the resume point carries `after`,
+   * the leader's resume point before it, so that a follower behind it knows it missed something.
+   * @param {any} msg
+   */
+  #share(msg) {
+    if (this.#role === "leader") this.#group?.post(msg);
+  }
+
+  /**
+   * A message of the group's leader (this tab follows).
+   * @param {any} msg
+   */
+  #fromLeader(msg) {
+    if (this.#closed || this.#role !== "follower") return;
+    if (msg.k === "state") {
+      this.#mirrorState(msg.state, msg.reason);
+      return;
+    }
+    if (this.#catchUp) {
+      const { buffer } = this.#catchUp;
+      buffer.push(msg);
+      if (buffer.length > CATCH_UP_BUFFER) buffer.shift(); // the catch-up fetches it again
+      return;
+    }
+    const after = msg.k === "ping" || msg.k === "leader" ? msg.at : msg.after;
+    const isReset = msg.k === "event" && msg.type === "reset";
+    if (!isReset && Number.isSafeInteger(after)) {
+      if (this.#lastId === null) {
+        // A tab without a resume point starts live: where the leader is now.
+        this.#lastId = after;
+      } else if (after > this.#lastId) {
+        // The leader is ahead of this tab (it joined later with an older resume point, or was
+        // frozen): fetch what lies between before anything newer is delivered.
+        this.#startCatchUp(msg);
+        return;
+      }
+    }
+    switch (msg.k) {
+      case "ping":
+      case "leader":
+        if (msg.state) this.#mirrorState(msg.state, "the leader tab's state");
+        break;
+      case "obs":
+        this.#deliver(msg.observation ?? {}, Number.isSafeInteger(msg.id) ? msg.id : null,
+          msg.via === "poll" ? "poll" : "sse");
+        break;
+      case "pos":
+        if (Number.isSafeInteger(msg.id) && (this.#lastId === null || msg.id > this.#lastId)) this.#lastId = msg.id;
+        break;
+      case "event":
+        this.#stats.lastEventAt = Date.now();
+        if (msg.type === "reset") {
+          this.#onReset(msg.data);
+        } else if (Number.isSafeInteger(msg.id) && (this.#lastId === null || msg.id > this.#lastId)) {
+          this.#lastId = msg.id;
+        }
+        this.#emitEvent(msg.type, msg.data);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /**
+   * Fetches over REST what lies between this tab's resume point and the leader's, then goes on
+   * with the leader's messages that came meanwhile (`first` and later ones).
+   * @param {any} first
+   */
+  async #startCatchUp(first) {
+    const catchUp = { buffer: [first], abort: new AbortController() };
+    this.#catchUp = catchUp;
+    const { signal } = catchUp.abort;
+    this.#log("info", `catching up after id ${this.#lastId} (the tab holding the stream is ahead)`);
+    for (;;) {
+      try {
+        await this.#fetchAfter(signal);
+        break;
+      } catch (error) {
+        if (signal.aborted) return;
+        this.#stats.pollFailures += 1;
+        this.#log("warn", "catching up failed:", errorText(error));
+        await new Promise((resolve) => setTimeout(resolve, this.#opts.pollIntervalMs));
+        if (signal.aborted) return;
+      }
+    }
+    if (signal.aborted || this.#catchUp !== catchUp) return;
+    this.#catchUp = null;
+    for (const msg of catchUp.buffer) this.#fromLeader(msg);
+  }
+
+  /** Abandons a catch-up (this tab leads now, leaves the group, or closes). */
+  #endCatchUp() {
+    this.#catchUp?.abort.abort();
+    this.#catchUp = null;
+  }
+
+  /**
+   * A follower shows the leader's state.
+   * @param {ConnectionState} state
+   * @param {string} reason
+   */
+  #mirrorState(state, reason) {
+    if (!STATES.includes(state) || state === "disconnected" || state === this.#state) return;
+    this.#emitState(state, reason);
+  }
+
+  /**
+   * @param {import("./buoycast.d.ts").ClientRole} role
+   * @param {string} reason
+   */
+  #setRole(role, reason) {
+    if (role === this.#role) return;
+    const previous = this.#role;
+    this.#role = role;
+    this.#log("info", role === "leader"
+      ? "this tab holds the stream and shares it with the other tabs"
+      : "another tab holds the stream; this tab receives it from there", `(${reason})`);
+    if (this.#closed) return;
+    try {
+      this.#onRoleChange?.(role, { previous, reason });
+    } catch (error) {
+      this.#logger?.error?.(LOG_PREFIX, "onRoleChange threw:", error);
+    }
   }
 
   // --- delivery -------------------------------------------------------------------------------
@@ -498,6 +823,7 @@ export class BuoycastClient {
    * @param {"sse" | "poll"} via
    */
   #deliver(observation, id, via) {
+    const after = this.#lastId;
     if (id !== null) {
       if (!Number.isSafeInteger(id)) {
         this.#log("warn", "ignoring an observation with a malformed id");
@@ -509,6 +835,7 @@ export class BuoycastClient {
       }
       this.#lastId = id;
     }
+    this.#share({ k: "obs", after, id, observation, via });
     this.#stats.received += 1;
     this.#stats.lastEventAt = Date.now();
     try {
@@ -526,6 +853,7 @@ export class BuoycastClient {
     if (this.#closed || (state === this.#state && state !== "connecting")) return;
     const previous = this.#state;
     this.#state = state;
+    if (state !== "disconnected") this.#share({ k: "state", state, reason });
     if (state === "connected") this.#log("info", previous === "connecting" ? "connected" : `connected (was ${previous})`);
     try {
       this.#onStateChange?.(state, { previous, reason });
@@ -546,7 +874,7 @@ export class BuoycastClient {
     }
   }
 
-  /** @param {"reconnect" | "watchdog" | "poll" | "probe"} name */
+  /** @param {"reconnect" | "watchdog" | "open" | "poll" | "probe"} name */
   #clearTimer(name) {
     if (this.#timers[name]) {
       clearTimeout(this.#timers[name]);
@@ -561,6 +889,323 @@ export class BuoycastClient {
   #log(level, ...args) {
     if (this.#opts.quiet) return;
     this.#logger?.[level]?.(LOG_PREFIX, ...args.filter((a) => a !== ""));
+  }
+}
+
+// --- the tab group -------------------------------------------------------------------------------
+
+/** @typedef {{ locks: LockManager, BroadcastChannel: typeof BroadcastChannel }} ShareApis */
+
+/**
+ * What tab sharing needs, or null where it is missing (Node, old browsers): then every client
+ * has its own stream.
+ * @returns {ShareApis | null}
+ */
+function shareApis() {
+  const locks = globalThis.navigator?.locks;
+  const Channel = globalThis.BroadcastChannel;
+  if (!locks || typeof locks.request !== "function" || typeof Channel !== "function") return null;
+  return { locks, BroadcastChannel: Channel };
+}
+
+/**
+ * The name of the lock and channel of the clients that may share one stream: same base URL,
+ * same station filter (in any order), same token (by a fingerprint: tabs with different tokens
+ * never share, and the token itself is not put into a name).
+ * @param {string} base
+ * @param {string[] | null} stations
+ * @param {string | null} token
+ */
+function groupName(base, stations, token) {
+  const filter = stations ? [...stations].sort().join(",") : "*";
+  return `buoycast stream ${base} stations=${filter} token=${token ? fingerprint(token) : "-"}`;
+}
+
+/**
+ * A 64-bit fingerprint of a string (two 32-bit multiply-xorshift hashes), as 16 hex digits:
+ * enough to keep different tokens apart, and synchronous (Web Crypto is async and missing on
+ * insecure origins).
+ * @param {string} text
+ */
+function fingerprint(text) {
+  let h1 = 0xdeadbeef ^ text.length;
+  let h2 = 0x41c6ce57 ^ text.length;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  const hex = (/** @type {number} */ h) => (h >>> 0).toString(16).padStart(8, "0");
+  return hex(h2) + hex(h1);
+}
+
+/** A random id for this client, to tell its messages from other tabs'. */
+function randomId() {
+  const c = globalThis.crypto;
+  if (c && typeof c.randomUUID === "function") return c.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+/**
+ * One client's membership of a tab group: the Web Lock that makes one member the leader, the
+ * BroadcastChannel the leader shares on, and the leader's liveness.
+ *
+ * - Leadership: every member asks for the lock; the browser grants it to one at a time and to
+ *   the next in line when the holder closes (or its tab does).
+ * - Terms: a new leader announces a term above every term it has seen (and at least the current
+ *   time, so that a later leader's term is higher even if it never heard of the earlier one).
+ *   Members follow the leader with the highest term and ignore the others, so a leader that
+ *   lost its lock while frozen does not keep its followers once it runs again. (Switching from
+ *   one leader to another is safe anyway: each leader's stream is complete, and every message
+ *   says where the leader was before it, so a member behind it catches up first.)
+ * - Freezes: the leader pings every LEADER_PING_MS. A member that has heard nothing from it for
+ *   LEADER_SILENCE_MS asks ("probe"); a live leader answers at once (a message is not a timer:
+ *   browsers do not throttle it in a background tab); if no answer comes within PROBE_WAIT_MS
+ *   (plus up to PROBE_JITTER_MS), the member steals the lock (`steal: true`) and leads. The
+ *   frozen leader learns it when it runs again (its lock request rejects, or it hears the higher
+ *   term) and becomes a follower.
+ */
+class TabGroup {
+  /** @type {ShareApis} */
+  apis;
+  #name;
+  #me = randomId();
+  #callbacks;
+  /** @type {BroadcastChannel | null} */
+  #channel = null;
+  #stopped = false;
+  /** Whether this member holds the lock. */
+  #leading = false;
+  /** This member's term while it leads. */
+  #term = 0;
+  /** The highest term seen. */
+  #maxTerm = 0;
+  /** The leader followed: its id and term, and whether it has resigned. */
+  /** @type {{ tab: string, term: number, resigned: boolean } | null} */
+  #leader = null;
+  /** `Date.now()` of the last message of the leader followed (or of joining). */
+  #heardAt = 0;
+  /** `Date.now()` of the last probe sent, 0 when none is pending. */
+  #probedAt = 0;
+  /** How long to wait for the answer to that probe. */
+  #probeWait = PROBE_WAIT_MS;
+  /** The queued (not stolen) lock request, to withdraw it. @type {AbortController | null} */
+  #queued = null;
+  /** Resolves the promise that keeps the held lock. @type {(() => void) | null} */
+  #release = null;
+  #timers = { ping: 0, silence: 0 };
+  /** Messages of the current task, posted together. @type {any[]} */
+  #outbox = [];
+  #lastPong = 0;
+
+  /**
+   * @param {ShareApis} apis
+   * @param {string} name
+   * @param {{
+   *   lead: () => void,
+   *   follow: (reason: string) => void,
+   *   message: (msg: any) => void,
+   *   snapshot: () => { at: number | null, state: ConnectionState },
+   *   log: (level: "info" | "warn", ...args: unknown[]) => void,
+   * }} callbacks
+   */
+  constructor(apis, name, callbacks) {
+    this.apis = apis;
+    this.#name = name;
+    this.#callbacks = callbacks;
+  }
+
+  start() {
+    this.#channel = new this.apis.BroadcastChannel(this.#name);
+    this.#channel.onmessage = (ev) => this.#onMessage(ev.data);
+    this.#heardAt = Date.now();
+    this.#send({ k: "hello", tab: this.#me });
+    this.#requestLock(false);
+    this.#watchSilence();
+  }
+
+  /** Leaves the group: a leader resigns and releases the lock (the next member takes over). */
+  stop() {
+    if (this.#stopped) return;
+    if (this.#leading) this.post({ k: "resign" });
+    this.#flush();
+    this.#stopped = true;
+    this.#leading = false;
+    this.#queued?.abort();
+    this.#queued = null;
+    this.#release?.();
+    this.#release = null;
+    clearInterval(this.#timers.ping);
+    clearTimeout(this.#timers.silence);
+    this.#channel?.close();
+    this.#channel = null;
+  }
+
+  /**
+   * As leader: queues a message for the followers; the messages of one task go out together,
+   * in order.
+   * @param {any} msg
+   */
+  post(msg) {
+    if (!this.#leading || this.#stopped) return;
+    if (this.#outbox.length === 0) queueMicrotask(() => this.#flush());
+    this.#outbox.push(msg);
+  }
+
+  #flush() {
+    if (this.#outbox.length === 0) return;
+    const items = this.#outbox;
+    this.#outbox = [];
+    if (!this.#leading || this.#stopped) return;
+    this.#send({ k: "batch", tab: this.#me, term: this.#term, items });
+  }
+
+  /** @param {any} msg */
+  #send(msg) {
+    try {
+      this.#channel?.postMessage(msg);
+    } catch (error) {
+      this.#callbacks.log("warn", "cannot share with the other tabs:", errorText(error));
+    }
+  }
+
+  /**
+   * Asks for the lock: queued behind the holder, or taking it from a silent one (`steal`).
+   * @param {boolean} steal
+   */
+  #requestLock(steal) {
+    if (this.#stopped) return;
+    /** @type {() => void} */
+    let release = () => {};
+    const held = new Promise((resolve) => {
+      release = () => resolve(undefined);
+    });
+    const queued = steal ? null : new AbortController();
+    this.#queued = queued;
+    // `signal` cannot go with `steal`: a steal is granted at once anyway.
+    const options = queued ? { signal: queued.signal } : { steal: true };
+    let granted = false;
+    this.apis.locks.request(this.#name, options, () => {
+      granted = true;
+      if (this.#stopped) return undefined;
+      if (this.#queued === queued) this.#queued = null;
+      if (this.#leading) {
+        // Granted twice (a queued request granted just before this member stole): this grant
+        // replaced the other; keep leading under it.
+        const previous = this.#release;
+        this.#release = release;
+        previous?.();
+        return held;
+      }
+      this.#release = release;
+      this.#becomeLeader(steal);
+      return held;
+    }).catch((error) => {
+      // A withdrawn request, or a held lock that another member stole.
+      if (!granted || this.#stopped) return;
+      if (this.#release === release) this.#stepDown("another tab took the stream over");
+      else release();
+      if (error?.name !== "AbortError") this.#callbacks.log("warn", "lock request failed:", errorText(error));
+    });
+  }
+
+  /** @param {boolean} stolen */
+  #becomeLeader(stolen) {
+    this.#leading = true;
+    this.#term = Math.max(Date.now(), this.#maxTerm + 1);
+    this.#maxTerm = this.#term;
+    this.#leader = { tab: this.#me, term: this.#term, resigned: false };
+    this.#probedAt = 0;
+    clearTimeout(this.#timers.silence);
+    this.post({ k: "leader", stolen, ...this.#callbacks.snapshot() });
+    this.#timers.ping = setInterval(() => this.post({ k: "ping", ...this.#callbacks.snapshot() }), LEADER_PING_MS);
+    this.#callbacks.lead();
+  }
+
+  /**
+   * The lock is gone (stolen) or another leader has a higher term: follow, and queue for the
+   * lock again.
+   * @param {string} reason
+   */
+  #stepDown(reason) {
+    if (!this.#leading) return;
+    this.post({ k: "resign" });
+    this.#flush();
+    this.#leading = false;
+    clearInterval(this.#timers.ping);
+    this.#outbox = [];
+    const release = this.#release;
+    this.#release = null;
+    release?.();
+    this.#callbacks.follow(reason);
+    this.#heardAt = Date.now();
+    this.#requestLock(false);
+    this.#watchSilence();
+  }
+
+  /** @param {any} msg */
+  #onMessage(msg) {
+    if (this.#stopped || !msg || typeof msg !== "object") return;
+    if (msg.k === "hello" || msg.k === "probe") {
+      // A member joined or wonders whether the leader lives: answer at once.
+      if (this.#leading && Date.now() - this.#lastPong > 50) {
+        this.#lastPong = Date.now();
+        this.post({ k: "ping", ...this.#callbacks.snapshot() });
+      }
+      return;
+    }
+    if (msg.k !== "batch" || typeof msg.tab !== "string" || !Number.isFinite(msg.term)) return;
+    if (msg.term > this.#maxTerm) this.#maxTerm = msg.term;
+    const current = this.#leader;
+    const follows = current === null || msg.term > current.term ||
+      (msg.term === current.term && (msg.tab === current.tab || current.resigned));
+    if (!follows) return;
+    if (this.#leading) {
+      // A leader with a higher term holds the lock now (it was stolen while this tab was not
+      // running): what this tab streamed meanwhile stays with it; from here on, follow.
+      this.#stepDown("another tab took the stream over");
+    }
+    if (current === null || current.tab !== msg.tab || current.term !== msg.term) {
+      this.#leader = { tab: msg.tab, term: msg.term, resigned: false };
+    }
+    this.#heardAt = Date.now();
+    this.#probedAt = 0;
+    for (const item of Array.isArray(msg.items) ? msg.items : []) {
+      if (item?.k === "resign") {
+        if (this.#leader) this.#leader.resigned = true;
+        continue;
+      }
+      this.#callbacks.message(item);
+    }
+  }
+
+  /** As follower: probes a silent leader, and takes the stream over from one that does not answer. */
+  #watchSilence() {
+    clearTimeout(this.#timers.silence);
+    if (this.#stopped || this.#leading) return;
+    const now = Date.now();
+    let wait;
+    if (this.#probedAt && now - this.#probedAt >= this.#probeWait && this.#heardAt < this.#probedAt) {
+      this.#callbacks.log("warn", `the tab holding the stream has been silent for ${now - this.#heardAt} ms: taking over`);
+      this.#probedAt = 0;
+      this.#queued?.abort();
+      this.#queued = null;
+      this.#requestLock(true);
+      return;
+    } else if (this.#probedAt && this.#heardAt < this.#probedAt) {
+      wait = this.#probedAt + this.#probeWait - now;
+    } else if (now - this.#heardAt >= LEADER_SILENCE_MS) {
+      this.#probedAt = now;
+      this.#probeWait = PROBE_WAIT_MS + Math.round(Math.random() * PROBE_JITTER_MS);
+      this.#send({ k: "probe", tab: this.#me });
+      wait = this.#probeWait;
+    } else {
+      this.#probedAt = 0;
+      wait = this.#heardAt + LEADER_SILENCE_MS - now;
+    }
+    this.#timers.silence = setTimeout(() => this.#watchSilence(), Math.max(wait, 10));
   }
 }
 
