@@ -3,7 +3,7 @@
 // Web Audio sonification. Served by buoycast at `/`; no external resources.
 //
 // URL parameters (all optional): stations=44009,46042 · heartbeatMs=15000 (the server's
-// --heartbeat-secs, for the dead-stream watchdog) · pollMs=5000 · sseRetryMs=30000 ·
+// --heartbeat-secs, for the dead-stream watchdog) · pollMs=5000 · sseRetryMs=30000 · openMs=5000 ·
 // history=60 (points per plot) · quiet=1 (no client log lines) · share=0 (this tab opens its own
 // stream instead of sharing one with the other tabs of the same filter) · access_token=JWT (for a
 // server with subscriber auth: kept for this tab in sessionStorage and taken out of the address
@@ -86,8 +86,11 @@ async function start() {
   setInterval(measureRoundTrip, 10000);
   void measureRoundTrip();
 
-  // Initial data from the REST API, then live: resuming after the newest seq loaded means the
-  // hand-over has no gap (and de-duplication by seq keeps it free of repeats).
+  // Initial data from the REST API, then live: resuming after the newest seq of the station
+  // list (one snapshot) means the hand-over has no gap; a history read a moment later may hold
+  // newer rows, which the stream then delivers again and the cards take in place (same
+  // measurement time). Resuming after those instead would skip what other stations published
+  // between the two reads.
   let resumeAfter = 0;
   try {
     const { stations } = await getJson("/v1/stations");
@@ -99,10 +102,7 @@ async function start() {
     await Promise.all(wanted.map(async (station) => {
       const path = `/v1/observations/by-station/${encodeURIComponent(station.id)}?limit=${HISTORY}`;
       const { observations } = await getJson(path);
-      for (const stored of observations.reverse()) {
-        if (stored.seq > resumeAfter) resumeAfter = stored.seq;
-        addToHistory(stored.stationId, stored, stored.seq);
-      }
+      for (const stored of observations.reverse()) addToHistory(stored.stationId, stored, stored.seq);
       render(station.id);
     }));
   } catch (error) {
@@ -115,6 +115,7 @@ async function start() {
     heartbeatIntervalMs: clampInt(params.get("heartbeatMs"), 15000, 100, 3600000),
     pollIntervalMs: clampInt(params.get("pollMs"), 5000, 100, 600000),
     sseRetryIntervalMs: clampInt(params.get("sseRetryMs"), 30000, 100, 3600000),
+    openTimeoutMs: clampInt(params.get("openMs"), 5000, 100, 600000),
     quiet: params.get("quiet") === "1",
     shareAcrossTabs: params.get("share") !== "0",
     token,
