@@ -3,7 +3,7 @@
 /** Where the client is: see the state diagram in docs/AUDIO_CLIENTS.md. */
 export type ConnectionState =
   | "connecting" // opening the stream for the first time (or after the filter changed)
-  | "connected" // the SSE stream is open
+  | "connected" // the SSE stream is open (its first event has arrived)
   | "reconnecting" // the stream failed; waiting (backoff with jitter) before opening it again
   | "polling" // the stream failed repeatedly; polling GET /v1/observations, retrying the stream
   | "disconnected"; // close() was called
@@ -95,12 +95,23 @@ export interface ShutdownEventData {
   timestamp: string;
 }
 
+/**
+ * `event: unavailable` data: a transient refusal (stream limit, bus or store down, starting or
+ * shutting down); the stream ends after it and the client retries no sooner than `retryAfterMs`.
+ */
+export interface UnavailableEventData {
+  code: string;
+  message: string;
+  retryAfterMs: number;
+}
+
 /** The non-observation events, for `onEvent`. */
 export type StreamEvent =
   | ["connection", ConnectionEventData]
   | ["heartbeat", HeartbeatEventData]
   | ["reset", ResetEventData]
-  | ["shutdown", ShutdownEventData];
+  | ["shutdown", ShutdownEventData]
+  | ["unavailable", UnavailableEventData];
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
@@ -125,7 +136,7 @@ export interface ConnectOptions {
     state: ConnectionState,
     detail: { previous: ConnectionState | null; reason: string },
   ) => void;
-  /** Called for `connection`, `heartbeat`, `reset` and `shutdown` events. */
+  /** Called for `connection`, `heartbeat`, `reset`, `shutdown` and `unavailable` events. */
   onEvent?: (...event: StreamEvent) => void;
   /** Called when the role changes (not for the first role: read `client.role`). */
   onRoleChange?: (
@@ -151,7 +162,7 @@ export interface ConnectOptions {
   /** The server's heartbeat period; 2.5× this with no data at all means a dead stream. Default 15000. */
   heartbeatIntervalMs?: number;
   /**
-   * A stream that has not opened within this (no response headers: queued behind the browser's
+   * A stream that has not opened within this (no first event: queued behind the browser's
    * connection limit, or a server that accepts and never answers) is closed and counts as a
    * failure: backoff, retry, polling after `maxSseFailures`. Default 5000.
    */

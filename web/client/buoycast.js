@@ -23,9 +23,11 @@
 //   exactly where its stream was.
 // - A heartbeat watchdog: no data at all (not even a heartbeat) for 2.5 × `heartbeatIntervalMs`
 //   means the connection is dead, and it is replaced. An open watchdog: a stream that has not
-//   opened within `openTimeoutMs` (queued behind the browser's connection limit, or a server
-//   that accepts and never answers) is a failure like any other; so is a poll that has not
-//   answered within `requestTimeoutMs`.
+//   opened (sent its first event, which the server writes with the response head) within
+//   `openTimeoutMs` — queued behind the browser's connection limit, or a server that accepts
+//   and never answers — is a failure like any other; so is a poll that has not answered within
+//   `requestTimeoutMs`. A transient refusal (`event: unavailable`) is a failure too, retried no
+//   sooner than the server asks.
 // - One stream per browser, not per tab (`shareAcrossTabs`, on by default): the clients of one
 //   origin with the same base URL, station filter and token form a group. One of them, the
 //   leader, holds a Web Lock named after the group, opens the stream and shares everything it
@@ -318,18 +320,11 @@ export class BuoycastClient {
       this.#dropStream();
       this.#onStreamFailure("the stream did not open in time");
     }, this.#opts.openTimeoutMs);
+    // The response has begun; the stream counts as open with its first event (the server
+    // writes `connection` with the response head), which #alive() takes.
     es.addEventListener("open", () => {
       if (!current()) return;
-      this.#clearTimer("open");
       this.#armWatchdog();
-      if (this.#mode === "polling") {
-        this.#mode = "sse";
-        this.#clearTimer("poll");
-        this.#clearTimer("probe");
-        this.#pollAbort?.abort();
-        this.#log("info", "the stream works again; polling stopped");
-      }
-      this.#emitState("connected", "stream open");
     });
     for (const type of /** @type {const} */ (["connection", "heartbeat"])) {
       es.addEventListener(type, (ev) => {
@@ -356,6 +351,18 @@ export class BuoycastClient {
       this.#onReset(data);
       this.#share({ k: "event", type: "reset", data, after, id: this.#lastId });
       this.#emitEvent("reset", data);
+    });
+    // A transient refusal as an event stream (SPEC §4): the stream ends after this event; retry
+    // no sooner than the server asks.
+    es.addEventListener("unavailable", (ev) => {
+      if (!current()) return;
+      const data = parseJson(ev.data);
+      const wait = Number(data?.retryAfterMs);
+      this.#log("warn", `the server cannot take the stream now: ${data?.code ?? "?"}: ${data?.message ?? ""}`);
+      this.#share({ k: "event", type: "unavailable", data, after: this.#lastId, id: this.#lastId });
+      this.#emitEvent("unavailable", data);
+      this.#dropStream();
+      this.#onStreamFailure("the server refused the stream for now", Number.isFinite(wait) && wait > 0 ? wait : 0);
     });
     es.addEventListener("shutdown", (ev) => {
       if (!current()) return;
@@ -418,14 +425,31 @@ export class BuoycastClient {
 
   /** Something arrived: the stream works. */
   #alive() {
+    if (!this.#streamAlive) this.#opened();
     this.#streamAlive = true;
     this.#failures = 0;
     this.#stats.lastEventAt = Date.now();
     this.#armWatchdog();
   }
 
-  /** @param {string} reason */
-  #onStreamFailure(reason) {
+  /** The current stream's first event: it is open (and polling, if it was, stops). */
+  #opened() {
+    this.#clearTimer("open");
+    if (this.#mode === "polling") {
+      this.#mode = "sse";
+      this.#clearTimer("poll");
+      this.#clearTimer("probe");
+      this.#pollAbort?.abort();
+      this.#log("info", "the stream works again; polling stopped");
+    }
+    this.#emitState("connected", "stream open");
+  }
+
+  /**
+   * @param {string} reason
+   * @param {number} [atLeastMs] the server's own retry delay, if it gave one
+   */
+  #onStreamFailure(reason, atLeastMs = 0) {
     if (this.#closed) return;
     if (this.#mode === "polling") {
       this.#log("info", `stream retry failed (${reason}); still polling`);
@@ -443,9 +467,9 @@ export class BuoycastClient {
         this.#startPolling(reason);
         return;
       }
-      delay = jitter(
+      delay = Math.max(atLeastMs, jitter(
         Math.min(this.#opts.maxReconnectDelayMs, this.#opts.reconnectDelayMs * 2 ** (this.#failures - 1)),
-      );
+      ));
     }
     this.#log("warn", `${reason}; reconnecting in ${(delay / 1000).toFixed(1)} s` +
       (this.#lastId !== null ? ` after id ${this.#lastId}` : ""));
@@ -863,7 +887,7 @@ export class BuoycastClient {
   }
 
   /**
-   * @param {"connection" | "heartbeat" | "reset" | "shutdown"} type
+   * @param {"connection" | "heartbeat" | "reset" | "shutdown" | "unavailable"} type
    * @param {unknown} data
    */
   #emitEvent(type, data) {
