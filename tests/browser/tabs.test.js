@@ -151,7 +151,7 @@ test("12 dashboard tabs in one browser share one stream, and all show a new obse
     let worst = 0;
     for (const [i, page] of pages.entries()) {
       const seen = await eventually(`tab ${i} to show #${stored.seq}`, async () => {
-        const text = await page.locator(".card[data-station='44009'] .seq").textContent().catch(() => null);
+        const text = await page.evaluate(() => document.querySelector(".card[data-station='44009'] .seq")?.textContent);
         return text === `#${stored.seq}` ? tab(page) : null;
       }, 5000);
       assert.deepEqual(seen.receivedIds, [stored.seq], `tab ${i} got it once`);

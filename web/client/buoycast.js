@@ -660,8 +660,25 @@ export class BuoycastClient {
       message: (msg) => this.#fromLeader(msg),
       snapshot: () => ({ at: this.#lastId, state: this.#state }),
       log: (level, ...args) => this.#log(level, ...args),
+      unavailable: (error) => this.#goSolo(error),
     });
     this.#group.start();
+  }
+
+  /**
+   * The browser refuses the lock or the channel here (an opaque origin such as a file:// page):
+   * this client opens its own stream.
+   * @param {unknown} error
+   */
+  #goSolo(error) {
+    if (this.#closed || !this.#group) return;
+    this.#log("warn", "cannot share the stream with other tabs here; opening this tab's own:", errorText(error));
+    const group = this.#group;
+    this.#group = null;
+    group.stop();
+    this.#endCatchUp();
+    this.#setRole("solo", "sharing unavailable");
+    this.#openStream();
   }
 
   /** Leaves the tab group (a leader first hands the stream over), if in one. */
@@ -1033,6 +1050,7 @@ class TabGroup {
    *   message: (msg: any) => void,
    *   snapshot: () => { at: number | null, state: ConnectionState },
    *   log: (level: "info" | "warn", ...args: unknown[]) => void,
+   *   unavailable: (error: unknown) => void,
    * }} callbacks
    */
   constructor(apis, name, callbacks) {
@@ -1042,7 +1060,12 @@ class TabGroup {
   }
 
   start() {
-    this.#channel = new this.apis.BroadcastChannel(this.#name);
+    try {
+      this.#channel = new this.apis.BroadcastChannel(this.#name);
+    } catch (error) {
+      queueMicrotask(() => this.#callbacks.unavailable(error));
+      return;
+    }
     this.#channel.onmessage = (ev) => this.#onMessage(ev.data);
     this.#heardAt = Date.now();
     this.#send({ k: "hello", tab: this.#me });
@@ -1127,8 +1150,14 @@ class TabGroup {
       this.#becomeLeader(steal);
       return held;
     }).catch((error) => {
-      // A withdrawn request, or a held lock that another member stole.
-      if (!granted || this.#stopped) return;
+      if (this.#stopped) return;
+      if (!granted) {
+        // A withdrawn request is fine; a refused one (SecurityError on an opaque origin, say)
+        // means this browser will not let this page share.
+        if (error?.name !== "AbortError") this.#callbacks.unavailable(error);
+        return;
+      }
+      // A held lock that another member stole.
       if (this.#release === release) this.#stepDown("another tab took the stream over");
       else release();
       if (error?.name !== "AbortError") this.#callbacks.log("warn", "lock request failed:", errorText(error));
