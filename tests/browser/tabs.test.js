@@ -176,7 +176,7 @@ test("closing the leader tab hands the stream over with no gap and no duplicate 
   let pages = [];
   try {
     pages = await openTabs(server, 6);
-    const pub = publisher(server, 40);
+    const pub = publisher(server, 15);
     await eventually("observations before the hand-over", async () => pub.seqs.length >= 15);
     const leader = await theLeader(pages);
     const rest = pages.filter((p) => p !== leader);
@@ -192,7 +192,7 @@ test("closing the leader tab hands the stream over with no gap and no duplicate 
     const takenAt = (await tab(newLeader)).roles.find((r) => r.role === "leader").at;
     const handover = takenAt - closedAt;
     const countAtTakeover = pub.seqs.length;
-    await eventually("observations after the hand-over", async () => pub.seqs.length >= countAtTakeover + 15);
+    await eventually("observations after the hand-over", async () => pub.seqs.length >= countAtTakeover + 30);
     const published = await pub.stop();
 
     await expectExactly(rest, published, "every published seq once, in order, across the hand-over");
@@ -395,6 +395,36 @@ test("tabs with different filters or tokens never share; a tab that changes its 
     assert.equal(await openStreams(server), 3);
   } finally {
     for (const page of pages) await page.close();
+    await disposeServer(server);
+  }
+});
+
+test("in Node (BroadcastChannel, no Web Locks) each client has its own stream, as before", { timeout: 60000 }, async () => {
+  const server = await startServer();
+  const { EventSource } = await import("eventsource");
+  const { connect } = await import(new URL("../../web/client/buoycast.js", import.meta.url).href);
+  assert.equal(typeof globalThis.BroadcastChannel, "function", "this Node has BroadcastChannel");
+  assert.equal(globalThis.navigator?.locks, undefined, "and no Web Locks");
+  const clients = [];
+  try {
+    const got = [[], []];
+    for (const i of [0, 1]) {
+      clients.push(connect({
+        url: server.url,
+        EventSource,
+        quiet: true,
+        heartbeatIntervalMs: 1000,
+        onObservation: (o, meta) => got[i].push(meta.id),
+      }));
+    }
+    await eventually("both connected", async () => clients.every((c) => c.state === "connected"));
+    assert.deepEqual(clients.map((c) => c.role), ["solo", "solo"]);
+    assert.equal(await openStreams(server), 2, "one stream each");
+    const ids = (await server.publish([observation("44009"), observation("46042")])).map((o) => o.seq);
+    await eventually("both got both", async () => got.every((g) => g.length === 2));
+    assert.deepEqual(got, [ids, ids]);
+  } finally {
+    for (const client of clients) client.close();
     await disposeServer(server);
   }
 });
