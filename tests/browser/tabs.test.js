@@ -12,6 +12,7 @@ import net from "node:net";
 import { once } from "node:events";
 
 import {
+  StreamProxy,
   disposeServer,
   eventually,
   launchBrowser,
@@ -395,6 +396,103 @@ test("tabs with different filters or tokens never share; a tab that changes its 
     assert.equal(await openStreams(server), 3);
   } finally {
     for (const page of pages) await page.close();
+    await disposeServer(server);
+  }
+});
+
+test("when the stream is refused, the leader polls for every tab, and all return to the stream", { timeout: 90000 }, async () => {
+  const server = await startServer();
+  const proxy = await new StreamProxy(server.port).listen();
+  let pages = [];
+  try {
+    pages = [];
+    for (let i = 0; i < 3; i += 1) {
+      const page = await browser.newPage();
+      pages.push(page);
+      await page.goto(`${proxy.url}/?debug=1&${FAST}`);
+    }
+    for (const page of pages) {
+      await eventually("live", async () => (await tab(page)).state === "connected", 15000);
+    }
+    const requestsBefore = proxy.streamRequests;
+    assert.equal(requestsBefore, 1, "one stream request for three tabs");
+
+    proxy.mode = "refuse";
+    proxy.cutStreams();
+    for (const page of pages) {
+      await eventually("polling", async () => (await tab(page)).state === "polling", 20000);
+    }
+    // The cut is the first failure, two refused attempts the others (maxSseFailures 3): for
+    // the one stream of the three tabs, not for each.
+    const attempts = proxy.streamRequests - requestsBefore;
+    assert.equal(attempts, 2, `stream attempts while refused: ${attempts}`);
+    const polled = (await server.publish([observation("44009"), observation("46042")])).map((o) => o.seq);
+    for (const page of pages) {
+      await eventually("the polled ones", async () => (await tab(page)).receivedIds.length >= 2, 10000);
+    }
+    const leader = await theLeader(pages);
+    for (const page of pages) {
+      const t = await tab(page);
+      assert.deepEqual(t.receivedIds, polled);
+      for (const id of polled) assert.equal(t.via[id], "poll", `${t.role}: ${id} came by polling`);
+      if (page !== leader) assert.equal(t.stats.polls, 0, "a follower does not poll by itself");
+    }
+
+    proxy.mode = "pass";
+    for (const page of pages) {
+      await eventually("connected again", async () => (await tab(page)).state === "connected", 15000);
+    }
+    const [streamed] = (await server.publish([observation("44009")])).map((o) => o.seq);
+    await expectExactly(pages, [...polled, streamed], "polled, then streamed, once each");
+    for (const page of pages) assert.equal((await tab(page)).via[streamed], "sse");
+    assert.equal(await openStreams(server), 1);
+  } finally {
+    for (const page of pages) await page.close();
+    await proxy.close();
+    await disposeServer(server);
+  }
+});
+
+test("a stream refused with event: unavailable is retried no sooner than the server asks", { timeout: 60000 }, async () => {
+  const server = await startServer({ args: ["--max-streams", "1"] });
+  const page = await browser.newPage();
+  try {
+    await page.route("**/favicon.ico", (route) => route.fulfill({ status: 204 }));
+    await page.goto(`${server.url}/health`);
+    await page.evaluate(async () => {
+      const { connect } = await import("/client/buoycast.js");
+      const make = (name) => {
+        const log = { states: [], events: [] };
+        const client = connect({
+          shareAcrossTabs: false,
+          heartbeatIntervalMs: 1000,
+          reconnectDelayMs: 100,
+          maxSseFailures: 10,
+          onObservation: () => {},
+          onStateChange: (state) => log.states.push([state, Date.now()]),
+          onEvent: (type, data) => log.events.push([type, data, Date.now()]),
+        });
+        window[name] = { client, log };
+      };
+      window.make = make;
+      make("first");
+    });
+    await eventually("the first connected", async () => page.evaluate(() => window.first.client.state === "connected"));
+    await page.evaluate(() => window.make("second"));
+    const refusal = await eventually("the refusal", async () =>
+      page.evaluate(() => window.second.log.events.find(([type]) => type === "unavailable") ?? null));
+    const [, data, refusedAt] = refusal;
+    assert.equal(data.code, "too_many_streams");
+    assert.ok(data.retryAfterMs >= 1000, `retryAfterMs ${data.retryAfterMs}`);
+    await page.evaluate(() => window.first.client.close());
+    await eventually("the second connected", async () => page.evaluate(() => window.second.client.state === "connected"), 15000);
+    const states = await page.evaluate(() => window.second.log.states);
+    assert.deepEqual(states.map(([s]) => s), ["connecting", "reconnecting", "connected"],
+      "never shown as connected while refused");
+    const waited = states[2][1] - refusedAt;
+    assert.ok(waited >= data.retryAfterMs - 50, `retried after ${waited} ms, asked ${data.retryAfterMs}`);
+  } finally {
+    await page.close();
     await disposeServer(server);
   }
 });
