@@ -186,13 +186,13 @@ function showRole(role) {
   const el = $("conn-role");
   el.dataset.role = role;
   const text = {
-    leader: "shared with other tabs",
+    leader: "stream in this tab",
     follower: "via another tab",
     solo: "",
   };
   const title = {
-    leader: "This tab holds the stream and shares it with the other tabs of this dashboard.",
-    follower: "Another tab of this dashboard holds the stream and shares it with this one: the browser keeps one stream for all of them.",
+    leader: "This tab holds the stream; other tabs of this dashboard (same stations) receive it from here, so the browser keeps one stream for all of them.",
+    follower: "Another tab of this dashboard (same stations) holds the stream and passes it on to this one, so the browser keeps one stream for all of them.",
     solo: "This tab has a stream of its own.",
   };
   el.textContent = text[role] ?? role;

@@ -162,7 +162,7 @@ test("12 dashboard tabs in one browser share one stream, and all show a new obse
       assert.equal(await page.locator("#stat-id").textContent(), String(stored.seq));
     }
     const leader = await theLeader(pages);
-    assert.match(await leader.locator("#conn-role").textContent(), /shared/);
+    assert.match(await leader.locator("#conn-role").textContent(), /this tab/);
     assert.match(await pages.find((p) => p !== leader).locator("#conn-role").textContent(), /another tab/);
     assert.equal(await openStreams(server), 1, "still one stream");
     t.diagnostic(`slowest publish-to-tab delivery over 12 tabs: ${worst} ms`);
