@@ -767,6 +767,11 @@ export class BuoycastClient {
         this.#startCatchUp(msg);
         return;
       }
+    } else if (!isReset && this.#lastId !== null && Number.isSafeInteger(msg.id) && msg.id > this.#lastId) {
+      // A leader that started without a resume point (live from its stream's start) cannot say
+      // where it was; this tab may have wanted more from before: fetch it first.
+      this.#startCatchUp(msg);
+      return;
     }
     switch (msg.k) {
       case "ping":
