@@ -60,11 +60,15 @@ async function tab(page) {
   });
 }
 
+/** What `watchPage` recorded for each page opened by `openTabs`. */
+const watched = new Map();
+
 /** Opens `n` dashboard tabs in the one context and waits until each is live. */
 async function openTabs(server, n, query = FAST) {
   const pages = [];
   for (let i = 0; i < n; i += 1) {
     const page = await browser.newPage();
+    watched.set(page, watchPage(page));
     pages.push(page);
     // Without sharing, the 7th tab's page request queues behind six streams for ever.
     await page.goto(`${server.url}/?debug=1&${query}`, { timeout: 10000 });
@@ -165,6 +169,7 @@ test("12 dashboard tabs in one browser share one stream, and all show a new obse
     assert.match(await leader.locator("#conn-role").textContent(), /this tab/);
     assert.match(await pages.find((p) => p !== leader).locator("#conn-role").textContent(), /another tab/);
     assert.equal(await openStreams(server), 1, "still one stream");
+    for (const page of pages) assert.deepEqual(watched.get(page).problems, [], "no errors or failed requests");
     t.diagnostic(`slowest publish-to-tab delivery over 12 tabs: ${worst} ms`);
   } finally {
     for (const page of pages) await page.close();
@@ -200,6 +205,7 @@ test("closing the leader tab hands the stream over with no gap and no duplicate 
     assert.ok(handover < HANDOVER_MS, `the hand-over took ${handover} ms`);
     assert.equal((await roles(rest)).filter((r) => r === "leader").length, 1);
     await eventually("one stream again", async () => (await openStreams(server)) === 1, 5000);
+    for (const page of rest) assert.deepEqual(watched.get(page).problems, [], "no errors or failed requests");
     t.diagnostic(`hand-over after the leader tab closed: ${handover} ms; ${published.length} observations ` +
       `published, ${countAtTakeover} before the new leader took over`);
   } finally {
