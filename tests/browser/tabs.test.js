@@ -144,6 +144,15 @@ async function expectExactly(pages, ids, what) {
 test("12 dashboard tabs in one browser share one stream, and all show a new observation within 1 s", { timeout: 180000 }, async (t) => {
   const server = await startServer();
   let pages = [];
+  // The server's open streams, sampled all along (not only once everything has settled).
+  let most = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      most = Math.max(most, await openStreams(server));
+      await sleep(50);
+    }
+  })();
   try {
     pages = await openTabs(server, 12);
     const list = await roles(pages);
@@ -170,8 +179,13 @@ test("12 dashboard tabs in one browser share one stream, and all show a new obse
     assert.match(await pages.find((p) => p !== leader).locator("#conn-role").textContent(), /another tab/);
     assert.equal(await openStreams(server), 1, "still one stream");
     for (const page of pages) assert.deepEqual(watched.get(page).problems, [], "no errors or failed requests");
+    sampling = false;
+    await sampler;
+    assert.equal(most, 1, "never more than one stream while the 12 tabs opened and received");
     t.diagnostic(`slowest publish-to-tab delivery over 12 tabs: ${worst} ms`);
   } finally {
+    sampling = false;
+    await sampler.catch(() => {});
     for (const page of pages) await page.close();
     await disposeServer(server);
   }
