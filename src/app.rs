@@ -18,6 +18,7 @@ use crate::domain::{AddressRanges, TrustedProxies};
 use crate::hub::{self, Hub, HubConfig};
 use crate::ingest::ndbc::{NdbcConfig, NdbcSource};
 use crate::ingest::replay::{self, ReplayConfig};
+use crate::server::tls::{Tls, TlsFiles};
 use crate::server::{self, FrontDoor};
 use crate::store::{PgStore, SqliteStore, Store};
 
@@ -51,6 +52,10 @@ pub struct Settings {
 pub struct ServerSettings {
     /// Address to bind (ignored when a listener is passed in).
     pub listen: SocketAddr,
+    /// TLS certificate and key files: connections are then TLS, with HTTP/2 or HTTP/1.1 by ALPN.
+    pub tls: Option<TlsFiles>,
+    /// Most streams open at once on one HTTP/2 connection.
+    pub h2_max_streams: u32,
     /// Bind with `SO_REUSEPORT`, so that several processes serve one address.
     pub reuse_port: bool,
     /// Serve stream requests through the lean path (`api::stream_wire`) instead of hyper.
@@ -99,6 +104,8 @@ impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: None,
+            h2_max_streams: 256,
             reuse_port: false,
             lean_streams: true,
             heartbeat: Duration::from_secs(15),
@@ -197,6 +204,8 @@ pub struct Application {
     cancel: CancellationToken,
     /// The front door's connection cap (below the open-file limit).
     max_connections: usize,
+    /// TLS, loaded and checked at build time.
+    tls: Option<Tls>,
 }
 
 impl Application {
@@ -211,6 +220,7 @@ impl Application {
             .map(JwtVerifier::new)
             .transpose()
             .context("subscriber auth")?;
+        let tls = server.tls.as_ref().map(Tls::load).transpose()?;
         let store = connect_store(&settings.database_url).await?;
         let bus = connect_bus(settings.redis_url.as_deref())?;
         let listener = match (&settings.server, listener) {
@@ -250,6 +260,7 @@ impl Application {
             settings,
             cancel,
             max_connections,
+            tls,
         })
     }
 
@@ -287,6 +298,7 @@ impl Application {
             settings,
             cancel,
             max_connections,
+            tls,
         } = self;
         let server_settings = settings.server.clone().unwrap_or_default();
         let tasks = TaskTracker::new();
@@ -332,7 +344,7 @@ impl Application {
         match listener {
             Some(listener) => {
                 let addr = listener.local_addr()?;
-                tracing::info!(event = "server_started", address = %addr, maxStreams = state.streams.max(), "listening");
+                tracing::info!(event = "server_started", address = %addr, tls = tls.is_some(), maxStreams = state.streams.max(), "listening");
                 let cors = server_settings.cors.clone().unwrap_or_else(|| {
                     if settings.redis_url.is_some() {
                         CorsOrigins::SameOrigin
@@ -349,6 +361,8 @@ impl Application {
                     max_connections_per_address: server_settings.max_connections_per_address,
                     lean_streams: server_settings.lean_streams,
                     shutdown_grace: server_settings.shutdown_grace,
+                    tls,
+                    h2_max_streams: server_settings.h2_max_streams,
                 };
                 // Connections run as tasks of `tasks`: the drain below waits for them. The accept
                 // loop runs on a worker thread, not on this one (the runtime's `block_on`): a

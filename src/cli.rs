@@ -18,6 +18,7 @@ use crate::domain::{Observation, Seq, StationFilter, StationId};
 use crate::hub::HubConfig;
 use crate::ingest::ndbc::NdbcConfig;
 use crate::ingest::replay::ReplayConfig;
+use crate::server::tls::TlsFiles;
 use crate::telemetry;
 
 /// Runs a parsed command line; errors are printed and turn into a failing exit code.
@@ -96,8 +97,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 fn server_settings(args: &ServerArgs, distributed: bool) -> anyhow::Result<ServerSettings> {
     let cors = CorsOrigins::parse(args.cors_origins.as_deref(), distributed)
         .map_err(anyhow::Error::msg)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (None, None) => None,
+        _ => anyhow::bail!("give both --tls-cert and --tls-key, or neither"),
+    };
     Ok(ServerSettings {
         listen: args.listen,
+        tls,
+        h2_max_streams: args.h2_max_streams,
         reuse_port: args.reuse_port,
         lean_streams: !args.hyper_streams,
         heartbeat: Duration::from_secs(args.heartbeat_secs),

@@ -5,13 +5,18 @@
 //! options ([`socket`]), and a request-head timeout and size limit ([`head`]). Its first request
 //! head is read here: a plain HTTP/1.1 stream `GET` goes to the lean writer ([`lean`]); every
 //! other connection goes to hyper with the bytes already read, under the same head timeout
-//! (which is also its keep-alive idle timeout), head-size and header-count limits. Dependencies
-//! go one way: this module uses the API's router; the API never imports the transport.
+//! (which is also its keep-alive idle timeout), head-size and header-count limits. With
+//! `--tls-cert`/`--tls-key` every connection is TLS instead ([`tls`]): the same admission, the
+//! handshake and first request within the head timeout, then hyper with HTTP/2 or HTTP/1.1 by
+//! ALPN (an event stream over HTTP/2 through [`h2_stream`]). Dependencies go one way: this
+//! module uses the API's router; the API never imports the transport.
 
 pub mod admission;
+mod h2_stream;
 pub mod head;
 mod lean;
 pub mod socket;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::io;
@@ -42,6 +47,7 @@ use head::{Head, MAX_HEAD, MAX_HEADERS};
 use lean::LeanStreams;
 use socket::TimedStream;
 pub use socket::bind;
+use tls::Tls;
 
 /// Limits and socket options of the front door.
 #[derive(Debug, Clone)]
@@ -61,6 +67,10 @@ pub struct FrontDoor {
     pub lean_streams: bool,
     /// Time hyper's connections get to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// TLS for every connection (`None`: plain HTTP/1.1).
+    pub tls: Option<Tls>,
+    /// Most streams open at once on one HTTP/2 connection.
+    pub h2_max_streams: u32,
 }
 
 /// Serves `router` on `listener` until `shutdown`, then drains hyper's connections for at most
@@ -98,6 +108,11 @@ pub async fn serve(
             Err(refusal) => {
                 metrics::counter!("http_connections_refused_total", "reason" => refusal.code())
                     .increment(1);
+                if door.tls.is_some() {
+                    // No plain answer on a TLS port (and no handshake for a refused client).
+                    drop(stream);
+                    continue;
+                }
                 // Answered by a task of its own, so the accept loop never waits on a refused
                 // client.
                 let io = TimedStream::new(stream, door.write_timeout, None);
@@ -114,10 +129,15 @@ pub async fn serve(
             router: router.clone(),
             lean: door.lean_streams.then(|| lean.clone()),
             head_timeout: door.head_timeout,
+            write_timeout: door.write_timeout,
+            h2_max_streams: door.h2_max_streams,
             watcher: graceful.watcher(),
             shutdown: shutdown.clone(),
         };
-        tasks.spawn(connection.run(context));
+        match &door.tls {
+            Some(tls) => tasks.spawn(tls::serve(connection, context, tls.clone())),
+            None => tasks.spawn(connection.run(context)),
+        };
     }
     drop(listener);
     if tokio::time::timeout(door.shutdown_grace, graceful.shutdown())
@@ -226,6 +246,9 @@ struct ConnectionContext {
     router: Router,
     lean: Option<LeanStreams>,
     head_timeout: Duration,
+    /// Over TLS, how long an HTTP/2 event stream may keep frames its client takes none of.
+    write_timeout: Duration,
+    h2_max_streams: u32,
     watcher: Watcher,
     shutdown: CancellationToken,
 }
@@ -379,10 +402,11 @@ async fn serve_hyper(
 }
 
 /// One request through the router, with the peer address; an HTTP/1.1 request without `Host` is
-/// refused (RFC 9112 §3.2). (The first request of a connection with both `Content-Length` and
+/// refused (RFC 9112 §3.2); an HTTP/2 request names its host in `:authority` instead. (The first request of a connection with both `Content-Length` and
 /// `Transfer-Encoding` never gets here: it is refused outright. On a later request hyper reads
 /// such a body as chunked and closes the connection after it, as RFC 9112 §6.3 requires.)
 async fn route(router: Router, peer: SocketAddr, mut request: Request<Incoming>) -> Response<Body> {
+    let version = request.version();
     let headers = request.headers();
     if request.version() == Version::HTTP_11 && !headers.contains_key(header::HOST) {
         return ApiError::BadRequest("an HTTP/1.1 request needs a Host header".into())
@@ -397,9 +421,16 @@ async fn route(router: Router, peer: SocketAddr, mut request: Request<Incoming>)
         Ok(response) => response,
         Err(never) => match never {},
     };
-    if closing {
-        // hyper answers `close` itself; a handler's `keep-alive` would contradict it.
-        response.headers_mut().remove(header::CONNECTION);
+    if closing || version == Version::HTTP_2 {
+        // hyper answers `close` itself; a handler's `keep-alive` would contradict it. HTTP/2 has
+        // no connection-specific header fields at all (RFC 9113 §8.2.2).
+        let headers = response.headers_mut();
+        headers.remove(header::CONNECTION);
+        if version == Version::HTTP_2 {
+            for name in ["keep-alive", "proxy-connection", "transfer-encoding", "upgrade"] {
+                headers.remove(name);
+            }
+        }
     }
     response
 }

@@ -40,7 +40,73 @@ pub struct TestApp {
     pub streams: Arc<buoycast::api::limits::StreamLimiter>,
     pub handle: JoinHandle<anyhow::Result<()>>,
     pub client: reqwest::Client,
+    /// The test CA and server certificate when the server speaks TLS.
+    pub tls: Option<TestCerts>,
     _dir: tempfile::TempDir,
+}
+
+/// A test CA and a server certificate it signed (for `127.0.0.1` and `localhost`), as PEM files
+/// in a directory of their own.
+pub struct TestCerts {
+    pub ca_pem: String,
+    /// The CA's certificate.
+    pub ca: std::path::PathBuf,
+    /// The server's certificate.
+    pub cert: std::path::PathBuf,
+    /// The server's private key.
+    pub key: std::path::PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestCerts {
+    pub fn generate() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "buoycast test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let issuer = Issuer::new(ca_params, ca_key);
+        let key = KeyPair::generate().expect("server key");
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+                .expect("server params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "127.0.0.1");
+        let cert = params.signed_by(&key, &issuer).expect("server certificate");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write PEM");
+            path
+        };
+        Self {
+            ca_pem: ca_cert.pem(),
+            ca: write("ca.pem", &ca_cert.pem()),
+            cert: write("cert.pem", &cert.pem()),
+            key: write("key.pem", &key.serialize_pem()),
+            dir,
+        }
+    }
+
+    pub fn files(&self) -> buoycast::server::tls::TlsFiles {
+        buoycast::server::tls::TlsFiles {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+        }
+    }
+
+    /// A reqwest client that trusts only the test CA (HTTP/2 when ALPN chooses it).
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).expect("CA")])
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client")
+    }
 }
 
 /// Starts a server with test-friendly settings (no ingest).
@@ -50,6 +116,16 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server after letting the test adjust the settings.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn(adjust, None).await
+}
+
+/// Starts a server that speaks TLS (ALPN `h2` and `http/1.1`) with a fresh test CA, after
+/// letting the test adjust the settings; its `client` trusts that CA.
+pub async fn spawn_tls_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn(adjust, Some(TestCerts::generate())).await
+}
+
+async fn spawn(adjust: impl FnOnce(&mut Settings), tls: Option<TestCerts>) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings {
@@ -62,6 +138,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         ingest: None::<IngestSource>,
     };
     adjust(&mut settings);
+    if let (Some(certs), Some(server)) = (&tls, settings.server.as_mut()) {
+        server.tls = Some(certs.files());
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -79,17 +158,22 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         shutdown,
         streams,
         handle,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client"),
+        client: match &tls {
+            Some(certs) => certs.client(),
+            None => reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+        },
+        tls,
         _dir: dir,
     }
 }
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
     }
 
     /// Stores and publishes observations as ingest does.

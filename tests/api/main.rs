@@ -9,3 +9,4 @@ mod publish;
 mod request_id;
 mod rest;
 mod stream;
+mod tls;

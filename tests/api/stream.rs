@@ -34,16 +34,70 @@ macro_rules! on_both_paths {
     };
 }
 
-/// A server whose streams take the lean path (`lean`) or hyper, adjusted by `adjust`.
+/// Defines a test run once on each path a stream can take: the two plain HTTP/1.1 paths of
+/// [`on_both_paths!`], and `h2`: TLS with HTTP/2 (ALPN `h2`), every stream of the test on one
+/// connection.
+macro_rules! on_all_paths {
+    ($(#[doc = $doc:expr])* async fn $name:ident($path:ident) $body:block) => {
+        $(#[doc = $doc])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn check($path: StreamPath) $body
+
+            #[tokio::test]
+            async fn lean() {
+                check(StreamPath::Lean).await;
+            }
+
+            #[tokio::test]
+            async fn hyper() {
+                check(StreamPath::Hyper).await;
+            }
+
+            #[tokio::test]
+            async fn h2() {
+                check(StreamPath::H2).await;
+            }
+        }
+    };
+}
+
+/// The path a stream takes through the front door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamPath {
+    /// Plain HTTP/1.1, the lean writer.
+    Lean,
+    /// Plain HTTP/1.1 through hyper (`--hyper-streams`).
+    Hyper,
+    /// TLS and HTTP/2.
+    H2,
+}
+
+impl From<bool> for StreamPath {
+    fn from(lean: bool) -> Self {
+        if lean { Self::Lean } else { Self::Hyper }
+    }
+}
+
+/// A server whose streams take `path`, adjusted by `adjust`.
 async fn spawn_on_path(
-    lean: bool,
+    path: impl Into<StreamPath>,
     adjust: impl FnOnce(&mut buoycast::app::Settings),
 ) -> crate::helpers::TestApp {
-    spawn_app_with(|s| {
-        s.server.as_mut().expect("server").lean_streams = lean;
+    let path = path.into();
+    let adjust = |s: &mut buoycast::app::Settings| {
+        s.server.as_mut().expect("server").lean_streams = path == StreamPath::Lean;
         adjust(s);
-    })
-    .await
+    };
+    if path == StreamPath::H2 {
+        let app = crate::helpers::spawn_tls_app_with(adjust).await;
+        let probe = app.client.get(app.url("/health")).send().await.expect("health");
+        assert_eq!(probe.version(), reqwest::Version::HTTP_2, "ALPN chose HTTP/2");
+        return app;
+    }
+    spawn_app_with(adjust).await
 }
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -80,7 +134,7 @@ on_both_paths! {
     }
 }
 
-on_both_paths! {
+on_all_paths! {
     async fn observations_carry_the_seq_as_id_and_the_contract_fields(lean) {
         let app = spawn_on_path(lean, |_| {}).await;
         let mut client = app.stream(STREAM, &[]).await;
@@ -104,7 +158,7 @@ on_both_paths! {
     }
 }
 
-on_both_paths! {
+on_all_paths! {
     async fn fifty_clients_receive_the_same_events_in_order_exactly_once(lean) {
         let app = spawn_on_path(lean, |_| {}).await;
         let mut clients = Vec::new();
@@ -141,7 +195,7 @@ on_both_paths! {
     }
 }
 
-on_both_paths! {
+on_all_paths! {
     async fn resume_with_last_event_id_while_publishing_has_no_gap_and_no_duplicate(lean) {
         let app = spawn_on_path(lean, |_| {}).await;
         let total = 600i64;
@@ -198,7 +252,7 @@ on_both_paths! {
     }
 }
 
-on_both_paths! {
+on_all_paths! {
     async fn since_replays_history_from_a_time_then_goes_live(lean) {
         let app = spawn_on_path(lean, |_| {}).await;
         app.publish(&(0..10).map(|i| obs("44009", i * 10)).collect::<Vec<_>>())
@@ -217,7 +271,7 @@ on_both_paths! {
     }
 }
 
-on_both_paths! {
+on_all_paths! {
     async fn station_filter_applies_to_replay_and_live(lean) {
         let app = spawn_on_path(lean, |_| {}).await;
         app.publish(&[obs("44009", 0), obs("46042", 1), obs("41002", 2)])
@@ -239,7 +293,7 @@ on_both_paths! {
     }
 }
 
-on_both_paths! {
+on_all_paths! {
     async fn a_resume_point_beyond_the_replay_bound_says_reset(lean) {
         let app = spawn_on_path(lean, |s| s.server.as_mut().expect("server").max_replay = 10).await;
         app.publish(&(0..30).map(|i| obs("44009", i)).collect::<Vec<_>>())
@@ -284,7 +338,7 @@ on_both_paths! {
     }
 }
 
-on_both_paths! {
+on_all_paths! {
     async fn heartbeats_arrive_at_the_configured_interval(lean) {
         let app = spawn_on_path(lean, |s| {
             s.server.as_mut().expect("server").heartbeat = Duration::from_millis(300)
@@ -531,7 +585,7 @@ on_both_paths! {
     }
 }
 
-on_both_paths! {
+on_all_paths! {
     async fn resume_of_ten_thousand_missed_events_is_complete_and_ordered(lean) {
         let app = spawn_on_path(lean, |_| {}).await;
         let batch: Vec<_> = (0..10_000)
@@ -756,7 +810,7 @@ async fn the_rightmost_untrusted_forwarded_address_is_the_client_behind_trusted_
     }
 }
 
-on_both_paths! {
+on_all_paths! {
     /// An observation that was stored but whose publish never arrived (a lost bus message with
     /// nothing after it) still reaches the streams: the relay audits the store's head.
     async fn a_stored_observation_whose_publish_was_lost_is_delivered_anyway(lean) {
@@ -784,13 +838,8 @@ on_both_paths! {
 // --- Stream positions: the ids of `connection` and `heartbeat` (SPEC §4) ----------------------
 
 /// A server whose streams take the lean path or hyper, with heartbeats every `heartbeat`.
-async fn spawn_on(lean: bool, heartbeat: Duration) -> crate::helpers::TestApp {
-    spawn_app_with(|s| {
-        let server = s.server.as_mut().expect("server");
-        server.lean_streams = lean;
-        server.heartbeat = heartbeat;
-    })
-    .await
+async fn spawn_on(path: impl Into<StreamPath>, heartbeat: Duration) -> crate::helpers::TestApp {
+    spawn_on_path(path, |s| s.server.as_mut().expect("server").heartbeat = heartbeat).await
 }
 
 /// Heartbeats that do not get in the way of a test.
@@ -825,7 +874,7 @@ async fn heartbeat_reaching(client: &mut crate::helpers::SseClient, id: i64) -> 
     }
 }
 
-on_both_paths! {
+on_all_paths! {
     /// A client that connects, sees no observation and reconnects with the `connection` id gets
     /// exactly what was published in between, once each, in order.
     async fn a_client_that_saw_nothing_resumes_from_its_connection_id(lean) {
@@ -852,7 +901,7 @@ on_both_paths! {
     }
 }
 
-on_both_paths! {
+on_all_paths! {
     /// While observations keep being published, the `connection` id of a fresh stream is exactly
     /// the point after which it delivers: its first observation is the next seq, and a stream
     /// resumed from that id starts with the same one.
@@ -897,7 +946,7 @@ on_both_paths! {
     }
 }
 
-on_both_paths! {
+on_all_paths! {
     /// The same with a station filter: the resumed stream replays only the missed observations of
     /// its stations.
     async fn a_filtered_client_that_saw_nothing_resumes_from_its_connection_id(lean) {
@@ -925,7 +974,7 @@ on_both_paths! {
     }
 }
 
-on_both_paths! {
+on_all_paths! {
     /// A client filtered to one station, while only other stations publish, gets heartbeats that
     /// carry the newest seq; resuming from one replays nothing, and the next observation of its
     /// station arrives once.
@@ -963,7 +1012,7 @@ on_both_paths! {
     }
 }
 
-on_both_paths! {
+on_all_paths! {
     /// Heartbeat ids never go backwards and never claim more than was delivered: on an unfiltered
     /// stream each one equals the id of the last event before it, even while publishing.
     async fn heartbeat_ids_follow_the_stream_position(lean) {
@@ -1017,7 +1066,7 @@ on_both_paths! {
     }
 }
 
-on_both_paths! {
+on_all_paths! {
     /// A stream resumed from a seq the store has but the hub has not broadcast yet never sends a
     /// heartbeat id below its own position.
     async fn heartbeats_never_go_below_a_resume_point_ahead_of_the_hub(lean) {
@@ -1044,7 +1093,7 @@ on_both_paths! {
     }
 }
 
-on_both_paths! {
+on_all_paths! {
     /// A `since=` stream starts at the seq before its first match: resuming from the `connection`
     /// id delivers the same observations, nothing less and nothing more.
     async fn a_since_stream_starts_before_its_first_match(lean) {

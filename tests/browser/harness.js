@@ -4,9 +4,11 @@
 
 import { spawn, execFile } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, rm, copyFile, mkdir } from "node:fs/promises";
+import { mkdtemp, rm, copyFile, mkdir, readFile } from "node:fs/promises";
+import { X509Certificate, createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -62,18 +64,26 @@ export async function eventually(what, check, timeoutMs = 10000, everyMs = 50) {
  * the same port and file.
  */
 export class Server {
-  constructor({ dir, port, heartbeatSecs = 1, replayDir = null, args = [] }) {
+  /** `tls`: `{ cert, key, ca }` (PEM file paths and the PEM text clients trust) to serve HTTPS. */
+  constructor({ dir, port, heartbeatSecs = 1, replayDir = null, args = [], tls = null }) {
     this.dir = dir;
     this.port = port;
     this.heartbeatSecs = heartbeatSecs;
     this.replayDir = replayDir;
-    this.args = args;
+    this.args = tls ? [...args, "--tls-cert", tls.cert, "--tls-key", tls.key] : args;
+    this.tls = tls;
     this.child = null;
     this.log = [];
   }
 
   get url() {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? "https" : "http"}://127.0.0.1:${this.port}`;
+  }
+
+  /** `fetch` against this server; over TLS, trusting only the server's own certificate. */
+  async fetch(pathname, init = {}) {
+    if (!this.tls) return fetch(`${this.url}${pathname}`, init);
+    return httpsFetch(`${this.url}${pathname}`, { ...init, ca: this.tls.ca });
   }
 
   async start() {
@@ -105,7 +115,7 @@ export class Server {
       if (child.exitCode !== null) {
         throw new Error(`the server exited (${child.exitCode}): ${this.log.join("").slice(-2000)}`);
       }
-      const response = await fetch(`${this.url}/health`);
+      const response = await this.fetch("/health");
       return response.ok;
     }, 20000);
   }
@@ -124,7 +134,7 @@ export class Server {
 
   /** Publishes observations through `POST /v1/observations`; returns the stored ones. */
   async publish(observations) {
-    const response = await fetch(`${this.url}/v1/observations`, {
+    const response = await this.fetch("/v1/observations", {
       method: "POST",
       headers: { "Content-Type": "application/json", Authorization: `Bearer ${TOKEN}` },
       body: JSON.stringify(observations),
@@ -135,6 +145,49 @@ export class Server {
     }
     return body.observations;
   }
+}
+
+/** A minimal `fetch` over HTTPS that trusts `ca` (PEM): `{ status, ok, text(), json() }`. */
+export function httpsFetch(url, { method = "GET", headers = {}, body, ca }) {
+  return new Promise((resolve, reject) => {
+    const request = https.request(url, { method, headers, ca }, (response) => {
+      const chunks = [];
+      response.on("data", (chunk) => chunks.push(chunk));
+      response.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        resolve({
+          status: response.statusCode,
+          ok: response.statusCode >= 200 && response.statusCode < 300,
+          text: async () => text,
+          json: async () => JSON.parse(text),
+        });
+      });
+      response.on("error", reject);
+    });
+    request.on("error", reject);
+    request.end(body);
+  });
+}
+
+/**
+ * A self-signed certificate for 127.0.0.1 (P-256) made with the openssl command line in `dir`:
+ * `{ cert, key, ca, spki }`, `spki` being the base64 SHA-256 of its public key, for Chromium's
+ * `--ignore-certificate-errors-spki-list`.
+ */
+export async function selfSignedCert(dir) {
+  const cert = path.join(dir, "cert.pem");
+  const key = path.join(dir, "key.pem");
+  await new Promise((resolve, reject) => {
+    execFile("openssl", [
+      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+      "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2",
+      "-keyout", key, "-out", cert,
+    ], (error, _out, stderr) => (error ? reject(new Error(`openssl: ${stderr || error}`)) : resolve()));
+  });
+  const ca = await readFile(cert, "utf8");
+  const der = new X509Certificate(ca).publicKey.export({ type: "spki", format: "der" });
+  const spki = createHash("sha256").update(der).digest("base64");
+  return { cert, key, ca, spki };
 }
 
 /** A server in a fresh temporary directory on a free port, started. */
@@ -243,8 +296,11 @@ export class StreamProxy {
   }
 }
 
-/** Headless Chromium with a fresh profile; `close()` removes the profile. */
-export async function launchBrowser() {
+/**
+ * Headless Chromium with a fresh profile (one browser context: one connection pool, as in a real
+ * browser), with `extraArgs` on its command line; `close()` removes the profile.
+ */
+export async function launchBrowser(extraArgs = []) {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   }
@@ -261,6 +317,7 @@ export async function launchBrowser() {
       "--disable-component-update",
       "--disable-sync",
       "--no-first-run",
+      ...extraArgs,
     ],
   });
   return {

@@ -31,9 +31,13 @@ pub struct SseClient {
     pub status: u16,
     /// Response headers.
     pub headers: reqwest::header::HeaderMap,
+    /// The HTTP version the response came in.
+    pub version: reqwest::Version,
     /// The last `retry:` value seen.
     pub retry: Option<u64>,
-    body: Option<futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>>,
+    body: Option<futures_util::stream::BoxStream<'static, Result<bytes::Bytes, String>>>,
+    /// Why the body ended, if it failed (a reset stream, an aborted connection).
+    pub error: Option<String>,
     /// Bytes read and not yet parsed: kept as bytes, so that a character split across two
     /// chunks is decoded whole.
     buf: Vec<u8>,
@@ -62,13 +66,16 @@ impl SseClient {
         let response = request.send().await?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
+        let version = response.version();
         if status != 200 {
             let body_text = response.text().await.unwrap_or_default();
             return Ok(Self {
                 status,
                 headers,
+                version,
                 retry: None,
                 body: None,
+                error: None,
                 buf: Vec::new(),
                 body_text,
             });
@@ -76,11 +83,37 @@ impl SseClient {
         Ok(Self {
             status,
             headers,
+            version,
             retry: None,
-            body: Some(response.bytes_stream().boxed()),
+            body: Some(
+                response
+                    .bytes_stream()
+                    .map(|r| r.map_err(|e| e.to_string()))
+                    .boxed(),
+            ),
+            error: None,
             buf: Vec::new(),
             body_text: String::new(),
         })
+    }
+
+    /// A stream already answered (`body`: its bytes, or why it failed).
+    pub fn from_body(
+        status: u16,
+        headers: reqwest::header::HeaderMap,
+        version: reqwest::Version,
+        body: futures_util::stream::BoxStream<'static, Result<bytes::Bytes, String>>,
+    ) -> Self {
+        Self {
+            status,
+            headers,
+            version,
+            retry: None,
+            body: Some(body),
+            error: None,
+            buf: Vec::new(),
+            body_text: String::new(),
+        }
     }
 
     /// The next complete event, or `None` on end of stream or after `wait`.
@@ -124,7 +157,13 @@ impl SseClient {
             if let Some(event) = self.parse_one() {
                 return Some(event);
             }
-            let chunk = self.body.as_mut()?.next().await?.ok()?;
+            let chunk = match self.body.as_mut()?.next().await? {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    self.error = Some(e);
+                    return None;
+                }
+            };
             self.buf.extend_from_slice(&chunk);
         }
     }
