@@ -174,10 +174,20 @@ pub struct ServerArgs {
     pub listen: SocketAddr,
     /// TLS certificate chain (PEM, the server's certificate first): with --tls-key, connections
     /// are TLS and HTTP/2 or HTTP/1.1 is chosen by ALPN. Without both, plain HTTP/1.1.
-    #[arg(long, env = "BUOYCAST_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    #[arg(
+        long,
+        env = "BUOYCAST_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1) of the certificate in --tls-cert.
-    #[arg(long, env = "BUOYCAST_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    #[arg(
+        long,
+        env = "BUOYCAST_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
     /// Most streams (requests) open at once on one HTTP/2 connection.
     #[arg(long, env = "BUOYCAST_H2_MAX_STREAMS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]

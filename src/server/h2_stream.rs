@@ -243,7 +243,10 @@ mod tests {
             }
         }
         let flag = Flag(dropped.clone());
-        let inner = chunks(vec![Ok(Bytes::from_static(b"a")), Ok(Bytes::from_static(b"b"))]);
+        let inner = chunks(vec![
+            Ok(Bytes::from_static(b"a")),
+            Ok(Bytes::from_static(b"b")),
+        ]);
         let watched: Chunks = Box::pin(inner.map(move |c| {
             let _held = &flag;
             c

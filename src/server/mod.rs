@@ -427,7 +427,12 @@ async fn route(router: Router, peer: SocketAddr, mut request: Request<Incoming>)
         let headers = response.headers_mut();
         headers.remove(header::CONNECTION);
         if version == Version::HTTP_2 {
-            for name in ["keep-alive", "proxy-connection", "transfer-encoding", "upgrade"] {
+            for name in [
+                "keep-alive",
+                "proxy-connection",
+                "transfer-encoding",
+                "upgrade",
+            ] {
                 headers.remove(name);
             }
         }

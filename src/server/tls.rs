@@ -287,7 +287,12 @@ async fn respond(
     let h2 = request.version() == Version::HTTP_2;
     let response = route(router, peer, request).await;
     let raw = h2
-        .then(|| response.extensions().get::<RawChunks>().and_then(RawChunks::take))
+        .then(|| {
+            response
+                .extensions()
+                .get::<RawChunks>()
+                .and_then(RawChunks::take)
+        })
         .flatten();
     let (parts, body) = response.into_parts();
     let body = match raw {

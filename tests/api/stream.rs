@@ -93,8 +93,17 @@ async fn spawn_on_path(
     };
     if path == StreamPath::H2 {
         let app = crate::helpers::spawn_tls_app_with(adjust).await;
-        let probe = app.client.get(app.url("/health")).send().await.expect("health");
-        assert_eq!(probe.version(), reqwest::Version::HTTP_2, "ALPN chose HTTP/2");
+        let probe = app
+            .client
+            .get(app.url("/health"))
+            .send()
+            .await
+            .expect("health");
+        assert_eq!(
+            probe.version(),
+            reqwest::Version::HTTP_2,
+            "ALPN chose HTTP/2"
+        );
         return app;
     }
     spawn_app_with(adjust).await
@@ -839,7 +848,10 @@ on_all_paths! {
 
 /// A server whose streams take the lean path or hyper, with heartbeats every `heartbeat`.
 async fn spawn_on(path: impl Into<StreamPath>, heartbeat: Duration) -> crate::helpers::TestApp {
-    spawn_on_path(path, |s| s.server.as_mut().expect("server").heartbeat = heartbeat).await
+    spawn_on_path(path, |s| {
+        s.server.as_mut().expect("server").heartbeat = heartbeat
+    })
+    .await
 }
 
 /// Heartbeats that do not get in the way of a test.

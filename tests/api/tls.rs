@@ -187,11 +187,16 @@ async fn an_h2_stream_has_no_connection_headers_streams_and_resumes_without_gap(
     // Missed while away: resumed on the same connection with Last-Event-ID, no gap, no repeat.
     app.publish(&[obs("44009", 3), obs("41002", 4)]).await;
     let mut resumed = h2_stream(&app, &mut send, &[("last-event-id", "3")]).await;
-    let connection = resumed.next_of("connection", WAIT).await.expect("connected");
+    let connection = resumed
+        .next_of("connection", WAIT)
+        .await
+        .expect("connected");
     assert_eq!(connection.id, Some(3));
     app.publish(&[obs("44009", 5)]).await;
     assert_eq!(ids(&resumed.observations(3, WAIT).await), vec![4, 5, 6]);
-    let heartbeatless = resumed.next_of("observation", Duration::from_millis(300)).await;
+    let heartbeatless = resumed
+        .next_of("observation", Duration::from_millis(300))
+        .await;
     assert!(heartbeatless.is_none(), "nothing twice: {heartbeatless:?}");
 }
 
@@ -239,9 +244,15 @@ async fn a_stalled_h2_stream_is_ended_while_another_on_its_connection_keeps_flow
     .await;
     let mut send = h2_connection(&app, 65_535).await;
     let mut stalled = h2_stream(&app, &mut send, &[]).await;
-    stalled.next_of("connection", WAIT).await.expect("connected");
+    stalled
+        .next_of("connection", WAIT)
+        .await
+        .expect("connected");
     let mut flowing = h2_stream(&app, &mut send, &[]).await;
-    flowing.next_of("connection", WAIT).await.expect("connected");
+    flowing
+        .next_of("connection", WAIT)
+        .await
+        .expect("connected");
     assert_eq!(app.hub_streams(), 2);
 
     let total = 5_000i64;
@@ -261,7 +272,11 @@ async fn a_stalled_h2_stream_is_ended_while_another_on_its_connection_keeps_flow
         .observations(total as usize, Duration::from_secs(60))
         .await);
     publisher.await.expect("publisher");
-    assert_eq!(got, (1..=total).collect::<Vec<_>>(), "the flowing stream got everything");
+    assert_eq!(
+        got,
+        (1..=total).collect::<Vec<_>>(),
+        "the flowing stream got everything"
+    );
     eventually(WAIT, "the stalled stream's place freed", || {
         app.hub_streams() == 1
     })
@@ -317,7 +332,10 @@ async fn silent_and_slow_tls_clients_are_closed_after_the_head_timeout_and_count
         let read = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf))
             .await
             .expect("closed by the server");
-        assert!(matches!(read, Ok(0) | Err(_)), "closed, not answered: {read:?}");
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "closed, not answered: {read:?}"
+        );
     }
     assert!(
         started.elapsed() >= Duration::from_millis(900),
@@ -329,8 +347,16 @@ async fn silent_and_slow_tls_clients_are_closed_after_the_head_timeout_and_count
         "tls_handshake_timeout",
     )
     .await;
-    assert!(after > before, "a slow handshake is counted: {before} → {after}");
-    let health = app.client.get(app.url("/health")).send().await.expect("health");
+    assert!(
+        after > before,
+        "a slow handshake is counted: {before} → {after}"
+    );
+    let health = app
+        .client
+        .get(app.url("/health"))
+        .send()
+        .await
+        .expect("health");
     assert_eq!(health.status(), 200);
 }
 
@@ -340,11 +366,8 @@ async fn plain_http_and_garbage_on_the_tls_port_are_closed_cleanly() {
         s.server.as_mut().expect("server").head_timeout = Duration::from_secs(2);
     })
     .await;
-    let plain = crate::helpers::raw_request(
-        app.addr,
-        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
-    )
-    .await;
+    let plain =
+        crate::helpers::raw_request(app.addr, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_eq!(plain.status, 400);
     assert!(
         String::from_utf8_lossy(&plain.body).contains("HTTPS"),
@@ -366,7 +389,12 @@ async fn plain_http_and_garbage_on_the_tls_port_are_closed_cleanly() {
             "no HTTP answer to a broken handshake"
         );
     }
-    let health = app.client.get(app.url("/health")).send().await.expect("health");
+    let health = app
+        .client
+        .get(app.url("/health"))
+        .send()
+        .await
+        .expect("health");
     assert_eq!(health.status(), 200, "the server is still serving");
     assert!(
         counter(
@@ -391,7 +419,12 @@ async fn a_flood_of_silent_tls_connections_makes_room_for_a_real_client() {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     // A fifth connection: the oldest silent one is closed to make room.
-    let response = app.client.get(app.url("/health")).send().await.expect("health");
+    let response = app
+        .client
+        .get(app.url("/health"))
+        .send()
+        .await
+        .expect("health");
     assert_eq!(response.status(), 200);
     assert_eq!(response.version(), reqwest::Version::HTTP_2);
     let mut buf = [0u8; 16];
@@ -422,12 +455,19 @@ async fn the_stream_limits_count_h2_streams() {
         let first = refused.next_event(WAIT).await.expect("an event");
         assert_eq!(first.event, "unavailable", "a fourth stream is refused");
     }
-    assert_eq!(app.hub_streams(), 3, "a fourth stream from one address is refused");
+    assert_eq!(
+        app.hub_streams(),
+        3,
+        "a fourth stream from one address is refused"
+    );
     drop(open.pop());
     eventually(WAIT, "a place freed", || app.hub_streams() == 2).await;
     let mut send5 = send.clone();
     let mut accepted = h2_stream(&app, &mut send5, &[]).await;
-    accepted.next_of("connection", WAIT).await.expect("connected");
+    accepted
+        .next_of("connection", WAIT)
+        .await
+        .expect("connected");
 }
 
 // --- The binary: flags, and curl --http2 -----------------------------------------------------
@@ -470,11 +510,23 @@ fn tls_flags_come_in_pairs_and_bad_files_are_named() {
     fails(&["--tls-key", key], &["--tls-cert"]);
     let missing = dir.join("missing.pem");
     let missing = missing.to_str().expect("path");
-    fails(&["--tls-cert", missing, "--tls-key", key], &["--tls-cert", missing]);
-    fails(&["--tls-cert", cert, "--tls-key", missing], &["--tls-key", missing]);
+    fails(
+        &["--tls-cert", missing, "--tls-key", key],
+        &["--tls-cert", missing],
+    );
+    fails(
+        &["--tls-cert", cert, "--tls-key", missing],
+        &["--tls-key", missing],
+    );
     // A key in place of the certificate, a certificate in place of the key.
-    fails(&["--tls-cert", key, "--tls-key", key], &["--tls-cert", key, "no certificate"]);
-    fails(&["--tls-cert", cert, "--tls-key", cert], &["--tls-key", cert, "no private key"]);
+    fails(
+        &["--tls-cert", key, "--tls-key", key],
+        &["--tls-cert", key, "no certificate"],
+    );
+    fails(
+        &["--tls-cert", cert, "--tls-key", cert],
+        &["--tls-key", cert, "no private key"],
+    );
     // Another key than the certificate's.
     let other = TestCerts::generate();
     let other_key = other.key.to_str().expect("path");
@@ -498,7 +550,12 @@ async fn curl_negotiates_h2_and_streams() {
     let _server = KillOnDrop(
         std::process::Command::new(BIN)
             .args(["run", "--source", "none", "--publish-token", "curl-test"])
-            .args(["--database-url", &db, "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "--database-url",
+                &db,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
             .args(["--tls-cert", certs.cert.to_str().expect("path")])
             .args(["--tls-key", certs.key.to_str().expect("path")])
             .stdout(std::process::Stdio::null())
@@ -515,7 +572,10 @@ async fn curl_negotiates_h2_and_streams() {
                 break;
             }
         }
-        assert!(tokio::time::Instant::now() < deadline, "the server did not start");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let output = std::process::Command::new(curl)
