@@ -567,10 +567,10 @@ async fn curl_negotiates_h2_and_streams() {
     let base = format!("https://127.0.0.1:{port}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok(r) = client.get(format!("{base}/health")).send().await {
-            if r.status() == 200 {
-                break;
-            }
+        if let Ok(r) = client.get(format!("{base}/health")).send().await
+            && r.status() == 200
+        {
+            break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
