@@ -308,6 +308,118 @@ async fn a_stalled_h2_stream_is_ended_while_another_on_its_connection_keeps_flow
     again.next_of("connection", WAIT).await.expect("connected");
 }
 
+/// A client that keeps reading one HTTP/2 stream, but slower than events arrive, overflows its
+/// backlog and is cut off (the hub's bound, as over HTTP/1.1); what it got is gap-free, and it
+/// resumes from its last id on the same connection.
+#[tokio::test]
+async fn a_slow_h2_reader_overflows_its_backlog_is_cut_off_and_resumes() {
+    let app = spawn_tls_app_with(|s| {
+        s.server.as_mut().expect("server").hub = HubConfig {
+            shards: 1,
+            backlog: 32,
+        };
+    })
+    .await;
+    let mut send = h2_connection(&app, 16 * 1024).await;
+    let mut slow = h2_stream(&app, &mut send, &[]).await;
+    slow.next_of("connection", WAIT).await.expect("connected");
+    let total = 20_000i64;
+    let publisher = {
+        let (store, bus) = (app.store.clone(), app.bus.clone());
+        tokio::spawn(async move {
+            for chunk in (0..total).collect::<Vec<_>>().chunks(500) {
+                let batch: Vec<_> = chunk.iter().map(|i| obs("44009", *i)).collect();
+                buoycast::ingest::store_and_publish(store.as_ref(), bus.as_ref(), &batch)
+                    .await
+                    .expect("publish");
+            }
+        })
+    };
+    // One event every millisecond at most: far below the publishing rate.
+    let mut got = Vec::new();
+    let read_all = async {
+        while let Some(event) = slow.read_event().await {
+            if event.event == "observation" {
+                got.push(event.id.expect("id"));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_secs(90), read_all)
+            .await
+            .is_ok(),
+        "the slow stream was never cut off"
+    );
+    publisher.await.expect("publisher");
+    assert!(slow.error.is_some(), "aborted, not ended cleanly");
+    assert!(
+        !got.is_empty() && (got.len() as i64) < total,
+        "cut off after {} events",
+        got.len()
+    );
+    assert!(
+        got.iter().zip(1..).all(|(id, n)| *id == n),
+        "no gap before the cut"
+    );
+    let last = *got.last().expect("an id");
+    let mut resumed = h2_stream(&app, &mut send, &[("last-event-id", &last.to_string())]).await;
+    let rest = ids(&resumed.observations((total - last) as usize, WAIT).await);
+    assert_eq!(rest, (last + 1..=total).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn shutdown_ends_h2_streams_with_a_final_event_and_stops_the_server() {
+    let app = spawn_tls().await;
+    let mut send = h2_connection(&app, 65_535).await;
+    let mut client = h2_stream(&app, &mut send, &[]).await;
+    client.next_of("connection", WAIT).await.expect("connected");
+    app.shutdown.cancel();
+    let last = client
+        .next_of("shutdown", WAIT)
+        .await
+        .expect("shutdown event");
+    assert_eq!(last.json()["reason"], "server shutting down");
+    assert_eq!(client.next_event(WAIT).await, None, "then the stream ends");
+    assert!(client.error.is_none(), "cleanly: {:?}", client.error);
+    let stopped = tokio::time::timeout(WAIT, app.handle).await;
+    assert!(
+        matches!(stopped, Ok(Ok(Ok(())))),
+        "server stopped cleanly: {stopped:?}"
+    );
+}
+
+/// HTTP/2 has no idle timeout of its own: a connection with no request in flight for the head
+/// timeout is closed, and one with an open stream is not, however quiet.
+#[tokio::test]
+async fn an_idle_h2_connection_is_closed_but_a_quiet_stream_is_not() {
+    let app = spawn_tls_app_with(|s| {
+        let server = s.server.as_mut().expect("server");
+        server.head_timeout = Duration::from_secs(1);
+        server.heartbeat = Duration::from_secs(60);
+    })
+    .await;
+    let mut send = h2_connection(&app, 65_535).await;
+    let mut client = h2_stream(&app, &mut send, &[]).await;
+    client.next_of("connection", WAIT).await.expect("connected");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.publish(&[obs("44009", 0)]).await;
+    let event = client
+        .next_of("observation", WAIT)
+        .await
+        .expect("still live");
+    assert_eq!(event.id, Some(1));
+    assert!(
+        !send.is_closed(),
+        "the connection stays while a stream is open"
+    );
+    drop(client);
+    eventually(Duration::from_secs(5), "the idle connection closed", || {
+        send.is_closed()
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn silent_and_slow_tls_clients_are_closed_after_the_head_timeout_and_counted() {
     let app = spawn_tls_app_with(|s| {
