@@ -207,18 +207,16 @@ mod tests {
         let text = "id: 7\nevent: note\ndata: {\"name\":\"Île d'Ouessant\"}\n\n";
         let bytes = text.as_bytes();
         let split = text.find('Î').expect("the character") + 1; // inside its two bytes
-        let chunks: Vec<reqwest::Result<bytes::Bytes>> = vec![
+        let chunks: Vec<Result<bytes::Bytes, String>> = vec![
             Ok(bytes::Bytes::copy_from_slice(&bytes[..split])),
             Ok(bytes::Bytes::copy_from_slice(&bytes[split..])),
         ];
-        let mut client = SseClient {
-            status: 200,
-            headers: reqwest::header::HeaderMap::new(),
-            retry: None,
-            body: Some(futures_util::stream::iter(chunks).boxed()),
-            buf: Vec::new(),
-            body_text: String::new(),
-        };
+        let mut client = SseClient::from_body(
+            200,
+            reqwest::header::HeaderMap::new(),
+            reqwest::Version::HTTP_11,
+            futures_util::stream::iter(chunks).boxed(),
+        );
         let event = client.read_event().await.expect("one event");
         assert_eq!(event.id, Some(7));
         assert_eq!(event.json()["name"], "Île d'Ouessant");
