@@ -35,6 +35,10 @@ pub struct Args {
     /// Subscribe URL (an SSE endpoint on loopback).
     #[arg(long, default_value = "http://127.0.0.1:8080/v1/observations/stream")]
     pub url: String,
+    /// CA certificate (PEM) that signed the server's certificate, for `https://` URLs (the
+    /// clients then speak HTTP/1.1 over TLS; connect time includes the handshake).
+    #[arg(long, value_name = "PEM")]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// Extra request header of every subscriber, `Name: value` (repeatable).
     #[arg(long = "header")]
     pub headers: Vec<String>,

@@ -1,4 +1,5 @@
-//! One SSE client: a bare TCP connection from a chosen `127.0.0.x` source address, a hand-written
+//! One SSE client: a bare TCP connection (TLS for `https://`) from a chosen `127.0.0.x` source
+//! address, a hand-written
 //! HTTP/1.1 response reader and SSE decoder, and a tally of what it received.
 //!
 //! Per connection it holds a 4 KiB read buffer, the decoder's small buffers and a bitmap of the
@@ -17,6 +18,7 @@ use tokio::sync::watch;
 use crate::http::{self, Chunked, Framing, Url};
 use crate::sse::{Decoder, Event, Key};
 use crate::stats::{self, Tally};
+use crate::tls::{self, Tls};
 
 /// Bytes read at once.
 const READ_BUF: usize = 4096;
@@ -26,6 +28,8 @@ const READ_BUF: usize = 4096;
 pub struct Target {
     /// The subscribe URL.
     pub url: Url,
+    /// TLS for an `https://` URL.
+    pub tls: Option<Tls>,
     /// The request without its final blank line (a `Last-Event-ID` may be added).
     pub request: Vec<u8>,
     /// Where the sequence number is.
@@ -42,8 +46,10 @@ pub struct Target {
 
 impl Target {
     /// Builds the request once for every client.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         url: Url,
+        tls: Option<Tls>,
         headers: &[String],
         seq: Key,
         ts: Key,
@@ -57,6 +63,7 @@ impl Target {
         request.truncate(request.len() - 2);
         Self {
             url,
+            tls,
             request,
             seq,
             ts,
@@ -191,11 +198,14 @@ async fn stream(
     socket
         .bind(SocketAddr::new(source, 0))
         .with_context(|| format!("bind {source}"))?;
-    let mut tcp = tokio::time::timeout(target.connect_timeout, socket.connect(target.url.addr))
+    let connect = async {
+        let tcp = socket.connect(target.url.addr).await.context("connect")?;
+        let _ = tcp.set_nodelay(true);
+        tls::open(tcp, &target.url, target.tls.as_ref()).await
+    };
+    let mut tcp = tokio::time::timeout(target.connect_timeout, connect)
         .await
-        .context("connect timed out")?
-        .context("connect")?;
-    let _ = tcp.set_nodelay(true);
+        .context("connect timed out")??;
     let mut request = Vec::with_capacity(target.request.len() + 64);
     request.extend_from_slice(&target.request);
     if let Some(id) = last_id {

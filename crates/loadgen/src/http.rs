@@ -5,9 +5,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use anyhow::{Context, bail};
 
-/// An `http://` URL whose host is a loopback address.
+/// An `http://` or `https://` URL whose host is a loopback address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Url {
+    /// Whether the connection is TLS (`https://`).
+    pub tls: bool,
     /// Where to connect.
     pub addr: SocketAddr,
     /// The `Host` header value.
@@ -17,17 +19,20 @@ pub struct Url {
 }
 
 impl Url {
-    /// Parses `http://HOST[:PORT]/PATH`; refuses anything but a loopback target.
+    /// Parses `http://HOST[:PORT]/PATH` or `https://…`; refuses anything but a loopback target.
     pub fn parse(raw: &str) -> anyhow::Result<Self> {
-        let rest = raw
-            .strip_prefix("http://")
-            .with_context(|| format!("{raw}: only http:// URLs are supported"))?;
+        let (tls, rest) = match (raw.strip_prefix("https://"), raw.strip_prefix("http://")) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            (None, None) => bail!("{raw}: only http:// and https:// URLs are supported"),
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        let addr = loopback_addr(authority, 80)?;
+        let addr = loopback_addr(authority, if tls { 443 } else { 80 })?;
         Ok(Self {
+            tls,
             addr,
             host: authority.to_owned(),
             path: path.to_owned(),
@@ -246,11 +251,15 @@ mod tests {
         assert_eq!(Url::parse("http://localhost").unwrap().addr.port(), 80);
         assert!(Url::parse("http://[::1]:9/").is_ok());
         assert!(Url::parse("http://127.9.9.9:1/").is_ok());
+        let tls = Url::parse("https://127.0.0.1/").unwrap();
+        assert!(tls.tls && !u.tls);
+        assert_eq!(tls.addr.port(), 443);
         for bad in [
             "http://10.0.0.1/",
             "http://8.8.8.8:80/",
             "http://example.com/",
-            "https://127.0.0.1/",
+            "https://10.0.0.1/",
+            "ftp://127.0.0.1/",
         ] {
             assert!(Url::parse(bad).is_err(), "{bad}");
         }

@@ -1,4 +1,5 @@
-//! Publishing: one keep-alive HTTP/1.1 connection (POST, one request in flight) or Redis
+//! Publishing: one keep-alive HTTP/1.1 connection (POST, one request in flight; TLS for
+//! `https://`) or Redis
 //! `PUBLISH`, with the body template filled in per event.
 
 use std::net::SocketAddr;
@@ -9,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::http::{self, Chunked, Framing, Url};
+use crate::tls::{self, Conn, Tls};
 
 /// Longest wait for one publish (request and response).
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -61,8 +63,10 @@ pub enum Publisher {
         url: Url,
         /// Extra headers (authorization, content type).
         headers: Vec<String>,
+        /// TLS for an `https://` URL.
+        tls: Option<Tls>,
         /// The open connection, if any.
-        conn: Option<TcpStream>,
+        conn: Option<Conn>,
         /// Read buffer.
         buf: Vec<u8>,
     },
@@ -81,7 +85,7 @@ pub enum Publisher {
 
 impl Publisher {
     /// An HTTP publisher.
-    pub fn http(url: Url, headers: Vec<String>) -> Self {
+    pub fn http(url: Url, headers: Vec<String>, tls: Option<Tls>) -> Self {
         let mut headers = headers;
         if !headers
             .iter()
@@ -92,6 +96,7 @@ impl Publisher {
         Self::Http {
             url,
             headers,
+            tls,
             conn: None,
             buf: Vec::with_capacity(8192),
         }
@@ -123,7 +128,8 @@ impl Publisher {
 
     fn drop_conn(&mut self) {
         match self {
-            Self::Http { conn, .. } | Self::Redis { conn, .. } => *conn = None,
+            Self::Http { conn, .. } => *conn = None,
+            Self::Redis { conn, .. } => *conn = None,
         }
     }
 
@@ -132,6 +138,7 @@ impl Publisher {
             Self::Http {
                 url,
                 headers,
+                tls,
                 conn,
                 buf,
             } => {
@@ -142,7 +149,7 @@ impl Publisher {
                             .await
                             .context("connect to publish URL")?;
                         let _ = c.set_nodelay(true);
-                        conn.insert(c)
+                        conn.insert(tls::open(c, url, tls.as_ref()).await?)
                     }
                 };
                 let request = http::request("POST", url, headers, Some(body));
@@ -200,7 +207,7 @@ impl Publisher {
 }
 
 /// Reads one whole response; returns its status.
-async fn read_response(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<u16> {
+async fn read_response(tcp: &mut Conn, buf: &mut Vec<u8>) -> anyhow::Result<u16> {
     buf.clear();
     let mut chunk = [0u8; 4096];
     let head = loop {

@@ -19,6 +19,7 @@ use crate::publish::{Publisher, fill};
 use crate::report::Report;
 use crate::sse::Key;
 use crate::stats::{self, Pcts, Tally};
+use crate::tls::Tls;
 
 /// Runs what the arguments ask for.
 pub async fn run(args: Args) -> anyhow::Result<Report> {
@@ -43,8 +44,10 @@ fn target(args: &Args) -> anyhow::Result<Arc<Target>> {
             })
             .collect()
     };
+    let tls = tls(args)?;
     Ok(Arc::new(Target::new(
         url,
+        tls,
         &args.headers,
         Key::parse(&args.seq_field),
         Key::parse(&args.ts_field),
@@ -52,6 +55,11 @@ fn target(args: &Args) -> anyhow::Result<Arc<Target>> {
         secs(args.connect_timeout_secs),
         args.reconnects,
     )))
+}
+
+/// The TLS client configuration, when `--tls-ca` is given.
+fn tls(args: &Args) -> anyhow::Result<Option<Tls>> {
+    args.tls_ca.as_deref().map(Tls::trusting).transpose()
 }
 
 fn secs(s: f64) -> Duration {
@@ -70,7 +78,11 @@ fn template(args: &Args) -> anyhow::Result<String> {
 fn publisher(args: &Args) -> anyhow::Result<Publisher> {
     Ok(match &args.redis {
         Some(addr) => Publisher::redis(loopback_addr(addr, 6379)?, args.redis_channel.clone()),
-        None => Publisher::http(Url::parse(&args.publish_url)?, args.publish_headers.clone()),
+        None => Publisher::http(
+            Url::parse(&args.publish_url)?,
+            args.publish_headers.clone(),
+            tls(args)?,
+        ),
     })
 }
 
@@ -334,6 +346,9 @@ async fn idle_multi(args: &Args) -> anyhow::Result<Report> {
             .args(["--threads", "1"]);
         for h in &args.headers {
             cmd.args(["--header", h]);
+        }
+        if let Some(ca) = &args.tls_ca {
+            cmd.arg("--tls-ca").arg(ca);
         }
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
