@@ -25,6 +25,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response, Version};
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use http_body::Body as HttpBody;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -175,9 +176,12 @@ pub(super) async fn serve(connection: Connection, context: ConnectionContext, tl
         hyper::service::service_fn(move |request: Request<Incoming>| {
             let router = router.clone();
             let guard = InFlight::start(activity.clone());
-            async move {
-                Ok::<_, Infallible>(respond(router, peer, request, guard, write_timeout).await)
-            }
+            // Boxed: hyper keeps an HTTP/2 stream's task for the stream's life, sized for the
+            // largest state of its future; the router's future is large and done once the
+            // response is made, so it lives in a box freed then.
+            let respond: BoxFuture<'static, Response<Body>> =
+                Box::pin(respond(router, peer, request, guard, write_timeout));
+            async move { Ok::<_, Infallible>(respond.await) }
         })
     };
     let mut http = auto::Builder::new(TokioExecutor::new());
