@@ -3,7 +3,7 @@
 // mode, the npm `eventsource` package and Chromium's native EventSource (neither wrapped by the
 // client module) keep reconnecting and end with every published event exactly once.
 
-import { test, after } from "node:test";
+import { test, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -32,6 +32,12 @@ let browser;
 after(async () => {
   if (browser) await browser.close();
 });
+/** Every npm client of the current test: closed after it, whatever happened (an open one keeps
+ * reconnecting, and would keep this process alive). */
+const npmClients = [];
+afterEach(() => {
+  for (const client of npmClients.splice(0)) client.source.close();
+});
 
 /**
  * A bare npm EventSource collecting observation ids and the `unavailable` events it is told.
@@ -40,6 +46,7 @@ after(async () => {
 function npmClient(url) {
   const source = new EventSource(url);
   const state = { ids: [], unavailable: [], errors: 0, source };
+  npmClients.push(state);
   source.addEventListener("observation", (e) => state.ids.push(Number(e.lastEventId)));
   source.addEventListener("unavailable", (e) => state.unavailable.push(JSON.parse(e.data)));
   source.addEventListener("error", () => {
@@ -263,10 +270,12 @@ class Redis {
   }
 
   async stop() {
-    if (!this.child || this.child.exitCode !== null) return;
-    const exited = once(this.child, "exit");
-    this.child.kill("SIGKILL");
-    await exited;
+    const child = this.child;
+    // Already gone: exited (`exitCode`) or killed (`signalCode`, with `exitCode` null).
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, "exit");
+    child.kill("SIGKILL");
+    await Promise.race([exited, sleep(5000)]);
   }
 }
 
