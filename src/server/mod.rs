@@ -166,7 +166,7 @@ const REFUSAL_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
 async fn refuse_connection(mut io: TimedStream, refusals: Arc<Semaphore>) {
     let error = ApiError::TooManyConnections;
     let Ok(_permit) = refusals.try_acquire_owned() else {
-        refuse(io, error, false).await;
+        refuse(io, error.into_response(), false).await;
         return;
     };
     let mut buf = BytesMut::with_capacity(1024);
@@ -174,35 +174,32 @@ async fn refuse_connection(mut io: TimedStream, refusals: Arc<Semaphore>) {
         loop {
             match io.socket().read_buf(&mut buf).await {
                 Ok(0) | Err(_) => return None,
-                Ok(_) => match head::classify(&buf) {
-                    Head::Incomplete if buf.len() < MAX_HEAD => {}
-                    head => return Some(head),
-                },
+                Ok(_) => {
+                    if let Some(head) = classified(&mut buf) {
+                        return Some(head);
+                    }
+                }
             }
         }
     })
     .await;
-    match head {
-        Ok(Some(Head::Stream(request))) if names_event_stream(request.headers()) => {
-            let answer = error.into_event_stream_response();
-            if lean::write_response(&mut io, answer).await.is_ok() {
-                linger(&mut io).await;
-            }
+    let answer = match head {
+        Ok(Some(FirstHead::Read(_, Head::Stream(request))))
+            if names_event_stream(request.headers()) =>
+        {
+            error.into_event_stream_response()
         }
         // Closed before sending a whole head: nothing to answer.
-        Ok(None) => {}
-        _ => refuse(io, error, true).await,
-    }
+        Ok(None) => return,
+        _ => error.into_response(),
+    };
+    refuse(io, answer, true).await;
 }
 
-/// Answers a connection with `error` and closes it. With `linger`, a bounded amount of what the
+/// Answers a connection with `answer` and closes it. With `linger`, a bounded amount of what the
 /// client still sends is read and discarded first, so that it reads the answer, not a reset.
-async fn refuse(mut io: TimedStream, error: ApiError, linger: bool) {
-    if lean::write_response(&mut io, error.into_response())
-        .await
-        .is_ok()
-        && linger
-    {
+async fn refuse(mut io: TimedStream, answer: Response<Body>, linger: bool) {
+    if lean::write_response(&mut io, answer).await.is_ok() && linger {
         self::linger(&mut io).await;
     }
 }
@@ -284,7 +281,7 @@ impl Connection {
             FirstHead::Refused(reason, error) => {
                 metrics::counter!("http_connections_closed_before_request_total", "reason" => reason)
                     .increment(1);
-                refuse(self.io, error, true).await;
+                refuse(self.io, error.into_response(), true).await;
             }
             FirstHead::Read(bytes, head) => {
                 self.ticket.request_started();

@@ -24,6 +24,7 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response, Version};
+use axum::response::IntoResponse;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http_body::Body as HttpBody;
@@ -146,7 +147,7 @@ pub(super) async fn serve(connection: Connection, context: ConnectionContext, tl
             let error = ApiError::BadRequest(
                 "this port speaks HTTPS: send the request over TLS (https://)".into(),
             );
-            return refuse(io, error, true).await;
+            return refuse(io, error.into_response(), true).await;
         }
         Ok(_) => return closed_before_request("tls_handshake_failed"),
     }
