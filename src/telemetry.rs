@@ -1,11 +1,15 @@
 //! Logging: JSON lines (`time`, `level`, `event`, `msg`, then the event's fields and the
 //! fields of its spans, such as `requestId`) or a human-readable format.
+//!
+//! A JSON line is written straight into the output buffer, field by field: no map is built and
+//! nothing is parsed back. Span fields are kept, when the span is created, as ready-made JSON
+//! members ([`JsonMembers`]), one per line, so every event in the span copies them as they are.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
-use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
@@ -19,91 +23,436 @@ pub fn init(format: LogFormat) {
     let builder = tfmt().with_env_filter(filter).with_writer(std::io::stdout);
     let _ = match format {
         LogFormat::Json => builder
-            .fmt_fields(tfmt::format::JsonFields::new())
+            .fmt_fields(JsonMembers)
             .event_format(JsonLines)
             .try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
 }
 
-/// One JSON object per line, with the field names of the contract.
+/// Keys every line carries, which fields of the same name do not replace.
+const RESERVED: [&str; 3] = ["time", "level", "target"];
+
+/// One JSON object per line, with the field names of the contract. A field's name appears
+/// once: the event's own fields win over its spans' fields, an inner span's over an outer's.
+/// `time`, `level` and `target` are always the line's own; `event` defaults to the target.
 #[derive(Debug, Clone, Copy)]
 pub struct JsonLines;
 
-impl<S, N> FormatEvent<S, N> for JsonLines
+impl<S> FormatEvent<S, JsonMembers> for JsonLines
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
 {
     fn format_event(
         &self,
-        ctx: &FmtContext<'_, S, N>,
+        ctx: &FmtContext<'_, S, JsonMembers>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut object = Map::new();
-        object.insert(
-            "time".into(),
-            Value::String(crate::domain::format_timestamp(chrono::Utc::now())),
-        );
-        object.insert(
-            "level".into(),
-            Value::String(event.metadata().level().as_str().to_ascii_lowercase()),
-        );
-        // Span fields first (request id, ...), so the event's own fields win on a clash.
+        let metadata = event.metadata();
+        writer.write_str("{\"time\":\"")?;
+        writer.write_str(&crate::domain::format_timestamp(chrono::Utc::now()))?;
+        writer.write_str("\",\"level\":\"")?;
+        writer.write_str(level_name(metadata.level()))?;
+        writer.write_char('"')?;
+
+        let mut members = Members {
+            out: &mut writer,
+            written: Vec::new(),
+            result: Ok(()),
+        };
+        event.record(&mut members);
+        members.result?;
+        let Members {
+            out: writer,
+            mut written,
+            ..
+        } = members;
+        // Span fields, innermost span first; within a span, the last recorded value first.
         if let Some(scope) = ctx.event_scope() {
-            for span in scope.from_root() {
-                if let Some(fields) = span.extensions().get::<FormattedFields<N>>()
-                    && let Ok(Value::Object(map)) = serde_json::from_str::<Value>(fields.as_str())
-                {
-                    object.extend(map);
+            for span in scope {
+                let extensions = span.extensions();
+                let Some(fields) = extensions.get::<FormattedFields<JsonMembers>>() else {
+                    continue;
+                };
+                for member in fields.as_str().lines().rev() {
+                    let Some(name) = member_name(member) else {
+                        continue;
+                    };
+                    if RESERVED.contains(&name) || written.iter().any(|w| w == name) {
+                        continue;
+                    }
+                    writer.write_char(',')?;
+                    writer.write_str(member)?;
+                    written.push(name.to_owned());
                 }
             }
         }
-        let mut visitor = Collect(&mut object);
-        event.record(&mut visitor);
-        object
-            .entry("event")
-            .or_insert_with(|| Value::String(event.metadata().target().to_owned()));
-        object.insert(
-            "target".into(),
-            Value::String(event.metadata().target().to_owned()),
-        );
-        let line = serde_json::to_string(&object).map_err(|_| fmt::Error)?;
-        writeln!(writer, "{line}")
+        if !written.iter().any(|w| w == "event") {
+            writer.write_str(",\"event\":")?;
+            write_json_str(writer, metadata.target())?;
+        }
+        writer.write_str(",\"target\":")?;
+        write_json_str(writer, metadata.target())?;
+        writer.write_str("}\n")
     }
 }
 
-/// Puts an event's fields into a JSON object; `message` becomes `msg`.
-struct Collect<'a>(&'a mut Map<String, Value>);
+fn level_name(level: &tracing::Level) -> &'static str {
+    match *level {
+        tracing::Level::TRACE => "trace",
+        tracing::Level::DEBUG => "debug",
+        tracing::Level::INFO => "info",
+        tracing::Level::WARN => "warn",
+        tracing::Level::ERROR => "error",
+    }
+}
 
-impl Collect<'_> {
-    fn put(&mut self, field: &Field, value: Value) {
-        let name = match field.name() {
-            "message" => "msg",
-            other => other,
+/// The name of a JSON member `"name":value` as written by [`Members`].
+fn member_name(member: &str) -> Option<&str> {
+    let rest = member.strip_prefix('"')?;
+    rest.split_once("\":").map(|(name, _)| name)
+}
+
+/// Span fields as JSON members (`"name":value`), one per line: JSON text never holds a raw
+/// newline, so the lines split back into members without parsing.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonMembers;
+
+impl<'writer> FormatFields<'writer> for JsonMembers {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut lines = MemberLines {
+            out: &mut writer,
+            result: Ok(()),
         };
-        self.0.insert(name.to_owned(), value);
+        fields.record(&mut lines);
+        lines.result
+    }
+
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
+        self.format_fields(current.as_writer(), fields)
     }
 }
 
-impl Visit for Collect<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.put(field, Value::String(format!("{value:?}")));
+/// The JSON key of a field: `message` is written as `msg`.
+fn key(field: &Field) -> &'static str {
+    match field.name() {
+        "message" => "msg",
+        other => other,
     }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, Value::String(value.to_owned()));
+}
+
+/// A field's value as JSON: numbers and booleans as they are (a non-finite float as `null`),
+/// everything else as a string of its `Debug` form (its `Display` form for `%` fields).
+enum Json<'a> {
+    Str(&'a str),
+    Debug(&'a dyn fmt::Debug),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Bool(bool),
+}
+
+fn write_member(out: &mut dyn fmt::Write, name: &str, value: Json<'_>) -> fmt::Result {
+    write_json_str(out, name)?;
+    out.write_char(':')?;
+    match value {
+        Json::Str(s) => write_json_str(out, s),
+        Json::Debug(d) => {
+            out.write_char('"')?;
+            write!(Escaped(out), "{d:?}")?;
+            out.write_char('"')
+        }
+        Json::I64(v) => write!(out, "{v}"),
+        Json::U64(v) => write!(out, "{v}"),
+        // The shortest form that reads back as the same number (serde_json's); NaN and the
+        // infinities, which JSON cannot write, as `null`.
+        Json::F64(v) => match serde_json::Number::from_f64(v) {
+            Some(number) => write!(out, "{number}"),
+            None => out.write_str("null"),
+        },
+        Json::Bool(v) => out.write_str(if v { "true" } else { "false" }),
     }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, Value::from(value));
+}
+
+/// Writes an event's fields as `,"name":value` members, each name once (the first wins: only
+/// `message` and a field named `msg` can meet).
+struct Members<'a, 'w> {
+    out: &'a mut Writer<'w>,
+    written: Vec<String>,
+    result: fmt::Result,
+}
+
+impl Members<'_, '_> {
+    fn put(&mut self, field: &Field, value: Json<'_>) {
+        let name = key(field);
+        if self.result.is_err()
+            || RESERVED.contains(&name)
+            || self.written.iter().any(|w| w == name)
+        {
+            return;
+        }
+        self.result = self
+            .out
+            .write_char(',')
+            .and_then(|()| write_member(self.out, name, value));
+        self.written.push(name.to_owned());
     }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, Value::from(value));
+}
+
+/// Writes span fields as `"name":value` lines.
+struct MemberLines<'a, 'w> {
+    out: &'a mut Writer<'w>,
+    result: fmt::Result,
+}
+
+impl MemberLines<'_, '_> {
+    fn put(&mut self, field: &Field, value: Json<'_>) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result =
+            write_member(self.out, key(field), value).and_then(|()| self.out.write_char('\n'));
     }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, Value::from(value));
+}
+
+macro_rules! visit_as_json {
+    ($visitor:ty) => {
+        impl Visit for $visitor {
+            fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+                self.put(field, Json::Debug(value));
+            }
+            fn record_str(&mut self, field: &Field, value: &str) {
+                self.put(field, Json::Str(value));
+            }
+            fn record_i64(&mut self, field: &Field, value: i64) {
+                self.put(field, Json::I64(value));
+            }
+            fn record_u64(&mut self, field: &Field, value: u64) {
+                self.put(field, Json::U64(value));
+            }
+            fn record_f64(&mut self, field: &Field, value: f64) {
+                self.put(field, Json::F64(value));
+            }
+            fn record_bool(&mut self, field: &Field, value: bool) {
+                self.put(field, Json::Bool(value));
+            }
+        }
+    };
+}
+visit_as_json!(Members<'_, '_>);
+visit_as_json!(MemberLines<'_, '_>);
+
+/// Writes `s` as a JSON string.
+fn write_json_str(out: &mut dyn fmt::Write, s: &str) -> fmt::Result {
+    out.write_char('"')?;
+    Escaped(out).write_str(s)?;
+    out.write_char('"')
+}
+
+/// Escapes what passes through it for the inside of a JSON string (as serde_json does: quote,
+/// backslash and control characters).
+struct Escaped<'a>(&'a mut dyn fmt::Write);
+
+impl fmt::Write for Escaped<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut start = 0;
+        for (i, byte) in s.bytes().enumerate() {
+            let escape: &str = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0x08 => "\\b",
+                0x0c => "\\f",
+                0..=0x1f => "",
+                _ => continue,
+            };
+            self.0.write_str(&s[start..i])?;
+            if escape.is_empty() {
+                write!(self.0, "\\u{byte:04x}")?;
+            } else {
+                self.0.write_str(escape)?;
+            }
+            start = i + 1;
+        }
+        self.0.write_str(&s[start..])
     }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, Value::from(value));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::Value;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Buf {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| io::ErrorKind::Other)?
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The lines `emit` logs, as written.
+    fn lines(emit: impl FnOnce()) -> Vec<String> {
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tfmt()
+            .with_max_level(tracing::Level::TRACE)
+            .fmt_fields(JsonMembers)
+            .event_format(JsonLines)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, emit);
+        let bytes = buf.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8(bytes)
+            .expect("log output is UTF-8")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn object(line: &str) -> serde_json::Map<String, Value> {
+        match serde_json::from_str(line) {
+            Ok(Value::Object(map)) => map,
+            other => panic!("not a JSON object: {line}: {other:?}"),
+        }
+    }
+
+    /// The keys of a line in order, as written (duplicates included).
+    fn keys(line: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut de = serde_json::Deserializer::from_str(line);
+        struct Keys<'a>(&'a mut Vec<String>);
+        impl<'de> serde::de::Visitor<'de> for Keys<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+                while let Some((k, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                    self.0.push(k);
+                }
+                Ok(())
+            }
+        }
+        serde::Deserializer::deserialize_map(&mut de, Keys(&mut keys)).expect("an object");
+        keys
+    }
+
+    #[test]
+    fn a_line_has_the_contract_keys_and_the_event_fields() {
+        let lines = lines(|| {
+            tracing::info!(
+                event = "stream_opened",
+                count = 3_u64,
+                delta = -2_i64,
+                ratio = 0.5,
+                ok = true,
+                who = %"a b",
+                what = ?Some(1),
+                "opened"
+            );
+            tracing::warn!(nan = f64::NAN, "no event field");
+        });
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let first = object(&lines[0]);
+        assert_eq!(first["level"], "info");
+        assert_eq!(first["event"], "stream_opened");
+        assert_eq!(first["msg"], "opened");
+        assert_eq!(first["count"], 3);
+        assert_eq!(first["delta"], -2);
+        assert_eq!(first["ratio"], 0.5);
+        assert_eq!(first["ok"], true);
+        assert_eq!(first["who"], "a b");
+        assert_eq!(first["what"], "Some(1)");
+        assert_eq!(first["target"], module_path!());
+        let time = first["time"].as_str().expect("time is a string");
+        assert!(crate::domain::parse_timestamp(time).is_some(), "{time}");
+        assert_eq!(&keys(&lines[0])[..2], ["time", "level"]);
+
+        let second = object(&lines[1]);
+        assert_eq!(second["level"], "warn");
+        assert_eq!(second["event"], module_path!(), "the target stands in");
+        assert_eq!(second["nan"], Value::Null);
+    }
+
+    #[test]
+    fn span_fields_are_added_and_each_name_appears_once() {
+        let lines = lines(|| {
+            let outer =
+                tracing::info_span!("outer", requestId = "r-1", shared = "outer", level = "x");
+            let _outer = outer.enter();
+            let inner =
+                tracing::info_span!("inner", shared = "inner", late = tracing::field::Empty);
+            inner.record("late", 7_u64);
+            let _inner = inner.enter();
+            tracing::info!(event = "e", "in spans");
+            tracing::info!(
+                event = "e",
+                shared = "event",
+                requestId = "mine",
+                "the event wins"
+            );
+        });
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        for line in &lines {
+            let keys = keys(line);
+            let mut unique = keys.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), keys.len(), "a key twice in {line}");
+        }
+        let first = object(&lines[0]);
+        assert_eq!(first["requestId"], "r-1");
+        assert_eq!(first["shared"], "inner", "the inner span wins");
+        assert_eq!(first["late"], 7, "fields recorded after creation are kept");
+        assert_eq!(
+            first["level"], "info",
+            "a span field does not replace the level"
+        );
+        let second = object(&lines[1]);
+        assert_eq!(second["shared"], "event");
+        assert_eq!(second["requestId"], "mine");
+    }
+
+    #[test]
+    fn strings_are_escaped_as_json() {
+        let nasty = "quote \" backslash \\ newline \n tab \t bell \u{7} nul \0 é ☃";
+        let lines = lines(|| {
+            let span = tracing::info_span!("s", path = nasty);
+            let _span = span.enter();
+            tracing::info!(event = "e", value = nasty, shown = %nasty, "{nasty}");
+        });
+        assert_eq!(
+            lines.len(),
+            1,
+            "one line, whatever the value holds: {lines:?}"
+        );
+        let line = object(&lines[0]);
+        for key in ["value", "shown", "msg", "path"] {
+            assert_eq!(line[key], nasty, "{key}");
+        }
     }
 }

@@ -8,7 +8,19 @@
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, Method, header};
+use tower::ServiceBuilder;
+use tower::layer::util::{Identity, Stack};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// The `Vary` of every response when cross-origin access is allowed: the request headers a
+/// CORS answer depends on. Written once here; tower-http's layer would join the names into a new
+/// value for every response.
+const VARY: &str = "origin, access-control-request-method, access-control-request-headers";
+
+/// The CORS layers: the policy, and around it the constant `Vary`.
+pub type Cors =
+    ServiceBuilder<Stack<CorsLayer, Stack<SetResponseHeaderLayer<HeaderValue>, Identity>>>;
 
 /// The configured policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +67,20 @@ impl CorsOrigins {
         }
     }
 
-    /// The layer enforcing the policy, if any cross-origin access is allowed.
-    pub fn layer(&self) -> Option<CorsLayer> {
+    /// The layers enforcing the policy, if any cross-origin access is allowed.
+    pub fn layer(&self) -> Option<Cors> {
+        let policy = self.policy()?;
+        Some(
+            ServiceBuilder::new()
+                .layer(SetResponseHeaderLayer::appending(
+                    header::VARY,
+                    HeaderValue::from_static(VARY),
+                ))
+                .layer(policy.vary([])),
+        )
+    }
+
+    fn policy(&self) -> Option<CorsLayer> {
         let read = [Method::GET, Method::HEAD, Method::OPTIONS];
         // `Authorization` carries subscriber tokens (a cross-origin read sends it without
         // cookies: no credentials are allowed here).
@@ -109,5 +133,65 @@ mod tests {
         assert!(matches!(list, CorsOrigins::List(ref v) if v.len() == 2));
         assert!(CorsOrigins::parse(Some("a.example"), true).is_err());
         assert!(CorsOrigins::parse(Some("https://a.example/"), true).is_err());
+    }
+
+    /// The layers answer exactly as tower-http's CORS layer with its default `Vary` does, for
+    /// preflight and plain requests, with and without an origin, on both policies.
+    #[tokio::test]
+    async fn answers_as_the_default_cors_layer() {
+        use axum::body::Body;
+        use axum::http::{Request, Response};
+        use tower::{Layer, ServiceExt, service_fn};
+
+        let inner = service_fn(|_: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(
+                Response::builder()
+                    .header("content-type", "text/plain")
+                    .body(Body::empty())
+                    .expect("a response"),
+            )
+        });
+        let policies = [
+            CorsOrigins::AnyRead,
+            CorsOrigins::parse(Some("https://a.example"), false).expect("an origin list"),
+        ];
+        for policy in policies {
+            for (method, origin) in [
+                (Method::GET, Some("https://a.example")),
+                (Method::GET, Some("https://b.example")),
+                (Method::GET, None),
+                (Method::OPTIONS, Some("https://a.example")),
+                (Method::OPTIONS, None),
+                (Method::POST, Some("https://a.example")),
+            ] {
+                let request = || {
+                    let mut builder = Request::builder()
+                        .method(method.clone())
+                        .uri("/v1/observations")
+                        .header("access-control-request-method", "GET");
+                    if let Some(origin) = origin {
+                        builder = builder.header("origin", origin);
+                    }
+                    builder.body(Body::empty()).expect("a request")
+                };
+                let ours = policy
+                    .layer()
+                    .expect("a cross-origin policy")
+                    .service(inner)
+                    .oneshot(request())
+                    .await
+                    .expect("infallible");
+                let reference = policy
+                    .policy()
+                    .expect("a cross-origin policy")
+                    .layer(inner)
+                    .oneshot(request())
+                    .await
+                    .expect("infallible");
+                assert_eq!(ours.status(), reference.status(), "{method} {origin:?}");
+                assert_eq!(ours.headers(), reference.headers(), "{method} {origin:?}");
+                assert!(ours.headers().contains_key(header::VARY));
+            }
+        }
     }
 }
