@@ -1,6 +1,6 @@
 //! The embedded browser assets: the dashboard at `/` and the client module, with their types.
 
-use crate::helpers::spawn_app;
+use buoycast_testkit::spawn_app;
 
 /// Fetches `path` and checks its status, `Content-Type`, `Cache-Control` and a piece of its body.
 async fn check(path: &str, content_type: &str, contains: &str) {
