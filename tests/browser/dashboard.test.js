@@ -72,6 +72,7 @@ test("the dashboard shows stations with history, updates live, and logs no error
     assert.ok(waveReadings44013 > 5, "the sample has wave readings");
     assert.equal(points.trim().split(/\s+/).length, waveReadings44013, "one point per wave reading");
     assert.match(await page.locator("#conn-text").textContent(), /live/);
+    assert.equal(await page.evaluate(() => "__buoycast" in window), false, "the page keeps no test hook");
 
     // Live: the newest three readings of each station, one station at a time.
     const published = [];
