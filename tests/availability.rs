@@ -2,11 +2,6 @@
 //! validation, reconnects after an outage and after a silent peer), and what clients see while
 //! Redis or PostgreSQL is down (SPEC §4, §10 reliability).
 
-#[path = "support/services.rs"]
-mod services;
-#[path = "support/sse.rs"]
-mod sse;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,10 +13,10 @@ use buoycast::domain::{Observation, Seq, StationId, VALUE_COUNT};
 use buoycast::ingest::ndbc::{NdbcConfig, NdbcSource};
 use buoycast::ingest::store_and_publish;
 use buoycast::store::{PgStore, Store};
+use buoycast_testkit::services::{PostgresServer, RedisServer};
+use buoycast_testkit::{SseClient, SseEvent};
 use chrono::{DateTime, TimeZone, Utc};
 use futures_util::StreamExt;
-use services::{PostgresServer, RedisServer};
-use sse::{SseClient, SseEvent};
 use tokio_util::sync::CancellationToken;
 
 /// Generous bound for anything that should happen within a few seconds.

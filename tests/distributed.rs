@@ -4,19 +4,14 @@
 //! other one with `Last-Event-ID`: every client must end with the store's whole log, each
 //! event once, in seq order.
 
-#[path = "support/services.rs"]
-mod services;
-#[path = "support/sse.rs"]
-mod sse;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use buoycast_testkit::SseClient;
+use buoycast_testkit::services::{PostgresServer, RedisServer, free_port};
 use serde_json::Value;
-use services::{PostgresServer, RedisServer, free_port};
-use sse::SseClient;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 

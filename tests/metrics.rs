@@ -2,12 +2,9 @@
 //! histograms with the contract's buckets, HTTP request counts. Its own test binary, so that the
 //! process-wide recorder sees only this test's server.
 
-#[path = "api/helpers.rs"]
-mod helpers;
-
 use std::time::Duration;
 
-use helpers::{obs, raw_request, spawn_app};
+use buoycast_testkit::{eventually, obs, raw_request, spawn_app};
 
 /// The value of one sample line (`name{labels} value`), if present.
 fn sample(text: &str, series: &str) -> Option<f64> {
@@ -33,7 +30,7 @@ async fn metrics_count_streams_events_and_requests() {
         s.observations(5, wait).await;
     }
     drop(streams.pop());
-    helpers::eventually(wait, "a stream to close", || app.hub_streams() == 2).await;
+    eventually(wait, "a stream to close", || app.hub_streams() == 2).await;
     let _ = app
         .client
         .get(app.url("/no/such/thing"))

@@ -2,16 +2,13 @@
 //! against a real server: observations published while it listens become the documented notes
 //! in the MIDI file it writes, read back with `mido`.
 
-#[path = "api/helpers.rs"]
-mod helpers;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use buoycast::domain::{Observation, StationId, VALUE_COUNT};
 use serde_json::Value;
 
-use helpers::{at, eventually, spawn_app};
+use buoycast_testkit::{at, eventually, spawn_app};
 
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

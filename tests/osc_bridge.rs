@@ -3,9 +3,6 @@
 //! datagram. Every field of every observation is checked, nulls included (omitted, and named in
 //! `…/missing`), and resume across a server restart delivers each event once.
 
-#[path = "api/helpers.rs"]
-mod helpers;
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -16,7 +13,7 @@ use buoycast::app::{Application, Settings};
 use buoycast::domain::{Observation, StationId, VALUE_COUNT};
 use serde_json::{Value, json};
 
-use helpers::{at, spawn_app};
+use buoycast_testkit::{at, spawn_app};
 
 const BIN: &str = env!("CARGO_BIN_EXE_buoycast");
 const RECEIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/osc_receiver.py");
@@ -507,7 +504,7 @@ async fn a_bridge_that_saw_nothing_resumes_from_where_it_joined() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_bridge_sends_its_token_to_a_server_with_subscriber_auth() {
     const SECRET: &str = "a shared secret of at least 32 bytes, for tests";
-    let app = helpers::spawn_app_with(|s| {
+    let app = buoycast_testkit::spawn_app_with(|s| {
         if let Some(server) = s.server.as_mut() {
             server.subscriber_auth = Some(buoycast::api::auth::JwtConfig {
                 key: buoycast::api::auth::JwtKey::Secret(SECRET.into()),

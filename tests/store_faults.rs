@@ -6,9 +6,6 @@
 //! PostgreSQL (a real server): backends killed mid-transaction and the server restarted, under
 //! concurrent publish load. The process-kill loop of the whole binary is in `crash_recovery.rs`.
 
-#[path = "support/services.rs"]
-mod services;
-
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::Command;
@@ -18,6 +15,7 @@ use std::time::Duration;
 
 use buoycast::domain::{Observation, Seq, StationId, StoredObservation, VALUE_COUNT};
 use buoycast::store::{AfterQuery, PgStore, SqliteStore, Store, StoreError, StoreFault};
+use buoycast_testkit::services::PostgresServer;
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
@@ -566,7 +564,7 @@ async fn terminate_backends(admin_url: &str, database: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_backends_killed_mid_transaction_lose_no_acknowledged_write() {
-    let server = services::PostgresServer::start();
+    let server = PostgresServer::start();
     let url = server.create_database().await;
     let database = url.rsplit('/').next().expect("database name").to_owned();
     let store: Arc<dyn Store> = Arc::new(PgStore::connect(&url).await.expect("connect"));
@@ -602,7 +600,7 @@ async fn postgres_backends_killed_mid_transaction_lose_no_acknowledged_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_postgres_restart_under_load_loses_no_acknowledged_write() {
-    let mut server = services::PostgresServer::start();
+    let mut server = PostgresServer::start();
     let url = server.create_database().await;
     let store: Arc<dyn Store> = Arc::new(PgStore::connect(&url).await.expect("connect"));
     store.migrate().await.expect("migrate");

@@ -1,5 +1,6 @@
-//! The browser assets: the dashboard at `/` and the JavaScript client module, embedded in the
-//! binary at compile time so the server needs no files beside it and makes no external requests.
+//! The browser assets: the dashboard at `/` (its page, style and ES modules) and the JavaScript
+//! client module, embedded in the binary at compile time so the server needs no files beside it
+//! and makes no external requests.
 
 use axum::Router;
 use axum::http::{HeaderName, header};
@@ -43,12 +44,40 @@ const DASHBOARD_CSS: Asset = Asset {
     body: include_str!("../../web/dashboard.css"),
 };
 
+/// The modules `/dashboard.js` imports (plain ES modules, no build step), by path.
+const DASHBOARD_MODULES: [(&str, Asset); 4] = [
+    (
+        "/dashboard/state.js",
+        script(include_str!("../../web/dashboard/state.js")),
+    ),
+    (
+        "/dashboard/data.js",
+        script(include_str!("../../web/dashboard/data.js")),
+    ),
+    (
+        "/dashboard/cards.js",
+        script(include_str!("../../web/dashboard/cards.js")),
+    ),
+    (
+        "/dashboard/audio.js",
+        script(include_str!("../../web/dashboard/audio.js")),
+    ),
+];
+
+/// A JavaScript file.
+const fn script(body: &'static str) -> Asset {
+    Asset {
+        content_type: JAVASCRIPT,
+        body,
+    }
+}
+
 /// The dashboard may load only what this server serves (SPEC §8: no external requests).
 const DASHBOARD_CSP: &str = "default-src 'self'; img-src 'self' data:; base-uri 'none'; \
                              form-action 'self'; frame-ancestors 'none'";
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new()
+    let router = Router::new()
         .route("/", get(|| async { serve_page(INDEX) }))
         .route("/client/buoycast.js", get(|| async { serve(CLIENT) }))
         .route(
@@ -56,7 +85,12 @@ pub(super) fn router() -> Router<AppState> {
             get(|| async { serve(CLIENT_TYPES) }),
         )
         .route("/dashboard.js", get(|| async { serve(DASHBOARD_JS) }))
-        .route("/dashboard.css", get(|| async { serve(DASHBOARD_CSS) }))
+        .route("/dashboard.css", get(|| async { serve(DASHBOARD_CSS) }));
+    DASHBOARD_MODULES
+        .into_iter()
+        .fold(router, |router, (path, asset)| {
+            router.route(path, get(move || async move { serve(asset) }))
+        })
 }
 
 /// An asset with its type; `no-cache` so a browser revalidates after the server is upgraded.
@@ -86,13 +120,33 @@ fn serve_page(asset: Asset) -> impl IntoResponse {
 mod tests {
     use super::*;
 
+    /// Every script the browser may fetch, by path.
+    fn scripts() -> Vec<(&'static str, Asset)> {
+        let mut all = vec![
+            ("/client/buoycast.js", CLIENT),
+            ("/dashboard.js", DASHBOARD_JS),
+        ];
+        all.extend(DASHBOARD_MODULES);
+        all
+    }
+
+    /// The module paths a script imports (`from "/…"`).
+    fn imports(body: &str) -> Vec<&str> {
+        body.split("from \"")
+            .skip(1)
+            .filter_map(|rest| rest.split_once('"').map(|(path, _)| path))
+            .collect()
+    }
+
     #[test]
     fn the_page_loads_only_embedded_assets() {
         for path in ["/dashboard.css", "/dashboard.js"] {
             assert!(INDEX.body.contains(path), "index.html refers to {path}");
         }
         assert!(DASHBOARD_JS.body.contains("\"/client/buoycast.js\""));
-        for asset in [INDEX, CLIENT, DASHBOARD_JS, DASHBOARD_CSS] {
+        let mut assets = vec![INDEX, CLIENT, DASHBOARD_JS, DASHBOARD_CSS];
+        assets.extend(DASHBOARD_MODULES.map(|(_, asset)| asset));
+        for asset in assets {
             for external in ["http://", "https://", "//cdn", "@import", "fonts.g"] {
                 let hits: Vec<&str> = asset
                     .body
@@ -103,6 +157,28 @@ mod tests {
                     .collect();
                 assert!(hits.is_empty(), "external reference {external}: {hits:?}");
             }
+        }
+    }
+
+    #[test]
+    fn every_module_the_dashboard_imports_is_served() {
+        let scripts = scripts();
+        let mut imported = Vec::new();
+        for (path, asset) in &scripts {
+            for import in imports(asset.body) {
+                assert!(
+                    scripts.iter().any(|(served, _)| *served == import),
+                    "{path} imports {import}, which is not served"
+                );
+                imported.push(import);
+            }
+        }
+        // And every dashboard module is imported by something: none is left behind.
+        for (path, _) in DASHBOARD_MODULES {
+            assert!(
+                imported.contains(&path),
+                "{path} is served but not imported"
+            );
         }
     }
 }

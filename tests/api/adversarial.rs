@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{TestApp, raw_request, spawn_app_with};
+use buoycast_testkit::{TestApp, raw_request, spawn_app_with};
 
 const STREAM: &str = "/v1/observations/stream";
 

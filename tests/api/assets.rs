@@ -1,6 +1,6 @@
 //! The embedded browser assets: the dashboard at `/` and the client module, with their types.
 
-use crate::helpers::spawn_app;
+use buoycast_testkit::spawn_app;
 
 /// Fetches `path` and checks its status, `Content-Type`, `Cache-Control` and a piece of its body.
 async fn check(path: &str, content_type: &str, contains: &str) {
@@ -63,6 +63,14 @@ async fn the_dashboard_script_and_style_are_served() {
     )
     .await;
     check("/dashboard.css", "text/css; charset=utf-8", ".card").await;
+    for (module, contains) in [
+        ("/dashboard/state.js", "export const state"),
+        ("/dashboard/data.js", "export async function loadInitial("),
+        ("/dashboard/cards.js", "export function render("),
+        ("/dashboard/audio.js", "export function sonify("),
+    ] {
+        check(module, "text/javascript; charset=utf-8", contains).await;
+    }
 }
 
 #[tokio::test]

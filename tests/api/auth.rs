@@ -8,7 +8,7 @@ use buoycast::api::auth::{JwtConfig, JwtKey};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, obs, spawn_app_with};
+use buoycast_testkit::{TestApp, obs, spawn_app_with};
 
 const SECRET: &str = "a shared secret of at least 32 bytes, for tests";
 const A: &str = "44009";

@@ -31,7 +31,7 @@ use futures_util::StreamExt;
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::spawn_app_with;
+use buoycast_testkit::spawn_app_with;
 
 /// The shared directory of real NDBC files.
 const NDBC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/ndbc");

@@ -3,7 +3,6 @@
 mod adversarial;
 mod assets;
 mod auth;
-mod helpers;
 mod ingest;
 mod publish;
 mod request_id;

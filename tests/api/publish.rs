@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use buoycast_testkit::{spawn_app, spawn_app_with};
 
 const TOKEN: &str = "s3cret-token";
 
-async fn app_with_token() -> crate::helpers::TestApp {
+async fn app_with_token() -> buoycast_testkit::TestApp {
     spawn_app_with(|s| s.server.as_mut().expect("server").publish_token = Some(TOKEN.into())).await
 }
 

@@ -1,7 +1,7 @@
 //! Request ids over real sockets: an acceptable `x-request-id` is echoed; an overlong or
 //! non-ASCII one is replaced by a generated id, on the hyper path and the lean stream path.
 
-use crate::helpers::{RawResponse, raw_request, spawn_app};
+use buoycast_testkit::{RawResponse, raw_request, spawn_app};
 
 const STREAM: &str = "/v1/observations/stream";
 

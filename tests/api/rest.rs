@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{obs, spawn_app};
+use buoycast_testkit::{obs, spawn_app};
 
 #[tokio::test]
 async fn polling_pages_through_the_log_in_seq_order() {
@@ -272,7 +272,7 @@ async fn query_parameters_are_validated() {
 
 #[tokio::test]
 async fn cors_lets_any_origin_read_in_embedded_mode_but_not_publish() {
-    let app = crate::helpers::spawn_app().await;
+    let app = buoycast_testkit::spawn_app().await;
     let response = app
         .client
         .get(app.url("/v1/observations/latest"))
@@ -307,12 +307,12 @@ async fn cors_lets_any_origin_read_in_embedded_mode_but_not_publish() {
 #[tokio::test]
 async fn cors_allow_list_and_same_origin_policies() {
     use buoycast::api::CorsOrigins;
-    let listed = crate::helpers::spawn_app_with(|s| {
+    let listed = buoycast_testkit::spawn_app_with(|s| {
         s.server.as_mut().expect("server").cors =
             Some(CorsOrigins::parse(Some("https://ok.example"), true).unwrap());
     })
     .await;
-    let get = |app: &crate::helpers::TestApp, origin: &'static str| {
+    let get = |app: &buoycast_testkit::TestApp, origin: &'static str| {
         app.client
             .get(app.url("/health"))
             .header("origin", origin)
@@ -326,7 +326,7 @@ async fn cors_allow_list_and_same_origin_policies() {
     let other = get(&listed, "https://evil.example").await.expect("get");
     assert!(other.headers().get("access-control-allow-origin").is_none());
 
-    let same = crate::helpers::spawn_app_with(|s| {
+    let same = buoycast_testkit::spawn_app_with(|s| {
         s.server.as_mut().expect("server").cors = Some(CorsOrigins::SameOrigin)
     })
     .await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use buoycast::hub::HubConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{SseEvent, obs, spawn_app_with};
+use buoycast_testkit::{SseEvent, obs, spawn_app_with};
 
 /// Defines a test run once against each stream path: `lean` (the lean HTTP/1.1 path, the
 /// default) and `hyper` (`--hyper-streams`).
@@ -85,14 +85,14 @@ impl From<bool> for StreamPath {
 async fn spawn_on_path(
     path: impl Into<StreamPath>,
     adjust: impl FnOnce(&mut buoycast::app::Settings),
-) -> crate::helpers::TestApp {
+) -> buoycast_testkit::TestApp {
     let path = path.into();
     let adjust = |s: &mut buoycast::app::Settings| {
         s.server.as_mut().expect("server").lean_streams = path == StreamPath::Lean;
         adjust(s);
     };
     if path == StreamPath::H2 {
-        let app = crate::helpers::spawn_tls_app_with(adjust).await;
+        let app = buoycast_testkit::spawn_tls_app_with(adjust).await;
         let probe = app
             .client
             .get(app.url("/health"))
@@ -544,7 +544,7 @@ on_both_paths! {
         .expect("request");
         let mut fast = app.stream(STREAM, &[]).await;
         fast.next_of("connection", WAIT).await.expect("connected");
-        crate::helpers::eventually(WAIT, "two open streams", || app.hub_streams() == 2).await;
+        buoycast_testkit::eventually(WAIT, "two open streams", || app.hub_streams() == 2).await;
 
         // Enough data to fill the slow socket's buffers many times over (~400 bytes per event).
         let total = 20_000i64;
@@ -590,7 +590,7 @@ on_both_paths! {
             slow_ids.windows(2).all(|w| w[1] == w[0] + 1),
             "what it got has no gap"
         );
-        crate::helpers::eventually(WAIT, "one open stream", || app.hub_streams() == 1).await;
+        buoycast_testkit::eventually(WAIT, "one open stream", || app.hub_streams() == 1).await;
     }
 }
 
@@ -628,7 +628,7 @@ on_both_paths! {
         slow.write_all(format!("GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
             .await
             .expect("request");
-        crate::helpers::eventually(WAIT, "an open stream", || app.hub_streams() == 1).await;
+        buoycast_testkit::eventually(WAIT, "an open stream", || app.hub_streams() == 1).await;
         let total = 20_000i64;
         let publisher = {
             let (store, bus) = (app.store.clone(), app.bus.clone());
@@ -700,11 +700,11 @@ on_both_paths! {
         let url = app.url(STREAM);
         let mut open = Vec::new();
         for _ in 0..2 {
-            let mut s = crate::helpers::SseClient::connect(&first, &url, &[]).await;
+            let mut s = buoycast_testkit::SseClient::connect(&first, &url, &[]).await;
             s.next_of("connection", WAIT).await.expect("connected");
             open.push(s);
         }
-        let refused = crate::helpers::SseClient::connect(&first, &url, &[]).await;
+        let refused = buoycast_testkit::SseClient::connect(&first, &url, &[]).await;
         assert_eq!(refused.status, 429);
         assert!(refused.headers.contains_key("retry-after"));
         assert!(
@@ -713,7 +713,7 @@ on_both_paths! {
             refused.body_text
         );
         // Another address is not affected.
-        let mut other = crate::helpers::SseClient::connect(&from([127, 0, 0, 2]), &url, &[]).await;
+        let mut other = buoycast_testkit::SseClient::connect(&from([127, 0, 0, 2]), &url, &[]).await;
         assert_eq!(other.status, 200);
         assert!(other.next_of("connection", WAIT).await.is_some());
     }
@@ -732,9 +732,9 @@ async fn stream_forwarded_for(
     client: &reqwest::Client,
     url: &str,
     forwarded: &str,
-) -> (u16, crate::helpers::SseClient) {
+) -> (u16, buoycast_testkit::SseClient) {
     let mut s =
-        crate::helpers::SseClient::connect(client, url, &[("x-forwarded-for", forwarded)]).await;
+        buoycast_testkit::SseClient::connect(client, url, &[("x-forwarded-for", forwarded)]).await;
     if s.status == 200 {
         s.next_of("connection", WAIT).await.expect("connected");
     }
@@ -847,7 +847,7 @@ on_all_paths! {
 // --- Stream positions: the ids of `connection` and `heartbeat` (SPEC §4) ----------------------
 
 /// A server whose streams take the lean path or hyper, with heartbeats every `heartbeat`.
-async fn spawn_on(path: impl Into<StreamPath>, heartbeat: Duration) -> crate::helpers::TestApp {
+async fn spawn_on(path: impl Into<StreamPath>, heartbeat: Duration) -> buoycast_testkit::TestApp {
     spawn_on_path(path, |s| {
         s.server.as_mut().expect("server").heartbeat = heartbeat
     })
@@ -860,7 +860,7 @@ const RARE_BEATS: Duration = Duration::from_secs(15);
 const QUICK_BEATS: Duration = Duration::from_millis(100);
 
 /// Publishes one observation per station, measured `first`, `first + 1`, ... minutes in.
-async fn publish_each(app: &crate::helpers::TestApp, stations: &[&str], first: i64) {
+async fn publish_each(app: &buoycast_testkit::TestApp, stations: &[&str], first: i64) {
     let batch: Vec<_> = stations
         .iter()
         .zip(first..)
@@ -870,7 +870,7 @@ async fn publish_each(app: &crate::helpers::TestApp, stations: &[&str], first: i
 }
 
 /// Reads events until a heartbeat whose id is at least `id`; panics on any other event.
-async fn heartbeat_reaching(client: &mut crate::helpers::SseClient, id: i64) -> SseEvent {
+async fn heartbeat_reaching(client: &mut buoycast_testkit::SseClient, id: i64) -> SseEvent {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());

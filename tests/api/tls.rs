@@ -19,7 +19,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
-use crate::helpers::{SseClient, TestApp, TestCerts, eventually, obs, spawn_tls_app_with};
+use buoycast_testkit::{SseClient, TestApp, TestCerts, eventually, obs, spawn_tls_app_with};
 
 const WAIT: Duration = Duration::from_secs(10);
 const STREAM: &str = "/v1/observations/stream";
@@ -101,7 +101,7 @@ async fn h2_stream(
     )
 }
 
-fn ids(events: &[crate::helpers::SseEvent]) -> Vec<i64> {
+fn ids(events: &[buoycast_testkit::SseEvent]) -> Vec<i64> {
     events.iter().map(|e| e.id.expect("id")).collect()
 }
 
@@ -479,7 +479,7 @@ async fn plain_http_and_garbage_on_the_tls_port_are_closed_cleanly() {
     })
     .await;
     let plain =
-        crate::helpers::raw_request(app.addr, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        buoycast_testkit::raw_request(app.addr, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_eq!(plain.status, 400);
     assert!(
         String::from_utf8_lossy(&plain.body).contains("HTTPS"),

@@ -11,9 +11,9 @@ import {
   StreamProxy,
   disposeServer,
   eventually,
-  hook,
   launchBrowser,
   observation,
+  recorded,
   startServer,
   waitReceived,
   waitState,
@@ -45,8 +45,8 @@ test("the dashboard passes its ?access_token= on to the stream and to polls", { 
   const token = jwt({ exp: Math.floor(Date.now() / 1000) + 600, stations: ["44009"] });
   try {
     await server.publish([observation("44009"), observation("46042")]);
-    await page.goto(`${proxy.url}/?debug=1&heartbeatMs=1000&pollMs=500&sseRetryMs=3000&access_token=${token}`);
-    await eventually("the dashboard to start", async () => (await hook(page)).ready);
+    await page.goto(`${proxy.url}/?heartbeatMs=1000&pollMs=500&sseRetryMs=3000&access_token=${token}`);
+    await eventually("the dashboard to start", async () => (await recorded(page)).ready);
     await waitState(page, "connected");
     assert.ok(!page.url().includes("access_token"), `the token leaves the address bar: ${page.url()}`);
     assert.equal(await page.locator(".card").count(), 1, "only the granted station is listed");
@@ -70,7 +70,7 @@ test("the dashboard passes its ?access_token= on to the stream and to polls", { 
     // A reload keeps the token for the tab (sessionStorage) although the URL no longer has it.
     proxy.mode = "pass";
     await page.reload();
-    await eventually("the dashboard to restart", async () => (await hook(page)).ready);
+    await eventually("the dashboard to restart", async () => (await recorded(page)).ready);
     await waitState(page, "connected");
     assert.equal(await page.locator(".card").count(), 1);
     // The proxy's refusals (503) and cut stream are the only errors: no 401 on the way.

@@ -13,11 +13,11 @@ import {
   StreamProxy,
   disposeServer,
   eventually,
-  hook,
   launchBrowser,
   metadataDir,
   observation,
   parseNdbc,
+  recorded,
   sleep,
   startServer,
   waitReceived,
@@ -63,8 +63,8 @@ test("the dashboard shows stations with history, updates live, and logs no error
       live.push(...rows.slice(48));
     }
 
-    await page.goto(`${server.url}/?debug=1&heartbeatMs=1000`);
-    await eventually("the dashboard to start", async () => (await hook(page)).ready);
+    await page.goto(`${server.url}/?heartbeatMs=1000`);
+    await eventually("the dashboard to start", async () => (await recorded(page)).ready);
     await waitState(page, "connected");
     assert.equal(await page.locator(".card").count(), stations.length);
     assert.equal(await page.locator(".card[data-station='44013'] .plot.wave polyline").count(), 1);
@@ -72,6 +72,7 @@ test("the dashboard shows stations with history, updates live, and logs no error
     assert.ok(waveReadings44013 > 5, "the sample has wave readings");
     assert.equal(points.trim().split(/\s+/).length, waveReadings44013, "one point per wave reading");
     assert.match(await page.locator("#conn-text").textContent(), /live/);
+    assert.equal(await page.evaluate(() => "__buoycast" in window), false, "the page keeps no test hook");
 
     // Live: the newest three readings of each station, one station at a time.
     const published = [];
@@ -91,12 +92,14 @@ test("the dashboard shows stations with history, updates live, and logs no error
 
     // The sound toggle starts Web Audio on a click and stops it again.
     await page.click("#sound");
-    await eventually("sound on", async () => page.evaluate(() => window.__buoycast.soundOn));
-    assert.equal(await page.getAttribute("#sound", "aria-pressed"), "true");
+    await eventually("sound on", async () => (await page.getAttribute("#sound", "aria-pressed")) === "true");
+    assert.equal((await page.locator("#sound").textContent()).trim(), "Sound: on");
+    assert.ok(await page.locator("#legend").isVisible(), "the legend is shown while the sound is on");
     await server.publish([{ ...live[0], timestamp: new Date(Date.now() - 5 * 60000).toISOString() }]);
     await waitReceived(page, published.length + 1);
     await page.click("#sound");
-    assert.equal(await page.getAttribute("#sound", "aria-pressed"), "false");
+    await eventually("sound off", async () => (await page.getAttribute("#sound", "aria-pressed")) === "false");
+    assert.ok(await page.locator("#legend").isHidden(), "the legend is hidden again");
 
     if (process.env.BUOYCAST_SCREENSHOT) {
       const file = path.resolve(REPO, process.env.BUOYCAST_SCREENSHOT);
@@ -120,7 +123,7 @@ test("several tabs receive the same events within 1 s", { timeout: 60000 }, asyn
     for (let i = 0; i < 3; i += 1) {
       const page = await browser.newPage();
       pages.push(page);
-      await page.goto(`${server.url}/?debug=1&${FAST}`);
+      await page.goto(`${server.url}/?${FAST}`);
     }
     for (const page of pages) await waitState(page, "connected");
     const published = [];
@@ -153,7 +156,7 @@ test("after a server restart the page reconnects and shows every event exactly o
   const server = await startServer();
   const page = await browser.newPage();
   try {
-    await page.goto(`${server.url}/?debug=1&${FAST}`);
+    await page.goto(`${server.url}/?${FAST}`);
     await waitState(page, "connected");
     const published = [];
     for (let i = 0; i < 3; i += 1) {
@@ -162,7 +165,7 @@ test("after a server restart the page reconnects and shows every event exactly o
     await waitReceived(page, 3);
 
     await server.stop(); // SIGTERM: the server sends `shutdown` and closes every stream
-    await eventually("the page to notice", async () => (await hook(page)).state !== "connected");
+    await eventually("the page to notice", async () => (await recorded(page)).state !== "connected");
     await sleep(500);
     await server.start(); // same port, same SQLite file
     // Published at once, most likely before the page is back: it must get them by resuming.
@@ -174,7 +177,7 @@ test("after a server restart the page reconnects and shows every event exactly o
 
     const h = await waitReceived(page, published.length, 30000);
     await sleep(500); // anything extra (a repeat) would arrive now
-    const final = await hook(page);
+    const final = await recorded(page);
     assert.deepEqual(final.receivedIds, published, "every event exactly once, in order");
     assert.ok(inOrder(h.states, ["connected", "reconnecting", "connected"]), `states: ${h.states}`);
     assert.equal(await page.locator("#stat-events").textContent(), String(published.length));
@@ -191,7 +194,7 @@ test("when the stream is refused the client polls, keeps receiving, and returns 
   const page = await browser.newPage();
   const watched = watchPage(page);
   try {
-    await page.goto(`${proxy.url}/?debug=1&${FAST}`);
+    await page.goto(`${proxy.url}/?${FAST}`);
     await waitState(page, "connected");
     const published = [];
     const publish = async (station) => {
@@ -208,7 +211,7 @@ test("when the stream is refused the client polls, keeps receiving, and returns 
     const polled = [await publish("44009"), await publish("46042"), await publish("44009")];
     let h = await waitReceived(page, 4, 10000);
     for (const id of polled) assert.equal(h.via[id], "poll", `event ${id} came by polling`);
-    assert.equal((await hook(page)).state, "polling");
+    assert.equal((await recorded(page)).state, "polling");
     assert.match(await page.locator("#conn-text").textContent(), /polling/);
 
     proxy.mode = "pass";
@@ -217,7 +220,7 @@ test("when the stream is refused the client polls, keeps receiving, and returns 
     h = await waitReceived(page, 6, 10000);
     for (const id of streamed) assert.equal(h.via[id], "sse", `event ${id} came over the stream again`);
     await sleep(1500); // a poll still in flight must not repeat anything
-    h = await hook(page);
+    h = await recorded(page);
     assert.deepEqual(h.receivedIds, published, "every event exactly once, in order");
     assert.ok(inOrder(h.states, ["connected", "reconnecting", "polling", "connected"]), `states: ${h.states}`);
     assert.ok(watched.messages.some((m) => m.includes("[buoycast]") && m.includes("polling every")),
@@ -236,7 +239,7 @@ test("a stream that goes silent is detected by the heartbeat watchdog and replac
   const page = await browser.newPage();
   const watched = watchPage(page);
   try {
-    await page.goto(`${proxy.url}/?debug=1&${FAST}`);
+    await page.goto(`${proxy.url}/?${FAST}`);
     await waitState(page, "connected");
     proxy.mode = "silent";
     proxy.cutStreams();

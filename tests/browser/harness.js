@@ -320,6 +320,7 @@ export async function launchBrowser(extraArgs = []) {
       ...extraArgs,
     ],
   });
+  await context.addInitScript(recordDashboardEvents);
   return {
     context,
     async newPage() {
@@ -360,17 +361,57 @@ export function watchPage(page) {
   return { problems, messages };
 }
 
-/** The page's test hook (`window.__buoycast`, see web/dashboard.js). */
-export async function hook(page) {
+/**
+ * Injected into every page of the tests' browser before the page's own scripts (playwright's
+ * `addInitScript`): records the dashboard's DOM events (`buoycast:*`, documented at the top of
+ * web/dashboard.js) in `window.__recorded`. The dashboard itself keeps nothing for tests; this
+ * record exists only in the tests' pages.
+ */
+function recordDashboardEvents() {
+  const recorded = {
+    ready: false,
+    /** The client module's handle, from `buoycast:ready`. */
+    client: null,
+    resumeAfter: null,
+    receivedIds: [],
+    /** id → Date.now() when the client handed it over. */
+    arrivals: {},
+    /** id → "sse" | "poll". */
+    via: {},
+    states: [],
+    /** [role, Date.now()] of the first role and every change. */
+    roles: [],
+  };
+  window.__recorded = recorded;
+  document.addEventListener("buoycast:ready", ({ detail }) => {
+    recorded.client = detail.client;
+    recorded.resumeAfter = detail.resumeAfter;
+    recorded.ready = true;
+  });
+  document.addEventListener("buoycast:observation", ({ detail }) => {
+    if (detail.id === null) return;
+    recorded.receivedIds.push(detail.id);
+    recorded.arrivals[detail.id] = detail.receivedAt;
+    recorded.via[detail.id] = detail.via;
+  });
+  document.addEventListener("buoycast:state", ({ detail }) => recorded.states.push(detail.state));
+  document.addEventListener("buoycast:role", ({ detail }) => recorded.roles.push([detail.role, Date.now()]));
+}
+
+/** What a dashboard page has reported so far through its DOM events (`recordDashboardEvents`). */
+export async function recorded(page) {
   return page.evaluate(() => {
-    const h = window.__buoycast;
+    const h = window.__recorded;
     return {
       ready: h.ready,
       state: h.client?.state ?? null,
+      role: h.client?.role ?? null,
+      roles: h.roles.map(([role, at]) => ({ role, at })),
       states: [...h.states],
       receivedIds: [...h.receivedIds],
       arrivals: { ...h.arrivals },
       via: { ...h.via },
+      resumeAfter: h.resumeAfter,
       stats: h.client?.stats ?? null,
     };
   });
@@ -378,13 +419,13 @@ export async function hook(page) {
 
 /** Waits until the page's client reports `state`. */
 export async function waitState(page, state, timeoutMs = 15000) {
-  await eventually(`state ${state}`, async () => (await hook(page)).state === state, timeoutMs);
+  await eventually(`state ${state}`, async () => (await recorded(page)).state === state, timeoutMs);
 }
 
-/** Waits until the page has received at least `n` observations; returns the hook. */
+/** Waits until the page has received at least `n` observations; returns what it reported. */
 export async function waitReceived(page, n, timeoutMs = 15000) {
   return eventually(`${n} observations`, async () => {
-    const h = await hook(page);
+    const h = await recorded(page);
     return h.receivedIds.length >= n ? h : null;
   }, timeoutMs);
 }

@@ -17,6 +17,7 @@ import {
   eventually,
   launchBrowser,
   observation,
+  recorded,
   sleep,
   startServer,
   watchPage,
@@ -41,25 +42,6 @@ async function openStreams(server) {
   return (await response.json()).streams.open;
 }
 
-/** What a dashboard tab's test hook (`?debug=1`) reports. */
-async function tab(page) {
-  return page.evaluate(() => {
-    const h = window.__buoycast;
-    return {
-      ready: h.ready,
-      state: h.client?.state ?? null,
-      role: h.client?.role ?? null,
-      roles: h.roles.map(([role, at]) => ({ role, at })),
-      states: [...h.states],
-      receivedIds: [...h.receivedIds],
-      arrivals: { ...h.arrivals },
-      via: { ...h.via },
-      resumeAfter: h.resumeAfter,
-      stats: h.client?.stats ?? null,
-    };
-  });
-}
-
 /** What `watchPage` recorded for each page opened by `openTabs`. */
 const watched = new Map();
 
@@ -71,11 +53,11 @@ async function openTabs(server, n, query = FAST) {
     watched.set(page, watchPage(page));
     pages.push(page);
     // Without sharing, the 7th tab's page request queues behind six streams for ever.
-    await page.goto(`${server.url}/?debug=1&${query}`, { timeout: 10000 });
+    await page.goto(`${server.url}/?${query}`, { timeout: 10000 });
   }
   for (const page of pages) {
     await eventually("the tab to be live", async () => {
-      const t = await tab(page);
+      const t = await recorded(page);
       return t.ready && t.state === "connected";
     }, 15000);
   }
@@ -84,7 +66,7 @@ async function openTabs(server, n, query = FAST) {
 
 /** The pages' roles, in page order. */
 async function roles(pages) {
-  return Promise.all(pages.map(async (page) => (await tab(page)).role));
+  return Promise.all(pages.map(async (page) => (await recorded(page)).role));
 }
 
 /** The one leader among `pages` (fails unless there is exactly one). */
@@ -132,11 +114,11 @@ function publisher(server, everyMs) {
 async function expectExactly(pages, ids, what) {
   for (const [i, page] of pages.entries()) {
     await eventually(`tab ${i} to have ${ids.length} observations`, async () =>
-      (await tab(page)).receivedIds.length >= ids.length, 10000);
+      (await recorded(page)).receivedIds.length >= ids.length, 10000);
   }
   await sleep(700); // a repeat would arrive now
   for (const [i, page] of pages.entries()) {
-    const t = await tab(page);
+    const t = await recorded(page);
     assert.deepEqual(t.receivedIds, ids, `tab ${i} (${t.role}): ${what}`);
   }
 }
@@ -166,7 +148,7 @@ test("12 dashboard tabs in one browser share one stream, and all show a new obse
     for (const [i, page] of pages.entries()) {
       const seen = await eventually(`tab ${i} to show #${stored.seq}`, async () => {
         const text = await page.evaluate(() => document.querySelector(".card[data-station='44009'] .seq")?.textContent);
-        return text === `#${stored.seq}` ? tab(page) : null;
+        return text === `#${stored.seq}` ? recorded(page) : null;
       }, 5000);
       assert.deepEqual(seen.receivedIds, [stored.seq], `tab ${i} got it once`);
       const delay = seen.arrivals[stored.seq] - sentAt;
@@ -209,7 +191,7 @@ test("closing the leader tab hands the stream over with no gap and no duplicate 
       const i = list.indexOf("leader");
       return i >= 0 ? rest[i] : null;
     }, 5000);
-    const takenAt = (await tab(newLeader)).roles.find((r) => r.role === "leader").at;
+    const takenAt = (await recorded(newLeader)).roles.find((r) => r.role === "leader").at;
     const handover = takenAt - closedAt;
     const countAtTakeover = pub.seqs.length;
     await eventually("observations after the hand-over", async () => pub.seqs.length >= countAtTakeover + 30);
@@ -252,12 +234,12 @@ test("a frozen leader tab is replaced within 2 s; after it thaws there is one st
       const i = list.indexOf("leader");
       return i >= 0 ? others[i] : null;
     }, 5000);
-    const takenAt = (await tab(newLeader)).roles.find((r) => r.role === "leader").at;
+    const takenAt = (await recorded(newLeader)).roles.find((r) => r.role === "leader").at;
     const takeover = takenAt - frozenAt;
     const duringFreeze = pub.seqs.length;
     const thawedAt = await frozen;
 
-    await eventually("the thawed tab to follow", async () => (await tab(leader)).role === "follower", 5000);
+    await eventually("the thawed tab to follow", async () => (await recorded(leader)).role === "follower", 5000);
     await eventually("one stream", async () => (await openStreams(server)) === 1, 5000);
     const countAtThaw = pub.seqs.length;
     await eventually("observations after the thaw", async () => pub.seqs.length >= countAtThaw + 10);
@@ -267,7 +249,7 @@ test("a frozen leader tab is replaced within 2 s; after it thaws there is one st
     assert.ok(takeover < HANDOVER_MS, `the takeover took ${takeover} ms`);
     assert.deepEqual((await roles(pages)).filter((r) => r === "leader").length, 1);
     assert.equal(await openStreams(server), 1, "one stream after the thaw");
-    const old = await tab(leader);
+    const old = await recorded(leader);
     assert.ok(old.roles.some((r) => r.role === "follower" && r.at >= thawedAt - 50),
       `the old leader became a follower after it thawed: ${JSON.stringify(old.roles)}`);
     t.diagnostic(`takeover from the frozen leader: ${takeover} ms; ${duringFreeze} observations published ` +
@@ -304,16 +286,16 @@ test("a tab opened later catches up: it shows the latest state and gets everythi
         await sleep(25);
       }
     })();
-    await late.goto(`${server.url}/?debug=1&${FAST}`);
+    await late.goto(`${server.url}/?${FAST}`);
     await racing;
-    await eventually("the late tab to be live", async () => (await tab(late)).state === "connected");
+    await eventually("the late tab to be live", async () => (await recorded(late)).state === "connected");
     for (const station of ["46042", "44009", "41002"]) await publish(station);
 
-    const start = (await tab(late)).resumeAfter;
+    const start = (await recorded(late)).resumeAfter;
     assert.ok(Number.isSafeInteger(start), "the late tab started from the newest seq it loaded");
     await expectExactly([late], published.filter((id) => id > start), "everything after its start");
     await expectExactly(pages.slice(0, 3), published, "the early tabs got everything");
-    assert.equal((await tab(late)).role, "follower");
+    assert.equal((await recorded(late)).role, "follower");
     // The latest state: each station's card shows its newest seq, the counter the newest id.
     const newest = {};
     for (const id of published) newest[stationOf[id]] = id;
@@ -429,10 +411,10 @@ test("when the stream is refused, the leader polls for every tab, and all return
     for (let i = 0; i < 3; i += 1) {
       const page = await browser.newPage();
       pages.push(page);
-      await page.goto(`${proxy.url}/?debug=1&${FAST}`);
+      await page.goto(`${proxy.url}/?${FAST}`);
     }
     for (const page of pages) {
-      await eventually("live", async () => (await tab(page)).state === "connected", 15000);
+      await eventually("live", async () => (await recorded(page)).state === "connected", 15000);
     }
     const requestsBefore = proxy.streamRequests;
     assert.equal(requestsBefore, 1, "one stream request for three tabs");
@@ -440,7 +422,7 @@ test("when the stream is refused, the leader polls for every tab, and all return
     proxy.mode = "refuse";
     proxy.cutStreams();
     for (const page of pages) {
-      await eventually("polling", async () => (await tab(page)).state === "polling", 20000);
+      await eventually("polling", async () => (await recorded(page)).state === "polling", 20000);
     }
     // The cut is the first failure, two refused attempts the others (maxSseFailures 3): for
     // the one stream of the three tabs, not for each.
@@ -448,11 +430,11 @@ test("when the stream is refused, the leader polls for every tab, and all return
     assert.equal(attempts, 2, `stream attempts while refused: ${attempts}`);
     const polled = (await server.publish([observation("44009"), observation("46042")])).map((o) => o.seq);
     for (const page of pages) {
-      await eventually("the polled ones", async () => (await tab(page)).receivedIds.length >= 2, 10000);
+      await eventually("the polled ones", async () => (await recorded(page)).receivedIds.length >= 2, 10000);
     }
     const leader = await theLeader(pages);
     for (const page of pages) {
-      const t = await tab(page);
+      const t = await recorded(page);
       assert.deepEqual(t.receivedIds, polled);
       for (const id of polled) assert.equal(t.via[id], "poll", `${t.role}: ${id} came by polling`);
       if (page !== leader) assert.equal(t.stats.polls, 0, "a follower does not poll by itself");
@@ -460,11 +442,11 @@ test("when the stream is refused, the leader polls for every tab, and all return
 
     proxy.mode = "pass";
     for (const page of pages) {
-      await eventually("connected again", async () => (await tab(page)).state === "connected", 15000);
+      await eventually("connected again", async () => (await recorded(page)).state === "connected", 15000);
     }
     const [streamed] = (await server.publish([observation("44009")])).map((o) => o.seq);
     await expectExactly(pages, [...polled, streamed], "polled, then streamed, once each");
-    for (const page of pages) assert.equal((await tab(page)).via[streamed], "sse");
+    for (const page of pages) assert.equal((await recorded(page)).via[streamed], "sse");
     assert.equal(await openStreams(server), 1);
   } finally {
     for (const page of pages) await page.close();
@@ -672,21 +654,21 @@ test("the dashboard behind a proxy that never answers the stream goes polling, r
   const page = await browser.newPage();
   const watched = watchPage(page);
   try {
-    await page.goto(`${proxy.url}/?debug=1&heartbeatMs=1000&pollMs=300&sseRetryMs=2000&openMs=500`);
-    await eventually("polling", async () => (await tab(page)).state === "polling", 15000);
+    await page.goto(`${proxy.url}/?heartbeatMs=1000&pollMs=300&sseRetryMs=2000&openMs=500`);
+    await eventually("polling", async () => (await recorded(page)).state === "polling", 15000);
     assert.ok(proxy.streamRequests >= 3, `stream attempts: ${proxy.streamRequests}`);
     const polled = (await server.publish([observation("44009"), observation("46042")])).map((o) => o.seq);
-    await eventually("the polled observations", async () => (await tab(page)).receivedIds.length >= 2, 10000);
-    let h = await tab(page);
+    await eventually("the polled observations", async () => (await recorded(page)).receivedIds.length >= 2, 10000);
+    let h = await recorded(page);
     assert.deepEqual(h.receivedIds, polled);
     for (const id of polled) assert.equal(h.via[id], "poll");
 
     proxy.hang = false;
-    await eventually("connected", async () => (await tab(page)).state === "connected", 10000);
+    await eventually("connected", async () => (await recorded(page)).state === "connected", 10000);
     const [streamed] = (await server.publish([observation("44009")])).map((o) => o.seq);
-    await eventually("the streamed observation", async () => (await tab(page)).receivedIds.length >= 3, 10000);
+    await eventually("the streamed observation", async () => (await recorded(page)).receivedIds.length >= 3, 10000);
     await sleep(700);
-    h = await tab(page);
+    h = await recorded(page);
     assert.deepEqual(h.receivedIds, [...polled, streamed]);
     assert.equal(h.via[streamed], "sse");
     assert.deepEqual(h.states.slice(0, 1), ["connecting"]);

@@ -1,21 +1,19 @@
 //! The contract against PostgreSQL: a real server started once for this test binary, a fresh
 //! database per test.
 
-#[path = "../support/services.rs"]
-mod services;
-
 use std::sync::Arc;
 
 use buoycast::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
 use buoycast::store::{
     AfterQuery, HistoryQuery, PgStore, StationMeta, Store, StoreError, StoreFault,
 };
+use buoycast_testkit::services::shared_postgres;
 
 use crate::checks::store_suite;
 
 /// A fresh, migrated store on a database of its own.
 async fn fresh() -> PgStore {
-    let url = services::shared_postgres().create_database().await;
+    let url = shared_postgres().create_database().await;
     let store = PgStore::connect(&url).await.expect("connect");
     store.migrate().await.expect("migrate");
     store
@@ -33,7 +31,7 @@ async fn concurrent_inserts_share_one_sequence() {
 /// the advisory lock, not a pool, serialises them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writers_of_separate_pools_share_one_sequence() {
-    let url = services::shared_postgres().create_database().await;
+    let url = shared_postgres().create_database().await;
     let stores: Vec<PgStore> = futures_util::future::join_all(
         (0..4).map(|_| async { PgStore::connect(&url).await.expect("connect") }),
     )

@@ -1,7 +1,5 @@
-//! A minimal SSE client for tests (text/event-stream framing per the HTML spec) over reqwest,
-//! adapted from `tests/api/helpers.rs` so that other test binaries can share it via `#[path]`.
-
-#![allow(dead_code)]
+//! A minimal SSE client for tests (text/event-stream framing per the HTML spec) over reqwest.
+//! It keeps the `retry:` of a block that dispatches no event too (a stream opens with one).
 
 use std::time::Duration;
 
@@ -43,6 +41,18 @@ pub struct SseClient {
     buf: Vec<u8>,
     /// The body of a non-200 response.
     pub body_text: String,
+}
+
+impl std::fmt::Debug for SseClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SseClient")
+            .field("status", &self.status)
+            .field("version", &self.version)
+            .field("retry", &self.retry)
+            .field("error", &self.error)
+            .field("buffered", &self.buf.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SseClient {

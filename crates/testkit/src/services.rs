@@ -1,6 +1,5 @@
 //! Real Redis and PostgreSQL servers for tests, on free loopback ports in temporary directories.
 //!
-//! Shared by test binaries through `#[path]` (and by the library's PostgreSQL store tests).
 //! A server is started, waited for until it answers, and killed when dropped. A missing binary
 //! or a server that does not come up panics with a clear message: the test fails, never skips.
 //! `scripts/test` installs both (`apt-get install -y redis-server postgresql`) when missing.
@@ -9,8 +8,6 @@
 //! user (`runuser`), in a data directory owned by it. The server runs under a small shell
 //! watchdog that stops it (and removes its directory) as soon as the test process goes away,
 //! even when nothing is dropped (a server shared by every test of a binary lives in a static).
-
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
