@@ -116,6 +116,11 @@ pub struct Args {
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write every connection's start (µs since the epoch) and connect → first byte time (µs)
+    /// to this file, one `start,micros` line each (single-process runs): shows whether slow
+    /// connections come together in time (a stall) or alone.
+    #[arg(long)]
+    pub connect_log: Option<PathBuf>,
     /// Runtime worker threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,

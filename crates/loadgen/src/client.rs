@@ -189,6 +189,7 @@ async fn stream(
     last_id: Option<&[u8]>,
 ) -> anyhow::Result<End> {
     let start = Instant::now();
+    let start_us = stats::now_us();
     let socket = match source {
         IpAddr::V4(_) => TcpSocket::new_v4(),
         IpAddr::V6(_) => TcpSocket::new_v6(),
@@ -254,7 +255,7 @@ async fn stream(
             got_body = true;
             if !*connected {
                 *connected = true;
-                stats::record_connect(start.elapsed().as_micros() as u64);
+                stats::record_connect(start_us, start.elapsed().as_micros() as u64);
                 shared.connected.fetch_add(1, Ordering::Relaxed);
             }
         }

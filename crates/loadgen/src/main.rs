@@ -15,6 +15,10 @@ fn main() -> anyhow::Result<()> {
         .context("building the runtime")?;
     let child = args.child;
     let json_path = args.json.clone();
+    let connect_log_path = args.connect_log.clone();
+    if connect_log_path.is_some() {
+        buoycast_loadgen::stats::keep_connect_log();
+    }
     let report = runtime.block_on(run::run(args))?;
     let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
     if child {
@@ -24,6 +28,13 @@ fn main() -> anyhow::Result<()> {
         );
     } else {
         print!("{}", report.table());
+    }
+    if let Some(path) = connect_log_path {
+        let mut lines = String::new();
+        for (start, us) in buoycast_loadgen::stats::connect_log() {
+            lines.push_str(&format!("{start},{us}\n"));
+        }
+        std::fs::write(&path, lines).with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = json_path {
         std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;

@@ -2,7 +2,7 @@
 //! process RSS / CPU time from `/proc`.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -92,11 +92,33 @@ pub fn record_latencies(values: &[u64]) {
     });
 }
 
-/// Records one connect time (µs).
-pub fn record_connect(us: u64) {
+/// Whether [`record_connect`] also keeps each connection's start and time (`--connect-log`).
+static CONNECT_LOG_ON: AtomicBool = AtomicBool::new(false);
+static CONNECT_LOG: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
+
+/// Keeps every connection's start and connect time from now on, for [`connect_log`].
+pub fn keep_connect_log() {
+    CONNECT_LOG_ON.store(true, Ordering::Relaxed);
+}
+
+/// The kept `(start µs since the epoch, connect µs)` pairs, in start order.
+pub fn connect_log() -> Vec<(u64, u64)> {
+    let mut log = std::mem::take(&mut *CONNECT_LOG.lock().unwrap_or_else(PoisonError::into_inner));
+    log.sort_unstable();
+    log
+}
+
+/// Records one connect time (µs) of a connection started at `start_us` (µs since the epoch).
+pub fn record_connect(start_us: u64, us: u64) {
     with_local(|h| {
         let _ = h.connect.record(us.clamp(1, MAX_US));
     });
+    if CONNECT_LOG_ON.load(Ordering::Relaxed) {
+        CONNECT_LOG
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((start_us, us));
+    }
 }
 
 /// All threads' histograms, merged.
