@@ -85,6 +85,11 @@ fn publishable_crates_carry_the_metadata_and_licences_crates_io_needs() {
 fn cargo_package_builds_each_publishable_crate_from_its_package() {
     // Offline from the local registry cache; the verification build unpacks each package and
     // builds it (ndbc through a local overlay of the registry, as it is not on crates.io yet).
+    // It shares the workspace's target directory: its dependencies are the ones a plain
+    // `cargo build` needs (scripts/test builds them anyway for the browser tests), so it adds
+    // about a minute, not a cold build. Cargo gives the packaged crates the same artifact names
+    // as the workspace's, so the next build of the workspace recompiles `buoycast` and `ndbc`
+    // (the sources are the same files).
     let out = Command::new(env!("CARGO"))
         .args([
             "package",
