@@ -16,7 +16,7 @@ pub const DEFAULT_STATIONS: &str = "44009,44013,46026,46042,41002,51001";
 #[derive(Debug, Parser)]
 #[command(
     name = "buoycast",
-    version,
+    version = crate::build_info::LONG_VERSION,
     about = "Streams live ocean-buoy observations over Server-Sent Events"
 )]
 pub struct Cli {

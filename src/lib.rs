@@ -5,6 +5,7 @@
 pub mod api;
 pub mod app;
 pub mod bridge;
+pub mod build_info;
 pub mod bus;
 pub mod cli;
 pub mod config;

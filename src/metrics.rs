@@ -16,6 +16,8 @@ use metrics::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
+use crate::build_info;
+
 /// Buckets of `sse_connection_duration_seconds` (SPEC §9).
 pub const CONNECTION_DURATION_BUCKETS: [f64; 8] =
     [1.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0];
@@ -52,12 +54,24 @@ pub fn install() -> Option<&'static PrometheusHandle> {
                 .ok()?;
             let handle = builder.install_recorder().ok()?;
             describe();
+            process_collector().describe();
+            metrics::gauge!(
+                "buoycast_build_info",
+                "version" => build_info::VERSION,
+                "commit" => build_info::COMMIT,
+                "features" => build_info::FEATURES,
+            )
+            .set(1.0);
             Some(handle)
         })
         .as_ref()
 }
 
 fn describe() {
+    describe_gauge!(
+        "buoycast_build_info",
+        "Always 1; the labels say which build runs (version, commit, features)."
+    );
     describe_gauge!("sse_connections_total", "Open SSE streams.");
     describe_counter!(
         "sse_events_sent_total",
@@ -124,9 +138,21 @@ fn describe() {
     );
 }
 
-/// Renders the current values (the `/metrics` body).
+/// The process metrics (`process_cpu_seconds_total`, `process_resident_memory_bytes`,
+/// `process_open_fds`, `process_max_fds`, ...), read from `/proc` at each scrape.
+fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: LazyLock<metrics_process::Collector> =
+        LazyLock::new(metrics_process::Collector::default);
+    &COLLECTOR
+}
+
+/// Renders the current values (the `/metrics` body), process metrics read just before.
 pub fn render() -> String {
-    install().map(PrometheusHandle::render).unwrap_or_default()
+    let Some(handle) = install() else {
+        return String::new();
+    };
+    process_collector().collect();
+    handle.render()
 }
 
 /// Runs the recorder's periodic upkeep (histogram maintenance) until cancelled.

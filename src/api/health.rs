@@ -1,4 +1,4 @@
-//! Liveness (`/health`), readiness (`/ready`: store readable and able to commit, bus reachable,
+//! Liveness (`/health`), the build (`/version`), readiness (`/ready`: store readable and able to commit, bus reachable,
 //! not shutting down) and
 //! the Prometheus scrape endpoint (`/metrics`).
 
@@ -22,6 +22,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
+        .route("/version", get(version))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics_text))
 }
@@ -32,6 +33,19 @@ pub struct Health {
     /// Always `ok` while the process serves requests.
     #[schema(example = "ok")]
     pub status: &'static str,
+}
+
+/// Body of `/version`: which build runs.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Version {
+    /// The release version.
+    #[schema(example = "0.1.0")]
+    pub version: &'static str,
+    /// The short git commit it was built from, or `unknown`.
+    #[schema(example = "62113ae")]
+    pub commit: &'static str,
+    /// The cargo features it was built with.
+    pub features: Vec<&'static str>,
 }
 
 /// Body of `/ready`.
@@ -116,6 +130,18 @@ async fn metrics_text(
     responses((status = 200, description = "The process is alive", body = Health)))]
 async fn health() -> Json<Health> {
     Json(Health { status: "ok" })
+}
+
+/// The build: version, commit and features (the labels of `buoycast_build_info`).
+#[utoipa::path(get, path = "/version", tag = "operations",
+    responses((status = 200, description = "The running build", body = Version)))]
+async fn version() -> Json<Version> {
+    use crate::build_info::{COMMIT, FEATURES, VERSION};
+    Json(Version {
+        version: VERSION,
+        commit: COMMIT,
+        features: FEATURES.split(',').filter(|f| !f.is_empty()).collect(),
+    })
 }
 
 /// Runs a check within [`CHECK_TIMEOUT`]; an error becomes its code.

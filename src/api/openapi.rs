@@ -156,6 +156,7 @@ impl Modify for BearerAuth {
         super::stations::list,
         super::stations::one,
         super::health::health,
+        super::health::version,
         super::health::ready,
         super::health::metrics_text,
     ),
@@ -169,7 +170,7 @@ impl Modify for BearerAuth {
         (name = "stream", description = "Server-Sent Events"),
         (name = "observations", description = "Polling, history, latest values and publishing"),
         (name = "stations", description = "Station metadata"),
-        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "operations", description = "Health, version, readiness and metrics"),
     ),
 )]
 pub struct ApiDoc;
@@ -237,6 +238,7 @@ mod tests {
             "/v1/stations",
             "/v1/stations/{station_id}",
             "/health",
+            "/version",
             "/ready",
             "/metrics",
         ] {

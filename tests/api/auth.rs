@@ -149,6 +149,7 @@ async fn without_a_token_every_read_is_401_with_a_challenge_and_the_rest_stays_o
         assert_eq!(head.status(), 401);
         for open in [
             "/health",
+            "/version",
             "/ready",
             "/openapi.json",
             "/",
