@@ -91,6 +91,7 @@ pub(super) async fn run_subscriber(
         };
         let ended = Subscriber {
             manager,
+            client: &client,
             pushes: push_rx,
             connected: &connected,
             out: &mut out,
@@ -130,6 +131,8 @@ struct State {
 struct Subscriber<'a> {
     /// The subscriber connection (reconnects and resubscribes by itself).
     manager: ConnectionManager,
+    /// Where it connects, for messages naming the server and the cause of an outage.
+    client: &'a redis::Client,
     /// Push messages of the connection: subscribe confirmations, messages, disconnections.
     pushes: mpsc::UnboundedReceiver<PushInfo>,
     /// The bus's flag behind [`Bus::is_connected`].
@@ -243,7 +246,18 @@ impl Subscriber<'_> {
             tokio::select! {
                 () = self.out.tx.closed() => return false,
                 _ = waiting.tick() => {
-                    tracing::warn!(event = "redis_subscriber_error", message = "Redis unreachable; still trying to subscribe", "waiting for Redis");
+                    let address = super::address(self.client);
+                    let cause = super::probe(self.client, Duration::from_secs(1))
+                        .await
+                        .err()
+                        .unwrap_or_else(|| "answering again; subscribing".to_owned());
+                    tracing::warn!(
+                        event = "redis_subscriber_error",
+                        message = %format!("Redis at {address} unreachable: {cause}; still trying to subscribe"),
+                        address = %address,
+                        cause = %cause,
+                        "waiting for Redis"
+                    );
                 }
                 result = attempt => match result {
                     Ok(()) => return true,
