@@ -249,8 +249,10 @@ fn render(
                         None => (DEFAULT_LISTEN.to_string(), "default"),
                     };
                     let _ = writeln!(out, "listen = {}  # {source}", toml::Value::from(addr));
+                } else if id == "log_format" {
+                    let _ = writeln!(out, "# {id}: not set (pretty on a terminal, else json)");
                 } else {
-                    let _ = writeln!(out, "# {id} = (not set)");
+                    let _ = writeln!(out, "# {id}: not set");
                 }
                 continue;
             }
@@ -264,6 +266,9 @@ fn render(
 fn value(matches: &ArgMatches, id: &str) -> toml::Value {
     if let Ok(Some(secret)) = matches.try_get_one::<Secret>(id) {
         return secret.redacted().into();
+    }
+    if let Ok(Some(addr)) = matches.try_get_one::<std::net::SocketAddr>(id) {
+        return addr.to_string().into();
     }
     if let Ok(Some(b)) = matches.try_get_one::<bool>(id) {
         return (*b).into();
