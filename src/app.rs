@@ -179,6 +179,23 @@ pub async fn connect_bus(
     }
 }
 
+/// Why the listen address could not be bound, in one line with the usual fix.
+fn bind_error(addr: SocketAddr, error: &std::io::Error) -> String {
+    let hint = match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "; another process listens there: stop it, or choose another port with --listen              (or --reuse-port for several buoycast processes)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "; ports below 1024 need privileges: use a higher port (e.g. --listen 8080)"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "; no interface of this host has that address: use 0.0.0.0 (all) or 127.0.0.1"
+        }
+        _ => "",
+    };
+    format!("cannot listen on {addr}: {error}{hint}")
+}
+
 /// A configured cap (0: as many as fit), lowered with a warning to what the open-file limit
 /// allows.
 fn capped(requested: usize, fit: usize, event: &'static str) -> usize {
@@ -243,7 +260,7 @@ impl Application {
             (Some(_), Some(l)) => Some(l),
             (Some(s), None) => Some(
                 crate::server::bind(s.listen, s.reuse_port)
-                    .with_context(|| format!("binding {}", s.listen))?,
+                    .map_err(|e| anyhow::Error::msg(bind_error(s.listen, &e)))?,
             ),
         };
         let files = raise_open_files();
@@ -408,5 +425,28 @@ impl Application {
         }
         tracing::info!(event = "server_stopped", "stopped");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_never_print_their_secrets() {
+        let settings = Settings {
+            database_url: "postgres://app:db-s3cret@db/buoy".into(),
+            redis_url: Some("redis://:redis-s3cret@cache:6379".into()),
+            connect_timeout: Duration::from_secs(1),
+            server: Some(ServerSettings {
+                publish_token: Some("publish-s3cret".into()),
+                metrics_token: Some("metrics-s3cret".into()),
+                ..ServerSettings::default()
+            }),
+            ingest: None,
+        };
+        let printed = format!("{settings:?} {settings:#?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("[redacted]"), "{printed}");
     }
 }

@@ -986,3 +986,30 @@ fn logs_are_pretty_and_coloured_on_a_terminal_and_json_without_colours_elsewhere
         "{json_terminal:?}"
     );
 }
+
+#[test]
+fn a_listen_address_in_use_is_named_with_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let (code, _, stderr) = outcome(buoycast(dir.path()).args([
+        "run",
+        "--source",
+        "none",
+        "--database-url",
+        "sqlite://run.db",
+        "--listen",
+        &port.to_string(),
+    ]));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on 127.0.0.1:{port}: Address already in use"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("choose another port with --listen"),
+        "{stderr}"
+    );
+}
