@@ -627,7 +627,9 @@ fn config_file_mistakes_name_the_key_and_the_file() {
         ),
         (
             write("negative.toml", "heartbeat_secs = -5\n"),
-            "`-5` is negative".to_owned(),
+            "`-5` is negative; give a whole number of seconds from 1 to 3600 (`heartbeat_secs` in \
+             the config file"
+                .to_owned(),
         ),
         (write("syntax.toml", "listen = \n"), "line 1".to_owned()),
         (
@@ -650,6 +652,16 @@ fn config_file_mistakes_name_the_key_and_the_file() {
         &write("typo2.toml", "lisen = 1\n"),
     ]));
     assert!(stderr.contains("did you mean `listen`?"), "{stderr}");
+    // A bad flag beside a good file is the flag's fault, not the file's.
+    let good = write("good.toml", "heartbeat_secs = 5\n");
+    let (code, _, stderr) =
+        outcome(buoycast(dir.path()).args(["run", "--config", &good, "--listen", "nowhere"]));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("'nowhere' for '--listen <ADDR>'"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("config file"), "{stderr}");
 }
 
 #[test]

@@ -4,13 +4,13 @@
 //! the one definition of every setting, its checks and its messages. Also renders
 //! `buoycast config print`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::builder::ArgAction;
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgMatches, Command, CommandFactory, FromArgMatches};
 
@@ -44,7 +44,8 @@ impl Cli {
             .ok()
             .flatten()
             .cloned();
-        let mut from_file = BTreeSet::new();
+        // Settings taken from the file: id → long flag.
+        let mut from_file = BTreeMap::new();
         if let Some(path) = &path {
             let table = read(path)?;
             let known = file_keys(&command);
@@ -63,19 +64,19 @@ impl Cli {
                     continue;
                 }
                 args.extend(to_flags(path, key, arg, value)?);
-                from_file.insert(id);
+                from_file.insert(id, arg.get_long().unwrap_or(key).to_owned());
             }
         }
         let command = Cli::command();
         let matches = match command.clone().try_get_matches_from(&args) {
             Ok(m) => m,
-            Err(e) if !from_file.is_empty() && e.kind() != ErrorKind::DisplayHelp => {
+            Err(e) if blamed_on(&e, &from_file).is_some() => {
                 let path = path.as_deref().unwrap_or(Path::new(""));
+                let key = blamed_on(&e, &from_file).unwrap_or_default();
                 return Err(error(format!(
-                    "{} (settings from the config file {}: {})",
+                    "{} (`{key}` in the config file {})",
                     first_line(&e),
                     path.display(),
-                    from_file.iter().cloned().collect::<Vec<_>>().join(", ")
                 )));
             }
             Err(e) => return Err(e),
@@ -219,7 +220,7 @@ fn render(
     command: &Command,
     matches: &ArgMatches,
     file: Option<&Path>,
-    from_file: &BTreeSet<String>,
+    from_file: &BTreeMap<String, String>,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -234,7 +235,7 @@ fn render(
             continue;
         }
         let source = match matches.value_source(id) {
-            _ if from_file.contains(id) => "config file".to_owned(),
+            _ if from_file.contains_key(id) => "config file".to_owned(),
             Some(ValueSource::CommandLine) => "flag".to_owned(),
             Some(ValueSource::EnvVariable) => {
                 arg.get_env().map_or("environment".to_owned(), |env| {
@@ -324,6 +325,17 @@ fn value(matches: &ArgMatches, id: &str) -> toml::Value {
         })
         .unwrap_or_default();
     raw.into()
+}
+
+/// The file's key an error of the second parse is about, if it is about one of them.
+fn blamed_on(e: &clap::Error, from_file: &BTreeMap<String, String>) -> Option<String> {
+    let Some(ContextValue::String(invalid)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    from_file.iter().find_map(|(id, long)| {
+        let flag = format!("--{long}");
+        (invalid == &flag || invalid.starts_with(&format!("{flag} "))).then(|| id.clone())
+    })
 }
 
 fn error(message: String) -> clap::Error {

@@ -82,7 +82,7 @@ pub(super) async fn run_subscriber(
         let manager = match ConnectionManager::new_lazy_with_config(client.clone(), config) {
             Ok(manager) => manager,
             Err(e) => {
-                tracing::warn!(event = "redis_subscriber_error", message = %e, "cannot create the Redis subscriber; retrying");
+                tracing::warn!(event = "redis_subscriber_error", message = %e, address = %super::address(&client), "cannot create the Redis subscriber; retrying");
                 tokio::select! {
                     () = out.tx.closed() => return,
                     () = tokio::time::sleep(MAX_RECONNECT_DELAY) => continue,
@@ -262,7 +262,7 @@ impl Subscriber<'_> {
                 result = attempt => match result {
                     Ok(()) => return true,
                     Err(e) => {
-                        tracing::warn!(event = "redis_subscriber_error", message = %e, "subscribing failed; retrying");
+                        tracing::warn!(event = "redis_subscriber_error", message = %e, address = %super::address(self.client), "subscribing failed; retrying");
                         tokio::select! {
                             () = self.out.tx.closed() => return false,
                             () = tokio::time::sleep(MAX_RECONNECT_DELAY) => {}
