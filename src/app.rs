@@ -183,7 +183,8 @@ pub async fn connect_bus(
 fn bind_error(addr: SocketAddr, error: &std::io::Error) -> String {
     let hint = match error.kind() {
         std::io::ErrorKind::AddrInUse => {
-            "; another process listens there: stop it, or choose another port with --listen              (or --reuse-port for several buoycast processes)"
+            "; another process listens there: stop it, or choose another port with --listen \
+             (or --reuse-port for several buoycast processes)"
         }
         std::io::ErrorKind::PermissionDenied => {
             "; ports below 1024 need privileges: use a higher port (e.g. --listen 8080)"

@@ -1,6 +1,11 @@
 //! The `buoycast` binary as a user runs it: `parse` on real files, and `run` with a replay
 //! directory serving the stream, then stopping cleanly on SIGTERM; subscriber-auth flags checked
-//! at start-up, and tokens kept out of the logs.
+//! at start-up, and tokens kept out of the logs. Configuration: `PORT`, the `--listen` forms,
+//! the config file and `config print`, secrets in `--help`, log formats on a terminal and in a
+//! pipe, and every common start-up mistake's one-line message and exit code.
+
+#[path = "support/services.rs"]
+mod services;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -402,48 +407,56 @@ fn setting<'a>(printed: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key} in {printed}"))
 }
 
-/// Starts `buoycast run` without ingest on a fresh SQLite file in `dir`, and waits until
-/// `/health` answers on `port` (of 127.0.0.1); the child is killed when dropped.
+/// Starts `buoycast run` without ingest on a fresh SQLite file in `dir`, configured for a free
+/// port of 127.0.0.1, and waits until `/health` answers there; the child is killed when
+/// dropped. A port taken meanwhile by a parallel test is replaced by another.
 struct Running(std::process::Child);
 
 impl Running {
-    fn start(dir: &std::path::Path, port: u16, configure: impl FnOnce(&mut Command)) -> Self {
-        let mut command = buoycast(dir);
-        command
-            .args([
-                "run",
-                "--source",
-                "none",
-                "--database-url",
-                "sqlite://run.db",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        configure(&mut command);
-        let mut child = command.spawn().expect("starts");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                use std::io::{Read, Write};
-                stream
-                    .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    .expect("write");
-                let mut answer = String::new();
-                let _ = stream.read_to_string(&mut answer);
-                assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-                return Self(child);
+    fn start(dir: &std::path::Path, configure: impl Fn(&mut Command, u16)) -> Self {
+        for _ in 0..5 {
+            let port = free_port();
+            let mut command = buoycast(dir);
+            command
+                .args([
+                    "run",
+                    "--source",
+                    "none",
+                    "--database-url",
+                    "sqlite://run.db",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            configure(&mut command, port);
+            let mut child = command.spawn().expect("starts");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                    use std::io::{Read, Write};
+                    stream
+                        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        .expect("write");
+                    let mut answer = String::new();
+                    let _ = stream.read_to_string(&mut answer);
+                    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+                    return Self(child);
+                }
+                if let Some(status) = child.try_wait().expect("wait") {
+                    let mut stderr = String::new();
+                    let _ = std::io::Read::read_to_string(
+                        child.stderr.as_mut().expect("stderr"),
+                        &mut stderr,
+                    );
+                    if stderr.contains("Address already in use") {
+                        break; // taken by a parallel test: try another port
+                    }
+                    panic!("exited with {status} before listening on {port}: {stderr}");
+                }
+                assert!(Instant::now() < deadline, "not listening on {port}");
+                std::thread::sleep(Duration::from_millis(100));
             }
-            if let Some(status) = child.try_wait().expect("wait") {
-                let mut stderr = String::new();
-                let _ = std::io::Read::read_to_string(
-                    child.stderr.as_mut().expect("stderr"),
-                    &mut stderr,
-                );
-                panic!("exited with {status} before listening on {port}: {stderr}");
-            }
-            assert!(Instant::now() < deadline, "not listening on {port}");
-            std::thread::sleep(Duration::from_millis(100));
         }
+        panic!("no free port in 5 attempts");
     }
 }
 
@@ -457,8 +470,7 @@ impl Drop for Running {
 #[test]
 fn port_is_honoured_when_no_listen_address_is_given() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let _server = Running::start(dir.path(), port, |c| {
+    let _server = Running::start(dir.path(), |c, port| {
         c.env("PORT", port.to_string());
     });
     // PORT listens on all interfaces; BUOYCAST_LISTEN and --listen beat it.
@@ -490,12 +502,10 @@ fn port_is_honoured_when_no_listen_address_is_given() {
 #[test]
 fn listen_takes_a_bare_port_a_host_name_and_the_usual_address_forms() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    drop(Running::start(dir.path(), port, |c| {
+    drop(Running::start(dir.path(), |c, port| {
         c.args(["--listen", &port.to_string()]);
     }));
-    let port = free_port();
-    drop(Running::start(dir.path(), port, |c| {
+    drop(Running::start(dir.path(), |c, port| {
         c.args(["--listen", &format!("localhost:{port}")]);
     }));
     for (given, want) in [
@@ -596,14 +606,13 @@ publish_token = "file-token-123"
 #[test]
 fn a_server_listens_where_its_config_file_says() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
     let file = dir.path().join("buoycast.toml");
-    std::fs::write(
-        &file,
-        format!("listen = \"127.0.0.1:{port}\"\nsource = \"none\"\n"),
-    )
-    .expect("write");
-    let _server = Running::start(dir.path(), port, |c| {
+    let _server = Running::start(dir.path(), |c, port| {
+        std::fs::write(
+            &file,
+            format!("listen = \"127.0.0.1:{port}\"\nsource = \"none\"\n"),
+        )
+        .expect("write");
         c.arg("--config").arg(&file);
     });
 }
@@ -797,6 +806,36 @@ fn an_unreachable_postgresql_is_named_with_the_cause_and_the_time_waited() {
     assert!(stderr.contains("Connection refused"), "{stderr}");
     assert!(
         !stderr.contains("hunter2") && !stderr.contains("pool timed out"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_postgresql_that_answers_with_an_error_is_named_at_once() {
+    let pg = services::PostgresServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let (code, stderr) = start_fails(
+        dir.path(),
+        &[
+            "--database-url",
+            &pg.url("no_such_db"),
+            "--connect-timeout-secs",
+            "30",
+        ],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "an error answer is not retried for the whole timeout"
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "PostgreSQL at 127.0.0.1:{} (database no_such_db, user postgres) refused the \
+             connection: database \"no_such_db\" does not exist",
+            pg.port()
+        )),
         "{stderr}"
     );
 }
