@@ -921,6 +921,21 @@ fn negative_and_zero_speeds_and_intervals_are_refused_by_name() {
 #[test]
 fn an_empty_replay_directory_is_warned_about_and_the_server_still_starts() {
     let dir = tempfile::tempdir().expect("tempdir");
+    // A directory that is not there is an error, though.
+    let missing = dir.path().join("no-such-replay");
+    let (code, _, stderr) = outcome(
+        buoycast(dir.path())
+            .args(["run", "--source", "replay", "--replay-dir"])
+            .arg(&missing),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "buoycast: --replay-dir {}: no such directory",
+            missing.display()
+        )
+    );
     let replay = dir.path().join("replay");
     std::fs::create_dir(&replay).expect("mkdir");
     std::fs::write(replay.join("README.md"), "no station files here").expect("write");
