@@ -407,6 +407,19 @@ fn setting<'a>(printed: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key} in {printed}"))
 }
 
+/// A port free on every interface, below the kernel's range of ephemeral ports (which other
+/// processes' outgoing connections take at any moment: a port from there may be taken between
+/// this check and the server's bind).
+fn listen_port() -> u16 {
+    use rand::Rng;
+    loop {
+        let port = rand::rng().random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// Starts `buoycast run` without ingest on a fresh SQLite file in `dir`, configured for a free
 /// port of 127.0.0.1, and waits until `/health` answers there; the child is killed when
 /// dropped. A port taken meanwhile by a parallel test is replaced by another.
@@ -414,8 +427,9 @@ struct Running(std::process::Child);
 
 impl Running {
     fn start(dir: &std::path::Path, configure: impl Fn(&mut Command, u16)) -> Self {
-        for _ in 0..5 {
-            let port = free_port();
+        let mut refused = Vec::new();
+        for _ in 0..10 {
+            let port = listen_port();
             let mut command = buoycast(dir);
             command
                 .args([
@@ -448,6 +462,7 @@ impl Running {
                         &mut stderr,
                     );
                     if stderr.contains("Address already in use") {
+                        refused.push(stderr);
                         break; // taken by a parallel test: try another port
                     }
                     panic!("exited with {status} before listening on {port}: {stderr}");
@@ -456,7 +471,7 @@ impl Running {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
-        panic!("no free port in 5 attempts");
+        panic!("no free port in 10 attempts: {refused:?}");
     }
 }
 
@@ -654,6 +669,7 @@ fn config_file_mistakes_name_the_key_and_the_file() {
         assert_eq!(code, Some(2), "{file}: {stderr}");
         assert!(stderr.contains(&message), "{file}: {stderr}");
         assert!(stderr.contains(&file), "{file}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     }
     let (_, _, stderr) = outcome(buoycast(dir.path()).args([
         "run",

@@ -338,8 +338,10 @@ fn blamed_on(e: &clap::Error, from_file: &BTreeMap<String, String>) -> Option<St
     })
 }
 
+/// An error of the file, printed as `error: MESSAGE` (no usage: the flags were not the problem)
+/// with clap's exit code for bad values.
 fn error(message: String) -> clap::Error {
-    Cli::command().error(ErrorKind::InvalidValue, message)
+    clap::Error::raw(ErrorKind::InvalidValue, format!("{message}\n"))
 }
 
 /// A clap error's message line, without its `error: ` prefix and usage hints.
