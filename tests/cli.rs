@@ -1095,3 +1095,56 @@ fn a_listen_address_in_use_is_named_with_the_fix() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_redis_lost_after_start_is_logged_with_its_address_and_the_cause() {
+    let mut redis = services::RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = listen_port();
+    let mut child = buoycast(dir.path())
+        .args([
+            "serve",
+            "--database-url",
+            "sqlite://serve.db",
+            "--redis-url",
+        ])
+        .arg(redis.url())
+        .args(["--listen", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(value) = serde_json::from_str(&line)
+                && lines_tx.send(value).is_err()
+            {
+                break;
+            }
+        }
+    });
+    let next = |what: &str, matches: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines_rx.recv_timeout(left) {
+                Ok(line) if matches(&line) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no {what}: {e}"),
+            }
+        }
+    };
+    next("subscription", &|l| l["event"] == "redis_subscribed");
+    redis.stop();
+    let line = next("unreachable warning", &|l| {
+        l["event"] == "redis_subscriber_error" && l.get("cause").is_some()
+    });
+    let address = format!("127.0.0.1:{}", redis.port());
+    assert_eq!(line["address"], address.as_str(), "{line}");
+    let cause = line["cause"].as_str().expect("cause");
+    assert!(cause.contains("Connection refused"), "{line}");
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+}

@@ -63,6 +63,10 @@ enum Ended {
     Dead,
 }
 
+/// While Redis is down, every this many failed PINGs (one each [`super::PING_INTERVAL`] or
+/// so) the subscriber logs where it is and why it cannot be reached.
+const UNREACHABLE_LOG_EVERY: u32 = 5;
+
 /// The subscriber: keeps one subscription alive until the [`Subscription`] is dropped.
 pub(super) async fn run_subscriber(
     client: redis::Client,
@@ -184,7 +188,20 @@ impl Subscriber<'_> {
                     } else {
                         state.failed_pings += 1;
                         if state.subscribed {
-                            tracing::warn!(event = "redis_subscriber_error", message = "PING timed out", failedPings = state.failed_pings, "Redis did not answer a PING");
+                            tracing::warn!(event = "redis_subscriber_error", message = "PING timed out", address = %super::address(self.client), failedPings = state.failed_pings, "Redis did not answer a PING");
+                        } else if state.failed_pings % UNREACHABLE_LOG_EVERY == 1 {
+                            // Down for a while: say where and why, now and then.
+                            let address = super::address(self.client);
+                            if let Err(cause) = super::probe(self.client, Duration::from_secs(1)).await {
+                                tracing::warn!(
+                                    event = "redis_subscriber_error",
+                                    message = %format!("Redis at {address} unreachable: {cause}; reconnecting"),
+                                    address = %address,
+                                    cause = %cause,
+                                    failedPings = state.failed_pings,
+                                    "Redis unreachable"
+                                );
+                            }
                         }
                         // While the manager reconnects by itself PINGs wait for it; a
                         // connection it believes up that keeps silent is replaced.
@@ -225,6 +242,7 @@ impl Subscriber<'_> {
                 tracing::warn!(
                     event = "redis_subscriber_error",
                     message = "connection to Redis lost; reconnecting",
+                    address = %super::address(self.client),
                     "Redis subscriber disconnected"
                 );
                 true
