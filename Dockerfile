@@ -14,13 +14,14 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY crates/ndbc/Cargo.toml crates/ndbc/
 COPY crates/loadgen/Cargo.toml crates/loadgen/
-RUN mkdir -p src benches crates/ndbc/src crates/ndbc/benches crates/loadgen/src \
+COPY crates/testkit/Cargo.toml crates/testkit/
+RUN mkdir -p src benches crates/ndbc/src crates/ndbc/benches crates/loadgen/src crates/testkit/src \
     && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs crates/ndbc/src/lib.rs crates/loadgen/src/lib.rs \
+    && touch src/lib.rs crates/ndbc/src/lib.rs crates/loadgen/src/lib.rs crates/testkit/src/lib.rs \
     && echo 'fn main() {}' > crates/loadgen/src/main.rs \
     && for b in benches/frames.rs benches/commit.rs crates/ndbc/benches/parse.rs; do echo 'fn main() {}' > "$b"; done \
     && cargo build --release --locked -p buoycast \
-    && rm -rf src crates/ndbc/src crates/loadgen/src
+    && rm -rf src crates/ndbc/src crates/loadgen/src crates/testkit/src
 # The sources: only the workspace's own crates are rebuilt.
 COPY . .
 # Empty unless given: build.rs then asks git (a context with .git), else says `unknown`.

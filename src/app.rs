@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::auth::{JwtConfig, JwtVerifier};
 use crate::api::{self, AppState, CorsOrigins, limits::StreamLimiter};
-use crate::bus::{Bus, MemoryBus, RedisBus};
+use crate::bus::{Bus, BusError, MemoryBus, RedisBus};
 use crate::config::Secret;
 use crate::domain::{AddressRanges, TrustedProxies};
 use crate::hub::{self, Hub, HubConfig};
@@ -20,7 +20,7 @@ use crate::ingest::ndbc::{NdbcConfig, NdbcSource};
 use crate::ingest::replay::{self, ReplayConfig};
 use crate::server::tls::{Tls, TlsFiles};
 use crate::server::{self, FrontDoor};
-use crate::store::{PgStore, SqliteStore, Store};
+use crate::store::{PgStore, SqliteStore, Store, StoreKind};
 
 /// Open files kept free for the store, logs and outgoing requests when sizing the stream limit.
 const RESERVED_FILES: u64 = 100;
@@ -34,13 +34,17 @@ pub enum IngestSource {
     Replay(ReplayConfig),
 }
 
-/// Everything [`Application::build`] needs (the command line maps onto it).
+/// Everything [`Application::build`] needs (the command line maps onto it). Its `Debug` shows
+/// no secret: URLs and tokens stay [`Secret`]s until the store, the bus or the API uses them.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// `sqlite://…` (or a path).
-    pub database_url: String,
-    /// Redis URL for the distributed bus.
-    pub redis_url: Option<String>,
+    /// `sqlite://FILE` (or a path with a `/` or a `.db` ending), or `postgres://…`; may hold a
+    /// password.
+    pub database_url: Secret,
+    /// Redis URL for the distributed bus; may hold a password.
+    pub redis_url: Option<Secret>,
+    /// How long PostgreSQL and Redis get to answer at start-up before the build fails.
+    pub connect_timeout: Duration,
     /// HTTP server, if this process serves.
     pub server: Option<ServerSettings>,
     /// Ingest, if this process ingests.
@@ -130,38 +134,67 @@ impl Default for ServerSettings {
     }
 }
 
-/// Opens the store named by a URL (`postgres://…` for PostgreSQL, else SQLite) and applies its
-/// migrations.
-pub async fn connect_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        let store = PgStore::connect(url)
-            .await
-            .context("connecting to PostgreSQL")?;
-        store
-            .migrate()
-            .await
-            .context("migrating the PostgreSQL store")?;
-        return Ok(Arc::new(store));
-    }
-    let store = SqliteStore::connect(url)
-        .await
-        .context("opening the SQLite store")?;
-    store
-        .migrate()
-        .await
-        .context("migrating the SQLite store")?;
-    Ok(Arc::new(store))
+/// Opens the store named by a URL (`postgres://…`, or SQLite: `sqlite:…` or a path, see
+/// [`StoreKind`]) and applies its migrations. PostgreSQL gets `timeout` to answer. Errors are
+/// one line naming the database (password redacted) and the cause.
+pub async fn connect_store(url: &Secret, timeout: Duration) -> anyhow::Result<Arc<dyn Store>> {
+    let kind = StoreKind::of(url.expose()).map_err(anyhow::Error::msg)?;
+    let store: Arc<dyn Store> = match kind {
+        StoreKind::Postgres => {
+            let store = PgStore::connect_within(url.expose(), timeout)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            store.migrate().await.map_err(|e| {
+                anyhow::anyhow!("migrating the PostgreSQL store {}: {e}", url.redacted())
+            })?;
+            Arc::new(store)
+        }
+        StoreKind::Sqlite => {
+            let store = SqliteStore::connect(url.expose())
+                .await
+                .map_err(anyhow::Error::msg)?;
+            store.migrate().await.map_err(|e| {
+                anyhow::anyhow!("migrating the SQLite store {}: {e}", url.redacted())
+            })?;
+            Arc::new(store)
+        }
+    };
+    Ok(store)
 }
 
-/// Opens the bus: Redis when a URL is given (connected lazily, so a Redis that is not up yet is
-/// waited for), else the in-process bus.
-pub fn connect_bus(redis_url: Option<&str>) -> anyhow::Result<Arc<dyn Bus>> {
+/// Opens the bus: Redis when a URL is given, else the in-process bus. Redis must answer within
+/// `timeout` at start-up (an outage later is waited out).
+pub async fn connect_bus(
+    redis_url: Option<&Secret>,
+    timeout: Duration,
+) -> anyhow::Result<Arc<dyn Bus>> {
     match redis_url {
-        Some(url) => Ok(Arc::new(
-            RedisBus::connect(url).context("configuring the Redis bus")?,
-        )),
+        Some(url) => {
+            let message = |BusError::Unavailable(m)| anyhow::Error::msg(m);
+            let bus = RedisBus::connect(url.expose()).map_err(message)?;
+            bus.wait_until_reachable(timeout).await.map_err(message)?;
+            Ok(Arc::new(bus))
+        }
         None => Ok(Arc::new(MemoryBus::new())),
     }
+}
+
+/// Why the listen address could not be bound, in one line with the usual fix.
+fn bind_error(addr: SocketAddr, error: &std::io::Error) -> String {
+    let hint = match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "; another process listens there: stop it, or choose another port with --listen \
+             (or --reuse-port for several buoycast processes)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "; ports below 1024 need privileges: use a higher port (e.g. --listen 8080)"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "; no interface of this host has that address: use 0.0.0.0 (all) or 127.0.0.1"
+        }
+        _ => "",
+    };
+    format!("cannot listen on {addr}: {error}{hint}")
 }
 
 /// A configured cap (0: as many as fit), lowered with a warning to what the open-file limit
@@ -221,14 +254,14 @@ impl Application {
             .transpose()
             .context("subscriber auth")?;
         let tls = server.tls.as_ref().map(Tls::load).transpose()?;
-        let store = connect_store(&settings.database_url).await?;
-        let bus = connect_bus(settings.redis_url.as_deref())?;
+        let store = connect_store(&settings.database_url, settings.connect_timeout).await?;
+        let bus = connect_bus(settings.redis_url.as_ref(), settings.connect_timeout).await?;
         let listener = match (&settings.server, listener) {
             (None, _) => None,
             (Some(_), Some(l)) => Some(l),
             (Some(s), None) => Some(
                 crate::server::bind(s.listen, s.reuse_port)
-                    .with_context(|| format!("binding {}", s.listen))?,
+                    .map_err(|e| anyhow::Error::msg(bind_error(s.listen, &e)))?,
             ),
         };
         let files = raise_open_files();
@@ -393,5 +426,28 @@ impl Application {
         }
         tracing::info!(event = "server_stopped", "stopped");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_never_print_their_secrets() {
+        let settings = Settings {
+            database_url: "postgres://app:db-s3cret@db/buoy".into(),
+            redis_url: Some("redis://:redis-s3cret@cache:6379".into()),
+            connect_timeout: Duration::from_secs(1),
+            server: Some(ServerSettings {
+                publish_token: Some("publish-s3cret".into()),
+                metrics_token: Some("metrics-s3cret".into()),
+                ..ServerSettings::default()
+            }),
+            ingest: None,
+        };
+        let printed = format!("{settings:?} {settings:#?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("[redacted]"), "{printed}");
     }
 }

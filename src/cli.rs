@@ -12,7 +12,8 @@ use crate::api::auth::{JwtConfig, JwtKey};
 use crate::app::{Application, IngestSource, ServerSettings, Settings};
 use crate::bridge::{OscBridgeConfig, OscPrefix, SubscriptionConfig};
 use crate::config::{
-    BridgeKind, Cli, Command, IngestArgs, OscBridgeArgs, ParseArgs, ServerArgs, SourceKind,
+    BridgeKind, Cli, Command, ConfigAction, IngestArgs, OscBridgeArgs, ParseArgs, ServerArgs,
+    SourceKind,
 };
 use crate::domain::{Observation, Seq, StationFilter, StationId};
 use crate::hub::HubConfig;
@@ -40,29 +41,31 @@ pub async fn main(cli: Cli) -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => {
-            telemetry::init(args.log.log_format);
+            telemetry::init(&args.log);
             let distributed = args.bus.redis_url.is_some();
             let settings = Settings {
-                database_url: args.store.database_url.expose().to_owned(),
-                redis_url: args.bus.redis_url.map(|s| s.expose().to_owned()),
+                database_url: args.store.database_url.clone(),
+                redis_url: args.bus.redis_url,
+                connect_timeout: args.store.connect_timeout(),
                 server: Some(server_settings(&args.server, distributed)?),
                 ingest: ingest_source(&args.ingest)?,
             };
             serve(settings).await
         }
         Command::Serve(args) => {
-            telemetry::init(args.log.log_format);
+            telemetry::init(&args.log);
             let distributed = args.bus.redis_url.is_some();
             let settings = Settings {
-                database_url: args.store.database_url.expose().to_owned(),
-                redis_url: args.bus.redis_url.map(|s| s.expose().to_owned()),
+                database_url: args.store.database_url.clone(),
+                redis_url: args.bus.redis_url,
+                connect_timeout: args.store.connect_timeout(),
                 server: Some(server_settings(&args.server, distributed)?),
                 ingest: None,
             };
             serve(settings).await
         }
         Command::Ingest(args) => {
-            telemetry::init(args.log.log_format);
+            telemetry::init(&args.log);
             let Some(redis_url) = args.bus.redis_url else {
                 anyhow::bail!(
                     "`buoycast ingest` runs beside separate servers and needs the distributed bus \
@@ -70,16 +73,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             };
             let settings = Settings {
-                database_url: args.store.database_url.expose().to_owned(),
-                redis_url: Some(redis_url.expose().to_owned()),
+                database_url: args.store.database_url.clone(),
+                redis_url: Some(redis_url),
+                connect_timeout: args.store.connect_timeout(),
                 server: None,
                 ingest: ingest_source(&args.ingest)?,
             };
             serve(settings).await
         }
         Command::Migrate(args) => {
-            telemetry::init(args.log.log_format);
-            crate::app::connect_store(args.store.database_url.expose()).await?;
+            telemetry::init(&args.log);
+            crate::app::connect_store(&args.store.database_url, args.store.connect_timeout())
+                .await?;
             tracing::info!(event = "migrated", "store migrations applied");
             Ok(())
         }
@@ -87,8 +92,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Parse(args) => parse_files(&args),
         Command::Bridge(args) => match args.kind {
             BridgeKind::Osc(args) => {
-                telemetry::init(args.log.log_format);
+                telemetry::init(&args.log);
                 osc_bridge(&args).await
+            }
+        },
+        Command::Config(args) => match args.action {
+            ConfigAction::Print(print) => {
+                print!("{}", print.effective);
+                Ok(())
             }
         },
     }
@@ -106,7 +117,7 @@ fn server_settings(args: &ServerArgs, distributed: bool) -> anyhow::Result<Serve
         _ => anyhow::bail!("give both --tls-cert and --tls-key, or neither"),
     };
     Ok(ServerSettings {
-        listen: args.listen,
+        listen: args.listen_addr(),
         tls,
         h2_max_streams: args.h2_max_streams,
         reuse_port: args.reuse_port,
@@ -198,9 +209,22 @@ fn ingest_source(args: &IngestArgs) -> anyhow::Result<Option<IngestSource>> {
                 .context("--source replay needs --replay-dir DIR")?;
             anyhow::ensure!(
                 dir.is_dir(),
-                "--replay-dir {} is not a directory",
-                dir.display()
+                "--replay-dir {}: {}",
+                dir.display(),
+                if dir.exists() {
+                    "not a directory"
+                } else {
+                    "no such directory"
+                }
             );
+            if !has_station_files(&dir) {
+                tracing::warn!(
+                    event = "replay_dir_empty",
+                    dir = %dir.display(),
+                    "--replay-dir {} holds no <STATION>.txt files: nothing will be replayed",
+                    dir.display()
+                );
+            }
             anyhow::ensure!(
                 args.replay_speed.is_finite() && args.replay_speed >= 0.0,
                 "--replay-speed must be a number ≥ 0"
@@ -210,6 +234,18 @@ fn ingest_source(args: &IngestArgs) -> anyhow::Result<Option<IngestSource>> {
                 speed: args.replay_speed,
             }))
         }
+    })
+}
+
+/// Whether a replay directory holds any `*.txt` file (what the replay source plays).
+fn has_station_files(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|entry| {
+            entry
+                .path()
+                .extension()
+                .is_some_and(|ext| ext.eq_ignore_ascii_case("txt"))
+        })
     })
 }
 

@@ -1,13 +1,20 @@
 //! Configuration: one typed definition gives the flags, their `BUOYCAST_*` environment
 //! variables and `--help`. Nothing else in the crate reads the environment.
 
-use std::fmt;
+pub mod file;
+mod values;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::domain::{AddressRanges, TrustedProxies};
+
+pub use values::{
+    DEFAULT_LISTEN, Secret, parse_listen, parse_port, parse_replay_speed, redact_url, seconds,
+};
 
 /// Stations ingested when none are configured: a few well-known NDBC buoys on both coasts.
 pub const DEFAULT_STATIONS: &str = "44009,44013,46026,46042,41002,51001";
@@ -40,6 +47,36 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Bridge the event stream to other software (`bridge osc`: OSC over UDP for audio software).
     Bridge(BridgeArgs),
+    /// The settings in effect (`config print`).
+    Config(ConfigArgs),
+}
+
+/// `buoycast config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// What to do with the settings.
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+/// `buoycast config` actions.
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the settings `buoycast run` would use with these flags, environment and config
+    /// file, as TOML (secrets redacted), each with where it came from.
+    Print(PrintArgs),
+}
+
+/// `buoycast config print`.
+#[derive(Debug, Args)]
+pub struct PrintArgs {
+    /// The same settings as `buoycast run`.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The settings as TOML, rendered when the command line is loaded (which knows where each
+    /// value came from).
+    #[arg(skip)]
+    pub effective: String,
 }
 
 /// `buoycast run`.
@@ -55,6 +92,8 @@ pub struct RunArgs {
     pub ingest: IngestArgs,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub config: ConfigFileArgs,
 }
 
 /// `buoycast serve`.
@@ -68,6 +107,8 @@ pub struct ServeArgs {
     pub server: ServerArgs,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub config: ConfigFileArgs,
 }
 
 /// `buoycast ingest`.
@@ -81,6 +122,8 @@ pub struct IngestOnlyArgs {
     pub ingest: IngestArgs,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub config: ConfigFileArgs,
 }
 
 /// `buoycast bridge`.
@@ -118,16 +161,18 @@ pub struct OscBridgeArgs {
     #[arg(long, env = "BUOYCAST_BRIDGE_LAST_EVENT_ID")]
     pub last_event_id: Option<u64>,
     /// Seconds with no data at all (heartbeats included) after which the stream counts as dead.
-    #[arg(long, env = "BUOYCAST_BRIDGE_IDLE_TIMEOUT_SECS", default_value_t = 45, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    #[arg(long, env = "BUOYCAST_BRIDGE_IDLE_TIMEOUT_SECS", default_value_t = 45, allow_negative_numbers = true, value_parser = seconds(1, 86400))]
     pub idle_timeout_secs: u64,
     /// Subscriber token (JWT) for a server with subscriber auth; sent as `Authorization: Bearer`.
-    #[arg(long, env = "BUOYCAST_BRIDGE_TOKEN")]
+    #[arg(long, env = "BUOYCAST_BRIDGE_TOKEN", hide_env_values = true)]
     pub token: Option<Secret>,
     /// Longest wait between two reconnection attempts, seconds.
-    #[arg(long, env = "BUOYCAST_BRIDGE_MAX_BACKOFF_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "BUOYCAST_BRIDGE_MAX_BACKOFF_SECS", default_value_t = 30, allow_negative_numbers = true, value_parser = seconds(1, 3600))]
     pub max_backoff_secs: u64,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub config: ConfigFileArgs,
 }
 
 /// `buoycast migrate`.
@@ -137,6 +182,8 @@ pub struct MigrateArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub config: ConfigFileArgs,
 }
 
 /// `buoycast parse`.
@@ -153,25 +200,48 @@ pub struct ParseArgs {
 /// Where observations are stored.
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// Store URL: `sqlite://FILE` (embedded, the default) or `postgres://…` (distributed).
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://buoycast.db")]
+    /// Store URL: `sqlite://FILE` or a path with a `/` or a `.db`/`.sqlite`/`.sqlite3` ending
+    /// (embedded, the default), or `postgres://USER:PASSWORD@HOST:PORT/DB` (distributed).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://buoycast.db",
+        hide_env_values = true
+    )]
     pub database_url: Secret,
+    /// Seconds PostgreSQL and Redis get to answer at start-up (retried meanwhile) before the
+    /// process gives up with the cause; later outages are waited out.
+    #[arg(long, env = "BUOYCAST_CONNECT_TIMEOUT_SECS", default_value_t = 10, allow_negative_numbers = true, value_parser = seconds(1, 600))]
+    pub connect_timeout_secs: u64,
+}
+
+impl StoreArgs {
+    /// [`StoreArgs::connect_timeout_secs`] as a duration.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
+    }
 }
 
 /// How servers are notified.
 #[derive(Debug, Clone, Args)]
 pub struct BusArgs {
-    /// Redis URL for the distributed bus; without it the in-process bus is used.
-    #[arg(long, env = "REDIS_URL")]
+    /// Redis URL for the distributed bus (`redis://[:PASSWORD@]HOST:PORT`); without it the
+    /// in-process bus is used.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<Secret>,
 }
 
 /// The HTTP server.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
-    /// Address to listen on.
-    #[arg(long, env = "BUOYCAST_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// Address to listen on: `PORT` (on 127.0.0.1), `:PORT` (all interfaces), `HOST:PORT`
+    /// (`0.0.0.0:8080`, `localhost:8080`) or `[IPv6]:PORT` (`[::]:8080`). Default:
+    /// `127.0.0.1:8080`, or `0.0.0.0:$PORT` when the `PORT` variable is set.
+    #[arg(long, env = "BUOYCAST_LISTEN", value_name = "ADDR", value_parser = parse_listen)]
+    pub listen: Option<SocketAddr>,
+    /// `PORT`, as container platforms set it; used only when no listen address is given.
+    #[arg(long, env = "PORT", hide = true, value_parser = parse_port)]
+    pub port: Option<u16>,
     /// TLS certificate chain (PEM, the server's certificate first): with --tls-key, connections
     /// are TLS and HTTP/2 or HTTP/1.1 is chosen by ALPN. Without both, plain HTTP/1.1.
     #[arg(
@@ -201,7 +271,7 @@ pub struct ServerArgs {
     #[arg(long, env = "BUOYCAST_HYPER_STREAMS")]
     pub hyper_streams: bool,
     /// Seconds between heartbeat events on every stream.
-    #[arg(long, env = "BUOYCAST_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "BUOYCAST_HEARTBEAT_SECS", default_value_t = 15, allow_negative_numbers = true, value_parser = seconds(1, 3600))]
     pub heartbeat_secs: u64,
     /// Most open streams; 0 = as many as the open-file limit allows.
     #[arg(long, env = "BUOYCAST_MAX_STREAMS", default_value_t = 0)]
@@ -216,14 +286,14 @@ pub struct ServerArgs {
     #[arg(long, env = "BUOYCAST_HUB_SHARDS", default_value_t = 16)]
     pub hub_shards: usize,
     /// Seconds open streams and requests get to finish on shutdown.
-    #[arg(long, env = "BUOYCAST_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
+    #[arg(long, env = "BUOYCAST_SHUTDOWN_GRACE_SECS", default_value_t = 5, allow_negative_numbers = true, value_parser = seconds(0, u64::MAX))]
     pub shutdown_grace_secs: u64,
     /// Seconds a connection may accept no data before it is closed (a stuck client).
-    #[arg(long, env = "BUOYCAST_WRITE_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "BUOYCAST_WRITE_TIMEOUT_SECS", default_value_t = 30, allow_negative_numbers = true, value_parser = seconds(1, u64::MAX))]
     pub write_timeout_secs: u64,
     /// Seconds a connection gets to send a complete request head; a silent or slow client is
     /// closed after it. Also how long an idle keep-alive connection is kept between requests.
-    #[arg(long, env = "BUOYCAST_HEAD_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    #[arg(long, env = "BUOYCAST_HEAD_TIMEOUT_SECS", default_value_t = 10, allow_negative_numbers = true, value_parser = seconds(1, 300))]
     pub head_timeout_secs: u64,
     /// Most connections open at once; 0 = as many as the open-file limit allows, less
     /// descriptors kept for the store, the bus and new requests. When full, the oldest
@@ -257,12 +327,12 @@ pub struct ServerArgs {
     #[arg(long, env = "BUOYCAST_CORS_ORIGINS")]
     pub cors_origins: Option<String>,
     /// Bearer token of the publish API (`POST /v1/observations`); unset disables it.
-    #[arg(long, env = "BUOYCAST_PUBLISH_TOKEN")]
+    #[arg(long, env = "BUOYCAST_PUBLISH_TOKEN", hide_env_values = true)]
     pub publish_token: Option<Secret>,
     /// Subscriber auth with an HS256 shared secret (at least 32 bytes): every read of
     /// observation data then needs a valid JWT. Off unless this, --jwt-public-key or --jwt-jwks
     /// is given (one of them).
-    #[arg(long, env = "BUOYCAST_JWT_SECRET", conflicts_with_all = ["jwt_public_key", "jwt_jwks"])]
+    #[arg(long, env = "BUOYCAST_JWT_SECRET", hide_env_values = true, conflicts_with_all = ["jwt_public_key", "jwt_jwks"])]
     pub jwt_secret: Option<Secret>,
     /// Subscriber auth with a PEM public key file: RSA (RS256), EC P-256/P-384 (ES256/ES384) or
     /// Ed25519 (EdDSA).
@@ -284,13 +354,25 @@ pub struct ServerArgs {
     pub jwt_issuer: Option<String>,
     /// Bearer token `/metrics` then requires (Prometheus: `authorization.credentials`); unset
     /// leaves `/metrics` open.
-    #[arg(long, env = "BUOYCAST_METRICS_TOKEN")]
+    #[arg(long, env = "BUOYCAST_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<Secret>,
     /// Client addresses and CIDR ranges that may read `/metrics` without the token
     /// (`127.0.0.1,10.0.0.0/8`). Set, it closes `/metrics` to everyone else (the client address is
     /// the TCP peer, or the forwarded one behind `--trusted-proxies`).
     #[arg(long, env = "BUOYCAST_METRICS_ALLOW")]
     pub metrics_allow: Option<AddressRanges>,
+}
+
+impl ServerArgs {
+    /// The address to listen on: `--listen`/`BUOYCAST_LISTEN`, else all interfaces on `PORT`,
+    /// else [`DEFAULT_LISTEN`].
+    pub fn listen_addr(&self) -> SocketAddr {
+        match (self.listen, self.port) {
+            (Some(addr), _) => addr,
+            (None, Some(port)) => SocketAddr::from(([0, 0, 0, 0], port)),
+            (None, None) => DEFAULT_LISTEN,
+        }
+    }
 }
 
 /// Where observations come from.
@@ -321,28 +403,50 @@ pub struct IngestArgs {
     )]
     pub ndbc_base_url: String,
     /// Seconds between two polls of one station.
-    #[arg(long, env = "BUOYCAST_POLL_INTERVAL_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "BUOYCAST_POLL_INTERVAL_SECS", default_value_t = 300, allow_negative_numbers = true, value_parser = seconds(1, u64::MAX))]
     pub poll_interval_secs: u64,
     /// Stations fetched at the same time.
     #[arg(long, env = "BUOYCAST_FETCH_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub fetch_concurrency: u64,
     /// Seconds before a fetch is abandoned.
-    #[arg(long, env = "BUOYCAST_FETCH_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "BUOYCAST_FETCH_TIMEOUT_SECS", default_value_t = 30, allow_negative_numbers = true, value_parser = seconds(1, u64::MAX))]
     pub fetch_timeout_secs: u64,
     /// Directory of realtime2 files (`<STATION>.txt`) for `--source replay`.
     #[arg(long, env = "BUOYCAST_REPLAY_DIR")]
     pub replay_dir: Option<PathBuf>,
     /// Replay speed: observation time passes this many times faster than real time (0 = no waiting).
-    #[arg(long, env = "BUOYCAST_REPLAY_SPEED", default_value_t = 60.0)]
+    #[arg(long, env = "BUOYCAST_REPLAY_SPEED", default_value_t = 60.0, allow_negative_numbers = true, value_parser = parse_replay_speed)]
     pub replay_speed: f64,
 }
 
 /// Log output.
 #[derive(Debug, Clone, Args)]
 pub struct LogArgs {
-    /// `json` (one object per line) or `pretty` (for humans).
-    #[arg(long, env = "BUOYCAST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
-    pub log_format: LogFormat,
+    /// `json` (one object per line) or `pretty` (for humans, coloured on a terminal unless
+    /// `NO_COLOR` is set). Default: `pretty` when standard output is a terminal, else `json`.
+    /// The level is set by `RUST_LOG` (default `info`).
+    #[arg(long, env = "BUOYCAST_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// `NO_COLOR` (no-color.org): set and not empty, pretty logs have no colours.
+    #[arg(long, env = "NO_COLOR", hide = true)]
+    pub no_color: Option<String>,
+}
+
+impl LogArgs {
+    /// Whether the user asked for no colours.
+    pub fn no_color(&self) -> bool {
+        self.no_color.as_deref().is_some_and(|v| !v.is_empty())
+    }
+}
+
+/// The optional configuration file.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigFileArgs {
+    /// TOML file of settings, keys named as the flags (`listen = ":8080"`, `database_url`,
+    /// `heartbeat_secs = 15`); flags and environment variables override it. See
+    /// docs/DEPLOYMENT.md; `buoycast config print` shows the result.
+    #[arg(long = "config", env = "BUOYCAST_CONFIG", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
 }
 
 /// Log formats.
@@ -352,35 +456,6 @@ pub enum LogFormat {
     Json,
     /// Human-readable lines.
     Pretty,
-}
-
-/// A value that must never be printed (tokens, URLs with passwords).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret itself; call only where it is used.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Self {
-        Self(s.to_owned())
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Self {
-        Self(s)
-    }
 }
 
 #[cfg(test)]
@@ -424,11 +499,5 @@ mod tests {
             message.contains("--trusted-proxies") && message.contains("\"10.0.0.0/40\""),
             "{message}"
         );
-    }
-
-    #[test]
-    fn secrets_do_not_print() {
-        let s = Secret::from("hunter2");
-        assert!(!format!("{s:?}").contains("hunter2"));
     }
 }

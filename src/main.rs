@@ -1,8 +1,6 @@
-//! The `buoycast` binary: parse the command line, hand over to the library.
-
-use clap::Parser;
+//! The `buoycast` binary: load the command line (and config file), hand over to the library.
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    buoycast::cli::main(buoycast::config::Cli::parse()).await
+    buoycast::cli::main(buoycast::config::Cli::load()).await
 }

@@ -6,6 +6,7 @@
 //! members ([`JsonMembers`]), one per line, so every event in the span copies them as they are.
 
 use std::fmt::{self, Write as _};
+use std::io::IsTerminal;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
@@ -15,13 +16,51 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFi
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, fmt as tfmt};
 
-use crate::config::LogFormat;
+use crate::config::{LogArgs, LogFormat};
 
-/// Installs the global subscriber. `RUST_LOG` overrides the default `info` level.
-pub fn init(format: LogFormat) {
+/// The format and colouring logs get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Output {
+    /// JSON lines or human-readable lines.
+    pub format: LogFormat,
+    /// ANSI colours (only on a terminal, and never with `NO_COLOR`).
+    pub colour: bool,
+}
+
+impl Output {
+    /// `--log-format` if given, else `pretty` on a terminal and `json` otherwise; colours only
+    /// for pretty logs on a terminal without `NO_COLOR`.
+    pub fn choose(format: Option<LogFormat>, terminal: bool, no_color: bool) -> Self {
+        let format = format.unwrap_or(if terminal {
+            LogFormat::Pretty
+        } else {
+            LogFormat::Json
+        });
+        Self {
+            format,
+            colour: format == LogFormat::Pretty && terminal && !no_color,
+        }
+    }
+}
+
+/// Installs the global subscriber, writing to standard output as [`Output::choose`] decides.
+/// `RUST_LOG` overrides the default `info` level.
+pub fn init(args: &LogArgs) {
+    install(Output::choose(
+        args.log_format,
+        std::io::stdout().is_terminal(),
+        args.no_color(),
+    ));
+}
+
+/// Installs the global subscriber with this output (does nothing when one is installed).
+pub fn install(output: Output) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tfmt().with_env_filter(filter).with_writer(std::io::stdout);
-    let _ = match format {
+    let builder = tfmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .with_ansi(output.colour);
+    let _ = match output.format {
         LogFormat::Json => builder
             .fmt_fields(JsonMembers)
             .event_format(JsonLines)
@@ -454,5 +493,23 @@ mod tests {
         for key in ["value", "shown", "msg", "path"] {
             assert_eq!(line[key], nasty, "{key}");
         }
+    }
+
+    #[test]
+    fn pretty_on_a_terminal_json_elsewhere_colours_only_on_a_terminal() {
+        let choose = Output::choose;
+        let pretty = |colour| Output {
+            format: LogFormat::Pretty,
+            colour,
+        };
+        let json = Output {
+            format: LogFormat::Json,
+            colour: false,
+        };
+        assert_eq!(choose(None, true, false), pretty(true));
+        assert_eq!(choose(None, true, true), pretty(false));
+        assert_eq!(choose(None, false, false), json);
+        assert_eq!(choose(Some(LogFormat::Pretty), false, false), pretty(false));
+        assert_eq!(choose(Some(LogFormat::Json), true, false), json);
     }
 }

@@ -27,7 +27,10 @@ fn init_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            buoycast::telemetry::init(buoycast::config::LogFormat::Pretty);
+            buoycast::telemetry::install(buoycast::telemetry::Output {
+                format: buoycast::config::LogFormat::Pretty,
+                colour: false,
+            });
         }
     });
 }
@@ -252,8 +255,9 @@ impl Server {
     ) -> Self {
         init_logs();
         let settings = Settings {
-            database_url: database_url.to_owned(),
-            redis_url: Some(redis_url.to_owned()),
+            database_url: database_url.into(),
+            redis_url: Some(redis_url.into()),
+            connect_timeout: Duration::from_secs(10),
             server: Some(ServerSettings {
                 heartbeat: Duration::from_secs(1),
                 shutdown_grace: Duration::from_secs(2),

@@ -1,6 +1,10 @@
 //! The `buoycast` binary as a user runs it: `parse` on real files, and `run` with a replay
 //! directory serving the stream, then stopping cleanly on SIGTERM; subscriber-auth flags checked
-//! at start-up, and tokens kept out of the logs.
+//! at start-up, and tokens kept out of the logs. Configuration: `PORT`, the `--listen` forms,
+//! the config file and `config print`, secrets in `--help`, log formats on a terminal and in a
+//! pipe, and every common start-up mistake's one-line message and exit code.
+
+use buoycast_testkit::services;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -350,4 +354,796 @@ async fn subscriber_tokens_never_reach_the_logs() {
         "a token reached the logs:\n{logs}"
     );
     assert!(!logs.contains(SECRET), "the secret reached the logs");
+}
+
+// ---- Configuration and start-up errors -------------------------------------------------------
+
+/// The binary with a clean slate: no configuration from the environment of the test run, the
+/// working directory a fresh temporary one (so that no stray file can be created in the
+/// repository).
+fn buoycast(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(BIN);
+    command.current_dir(dir);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("BUOYCAST_")
+            || ["DATABASE_URL", "REDIS_URL", "PORT", "NO_COLOR", "RUST_LOG"]
+                .contains(&name.as_str())
+        {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Runs to completion; returns the exit code, stdout and stderr.
+fn outcome(command: &mut Command) -> (Option<i32>, String, String) {
+    let output = command.output().expect("runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `buoycast config print` with these arguments and variables: its TOML.
+fn effective(args: &[&str], env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, stdout, stderr) = outcome(
+        buoycast(dir.path())
+            .args(["config", "print"])
+            .args(args)
+            .envs(env.iter().copied()),
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    stdout
+}
+
+/// The line of one key in `config print`'s output.
+fn setting<'a>(printed: &'a str, key: &str) -> &'a str {
+    printed
+        .lines()
+        .find(|l| l.starts_with(&format!("{key} = ")))
+        .unwrap_or_else(|| panic!("no {key} in {printed}"))
+}
+
+/// A port free on every interface, below the kernel's range of ephemeral ports (which other
+/// processes' outgoing connections take at any moment: a port from there may be taken between
+/// this check and the server's bind).
+fn listen_port() -> u16 {
+    use rand::Rng;
+    loop {
+        let port = rand::rng().random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Starts `buoycast run` without ingest on a fresh SQLite file in `dir`, configured for a free
+/// port of 127.0.0.1, and waits until `/health` answers there; the child is killed when
+/// dropped. A port taken meanwhile by a parallel test is replaced by another.
+struct Running(std::process::Child);
+
+impl Running {
+    fn start(dir: &std::path::Path, configure: impl Fn(&mut Command, u16)) -> Self {
+        let mut refused = Vec::new();
+        for _ in 0..10 {
+            let port = listen_port();
+            let mut command = buoycast(dir);
+            command
+                .args([
+                    "run",
+                    "--source",
+                    "none",
+                    "--database-url",
+                    "sqlite://run.db",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            configure(&mut command, port);
+            let mut child = command.spawn().expect("starts");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                    use std::io::{Read, Write};
+                    stream
+                        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        .expect("write");
+                    let mut answer = String::new();
+                    let _ = stream.read_to_string(&mut answer);
+                    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+                    return Self(child);
+                }
+                if let Some(status) = child.try_wait().expect("wait") {
+                    let mut stderr = String::new();
+                    let _ = std::io::Read::read_to_string(
+                        child.stderr.as_mut().expect("stderr"),
+                        &mut stderr,
+                    );
+                    if stderr.contains("Address already in use") {
+                        refused.push(stderr);
+                        break; // taken by a parallel test: try another port
+                    }
+                    panic!("exited with {status} before listening on {port}: {stderr}");
+                }
+                assert!(Instant::now() < deadline, "not listening on {port}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        panic!("no free port in 10 attempts: {refused:?}");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn port_is_honoured_when_no_listen_address_is_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _server = Running::start(dir.path(), |c, port| {
+        c.env("PORT", port.to_string());
+    });
+    // PORT listens on all interfaces; BUOYCAST_LISTEN and --listen beat it.
+    let all = effective(&[], &[("PORT", "18415")]);
+    assert_eq!(
+        setting(&all, "listen"),
+        "listen = \"0.0.0.0:18415\"  # env PORT"
+    );
+    let env = effective(
+        &[],
+        &[("PORT", "18415"), ("BUOYCAST_LISTEN", "127.0.0.1:9001")],
+    );
+    assert_eq!(
+        setting(&env, "listen"),
+        "listen = \"127.0.0.1:9001\"  # env BUOYCAST_LISTEN"
+    );
+    let flag = effective(&["--listen", "9002"], &[("PORT", "18415")]);
+    assert_eq!(
+        setting(&flag, "listen"),
+        "listen = \"127.0.0.1:9002\"  # flag"
+    );
+    let none = effective(&[], &[]);
+    assert_eq!(
+        setting(&none, "listen"),
+        "listen = \"127.0.0.1:8080\"  # default"
+    );
+}
+
+#[test]
+fn listen_takes_a_bare_port_a_host_name_and_the_usual_address_forms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(Running::start(dir.path(), |c, port| {
+        c.args(["--listen", &port.to_string()]);
+    }));
+    drop(Running::start(dir.path(), |c, port| {
+        c.args(["--listen", &format!("localhost:{port}")]);
+    }));
+    for (given, want) in [
+        ("8080", "127.0.0.1:8080"),
+        (":8080", "0.0.0.0:8080"),
+        ("localhost:8080", "127.0.0.1:8080"),
+        ("[::]:8080", "[::]:8080"),
+        ("0.0.0.0:8080", "0.0.0.0:8080"),
+        ("127.0.0.1:8080", "127.0.0.1:8080"),
+    ] {
+        let printed = effective(&["--listen", given], &[]);
+        assert_eq!(
+            setting(&printed, "listen"),
+            format!("listen = \"{want}\"  # flag")
+        );
+    }
+}
+
+#[test]
+fn a_bad_listen_address_names_itself_and_the_forms_that_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for bad in ["http://localhost:8080", "8080x", ":70000", "localhost"] {
+        let (code, _, stderr) = outcome(buoycast(dir.path()).args(["run", "--listen", bad]));
+        assert_eq!(code, Some(2), "{bad}: {stderr}");
+        assert!(
+            stderr.contains(&format!("'{bad}' for '--listen <ADDR>'")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("expected PORT (8080"), "{stderr}");
+    }
+    let (code, _, stderr) = outcome(buoycast(dir.path()).arg("run").env("PORT", "http"));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("PORT=`http` is not a port number"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_config_file_sits_under_the_environment_and_the_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("buoycast.toml");
+    std::fs::write(
+        &file,
+        r#"
+listen = ":9000"
+heartbeat_secs = 20
+max_replay = 1000
+stations = ["44009", "41002"]
+reuse-port = true
+database_url = "postgres://app:hunter2@db.internal:5432/buoy"
+publish_token = "file-token-123"
+"#,
+    )
+    .expect("write");
+    let file = file.to_str().expect("path");
+    let printed = effective(
+        &["--config", file, "--max-replay", "7"],
+        &[
+            ("BUOYCAST_HEARTBEAT_SECS", "30"),
+            ("BUOYCAST_MAX_REPLAY", "9"),
+        ],
+    );
+    for (key, line) in [
+        ("listen", "listen = \"0.0.0.0:9000\"  # config file"),
+        (
+            "heartbeat_secs",
+            "heartbeat_secs = 30  # env BUOYCAST_HEARTBEAT_SECS",
+        ),
+        ("max_replay", "max_replay = 7  # flag"),
+        ("stations", "stations = \"44009,41002\"  # config file"),
+        ("reuse_port", "reuse_port = true  # config file"),
+        ("hub_shards", "hub_shards = 16  # default"),
+        (
+            "database_url",
+            "database_url = \"postgres://app:***@db.internal:5432/buoy\"  # config file",
+        ),
+        (
+            "publish_token",
+            "publish_token = \"[redacted]\"  # config file",
+        ),
+    ] {
+        assert_eq!(setting(&printed, key), line);
+    }
+    assert!(
+        printed.contains(&format!("# Config file: {file}.")),
+        "{printed}"
+    );
+    assert!(!printed.contains("hunter2") && !printed.contains("file-token-123"));
+    // The same through BUOYCAST_CONFIG.
+    let printed = effective(&[], &[("BUOYCAST_CONFIG", file)]);
+    assert_eq!(
+        setting(&printed, "heartbeat_secs"),
+        "heartbeat_secs = 20  # config file"
+    );
+}
+
+#[test]
+fn a_server_listens_where_its_config_file_says() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("buoycast.toml");
+    let _server = Running::start(dir.path(), |c, port| {
+        std::fs::write(
+            &file,
+            format!("listen = \"127.0.0.1:{port}\"\nsource = \"none\"\n"),
+        )
+        .expect("write");
+        c.arg("--config").arg(&file);
+    });
+}
+
+#[test]
+fn config_file_mistakes_name_the_key_and_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path.to_str().expect("path").to_owned()
+    };
+    for (file, message) in [
+        (
+            write("typo.toml", "lisen = \":8080\"\n"),
+            "unknown key `lisen` in the config file".to_owned(),
+        ),
+        (
+            write("unknown.toml", "colour_scheme = \"dark\"\n"),
+            "unknown key `colour_scheme`".to_owned(),
+        ),
+        (
+            write("negative.toml", "heartbeat_secs = -5\n"),
+            "`-5` is negative; give a whole number of seconds from 1 to 3600 (`heartbeat_secs` in \
+             the config file"
+                .to_owned(),
+        ),
+        (write("syntax.toml", "listen = \n"), "line 1".to_owned()),
+        (
+            write("flag.toml", "reuse_port = \"yes\"\n"),
+            "`reuse_port` in the config file".to_owned(),
+        ),
+        (
+            "/nonexistent/buoycast.toml".to_owned(),
+            "cannot read the config file".to_owned(),
+        ),
+    ] {
+        let (code, _, stderr) = outcome(buoycast(dir.path()).args(["run", "--config", &file]));
+        assert_eq!(code, Some(2), "{file}: {stderr}");
+        assert!(stderr.contains(&message), "{file}: {stderr}");
+        assert!(stderr.contains(&file), "{file}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    }
+    let (_, _, stderr) = outcome(buoycast(dir.path()).args([
+        "run",
+        "--config",
+        &write("typo2.toml", "lisen = 1\n"),
+    ]));
+    assert!(stderr.contains("did you mean `listen`?"), "{stderr}");
+    // A bad flag beside a good file is the flag's fault, not the file's.
+    let good = write("good.toml", "heartbeat_secs = 5\n");
+    let (code, _, stderr) =
+        outcome(buoycast(dir.path()).args(["run", "--config", &good, "--listen", "nowhere"]));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("'nowhere' for '--listen <ADDR>'"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("config file"), "{stderr}");
+}
+
+#[test]
+fn secrets_never_show_in_help_or_config_print() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, help, _) = outcome(
+        buoycast(dir.path())
+            .args(["run", "--help"])
+            .env("BUOYCAST_PUBLISH_TOKEN", "publish-s3cret")
+            .env("BUOYCAST_METRICS_TOKEN", "metrics-s3cret")
+            .env("BUOYCAST_JWT_SECRET", "jwt-s3cret")
+            .env("DATABASE_URL", "postgres://app:db-s3cret@db/buoy")
+            .env("REDIS_URL", "redis://:redis-s3cret@cache:6379")
+            .env("BUOYCAST_STATIONS", "44009"),
+    );
+    assert_eq!(code, Some(0));
+    assert!(help.contains("BUOYCAST_PUBLISH_TOKEN") && help.contains("DATABASE_URL"));
+    assert!(!help.contains("s3cret"), "{help}");
+    assert!(
+        help.contains("[env: BUOYCAST_STATIONS=44009]"),
+        "other values still show"
+    );
+    let printed = effective(
+        &["--metrics-token", "metrics-s3cret"],
+        &[
+            (
+                "DATABASE_URL",
+                "postgres://app:db-s3cret@db/buoy?sslmode=require",
+            ),
+            ("REDIS_URL", "redis://:redis-s3cret@cache:6379"),
+        ],
+    );
+    assert!(!printed.contains("s3cret"), "{printed}");
+    assert_eq!(
+        setting(&printed, "redis_url"),
+        "redis_url = \"redis://:***@cache:6379\"  # env REDIS_URL"
+    );
+}
+
+/// Runs `buoycast run` (no ingest, a free port) that must stop at start-up: exit code and
+/// stderr.
+fn start_fails(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let (code, _, stderr) = outcome(
+        buoycast(dir)
+            .args(["run", "--source", "none", "--listen"])
+            .arg(format!("127.0.0.1:{}", free_port()))
+            .args(args),
+    );
+    (code, stderr)
+}
+
+#[test]
+fn a_database_url_that_is_no_store_is_refused_without_creating_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, stderr) = start_fails(dir.path(), &["--database-url", "foo"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "buoycast: --database-url `foo` is neither a URL nor a SQLite file path; for a SQLite \
+         file write sqlite://foo.db or ./foo, otherwise use sqlite://FILE (embedded) or \
+         postgres://USER:PASSWORD@HOST:PORT/DB (distributed)"
+    );
+    let created: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").collect();
+    assert!(created.is_empty(), "files were created: {created:?}");
+
+    let (code, stderr) = start_fails(
+        dir.path(),
+        &["--database-url", "mysql://app:hunter2@db:3306/buoy"],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--database-url mysql://app:***@db:3306/buoy: unknown scheme `mysql`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"));
+
+    // What a bare word would have been, written as a path, works.
+    let (code, stderr) = start_fails(dir.path(), &["--database-url", "./foo", "--listen", "x"]);
+    assert_eq!(code, Some(2), "only the listen address is wrong: {stderr}");
+}
+
+#[test]
+fn a_sqlite_file_that_cannot_be_opened_is_named_once_with_the_cause() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no-such-dir/buoycast.db");
+    let (code, stderr) = start_fails(
+        dir.path(),
+        &["--database-url", &format!("sqlite://{}", missing.display())],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot open the SQLite database {}",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("unable to open database file"), "{stderr}");
+    assert!(stderr.contains("does not exist: create it"), "{stderr}");
+    assert_eq!(stderr.matches("unable to open").count(), 1, "{stderr}");
+
+    let (code, stderr) = start_fails(
+        dir.path(),
+        &[
+            "--database-url",
+            &format!("sqlite://{}", dir.path().display()),
+        ],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("that is a directory"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_postgresql_is_named_with_the_cause_and_the_time_waited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port(); // closed: nothing listens there
+    let url = format!("postgres://app:hunter2@127.0.0.1:{port}/buoy");
+    let started = Instant::now();
+    let (code, stderr) = start_fails(
+        dir.path(),
+        &["--database-url", &url, "--connect-timeout-secs", "1"],
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot reach PostgreSQL at 127.0.0.1:{port} (database buoy, user app) after 1."
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2") && !stderr.contains("pool timed out"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_postgresql_that_answers_with_an_error_is_named_at_once() {
+    let pg = services::PostgresServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let (code, stderr) = start_fails(
+        dir.path(),
+        &[
+            "--database-url",
+            &pg.url("no_such_db"),
+            "--connect-timeout-secs",
+            "30",
+        ],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "an error answer is not retried for the whole timeout"
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "PostgreSQL at 127.0.0.1:{} (database no_such_db, user postgres) refused the \
+             connection: database \"no_such_db\" does not exist",
+            pg.port()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unreachable_redis_is_named_with_the_cause_and_the_time_waited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let (code, stderr) = start_fails(
+        dir.path(),
+        &[
+            "--database-url",
+            "sqlite://run.db",
+            "--redis-url",
+            &format!("redis://:hunter2@127.0.0.1:{port}"),
+            "--connect-timeout-secs",
+            "1",
+        ],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(&format!("cannot reach Redis at 127.0.0.1:{port} after 1.")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    let (code, stderr) = start_fails(dir.path(), &["--redis-url", "http://:hunter2@cache"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--redis-url http://:***@cache: not a Redis URL"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn negative_and_zero_speeds_and_intervals_are_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (args, env, message) in [
+        (
+            vec!["--replay-speed", "-1"],
+            None,
+            "'-1' for '--replay-speed <REPLAY_SPEED>': `-1` is negative",
+        ),
+        (
+            vec!["--heartbeat-secs", "0"],
+            None,
+            "'0' for '--heartbeat-secs <HEARTBEAT_SECS>': `0` is too small",
+        ),
+        (
+            vec!["--poll-interval-secs", "-5"],
+            None,
+            "'-5' for '--poll-interval-secs <POLL_INTERVAL_SECS>': `-5` is negative",
+        ),
+        (
+            vec!["--fetch-timeout-secs", "0"],
+            None,
+            "`0` is too small; give a whole number of seconds, at least 1",
+        ),
+        (
+            vec![],
+            Some(("BUOYCAST_HEARTBEAT_SECS", "-1")),
+            "'-1' for '--heartbeat-secs <HEARTBEAT_SECS>': `-1` is negative",
+        ),
+        (
+            vec![],
+            Some(("BUOYCAST_REPLAY_SPEED", "fast")),
+            "`fast` is not a number",
+        ),
+    ] {
+        let mut command = buoycast(dir.path());
+        command.arg("run").args(&args);
+        if let Some((name, value)) = env {
+            command.env(name, value);
+        }
+        let (code, _, stderr) = outcome(&mut command);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn an_empty_replay_directory_is_warned_about_and_the_server_still_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A directory that is not there is an error, though.
+    let missing = dir.path().join("no-such-replay");
+    let (code, _, stderr) = outcome(
+        buoycast(dir.path())
+            .args(["run", "--source", "replay", "--replay-dir"])
+            .arg(&missing),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "buoycast: --replay-dir {}: no such directory",
+            missing.display()
+        )
+    );
+    let replay = dir.path().join("replay");
+    std::fs::create_dir(&replay).expect("mkdir");
+    std::fs::write(replay.join("README.md"), "no station files here").expect("write");
+    let port = free_port();
+    let mut child = buoycast(dir.path())
+        .args([
+            "run",
+            "--source",
+            "replay",
+            "--database-url",
+            "sqlite://run.db",
+        ])
+        .arg("--replay-dir")
+        .arg(&replay)
+        .args(["--listen", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut seen = Vec::new();
+    let warning = loop {
+        let line = lines.next().expect("a log line").expect("read");
+        let value: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        if value["event"] == "replay_dir_empty" {
+            break value;
+        }
+        seen.push(line);
+        assert!(seen.len() < 50, "no warning in {seen:?}");
+    };
+    assert_eq!(warning["level"], "warn");
+    assert!(
+        warning["msg"]
+            .as_str()
+            .expect("msg")
+            .contains("holds no <STATION>.txt files"),
+        "{warning}"
+    );
+    // A warning, not an exit: the server comes up.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(child.try_wait().expect("wait").is_none(), "exited");
+        assert!(Instant::now() < deadline, "not listening");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+}
+
+/// The logs of `run` starting with a database it cannot open (so that it logs and exits at
+/// once), its stdout a terminal when `terminal`.
+fn startup_logs(terminal: bool, args: &[&str], env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = if terminal {
+        // `script` runs the binary on a pseudo-terminal and copies what it writes.
+        let mut line = format!("{BIN} run --database-url sqlite:///nonexistent/x.db");
+        for arg in args {
+            line.push(' ');
+            line.push_str(arg);
+        }
+        let mut script = Command::new("script");
+        script
+            .current_dir(dir.path())
+            .args(["-qec", &line, "/dev/null"])
+            .env("TERM", "xterm");
+        for (name, _) in std::env::vars() {
+            if name.starts_with("BUOYCAST_") || ["NO_COLOR", "RUST_LOG"].contains(&name.as_str()) {
+                script.env_remove(name);
+            }
+        }
+        script
+    } else {
+        let mut command = buoycast(dir.path());
+        command
+            .args(["run", "--database-url", "sqlite:///nonexistent/x.db"])
+            .args(args);
+        command
+    };
+    let (_, stdout, _) = outcome(command.envs(env.iter().copied()));
+    stdout
+}
+
+#[test]
+fn logs_are_pretty_and_coloured_on_a_terminal_and_json_without_colours_elsewhere() {
+    const ESC: &str = "\u{1b}[";
+    let piped = startup_logs(false, &[], &[]);
+    let first = piped.lines().next().expect("a log line");
+    let json: serde_json::Value = serde_json::from_str(first).expect("JSON when piped");
+    assert_eq!(json["event"], "fatal");
+    let pretty_piped = startup_logs(false, &["--log-format", "pretty"], &[]);
+    assert!(pretty_piped.contains("ERROR"), "{pretty_piped}");
+    assert!(
+        !pretty_piped.contains(ESC),
+        "no ANSI codes in a pipe: {pretty_piped:?}"
+    );
+
+    let terminal = startup_logs(true, &[], &[]);
+    assert!(
+        terminal.contains("ERROR") && !terminal.contains("\"level\""),
+        "{terminal:?}"
+    );
+    assert!(
+        terminal.contains(ESC),
+        "colours on a terminal: {terminal:?}"
+    );
+    let no_color = startup_logs(true, &[], &[("NO_COLOR", "1")]);
+    assert!(
+        no_color.contains("ERROR") && !no_color.contains(ESC),
+        "{no_color:?}"
+    );
+    let json_terminal = startup_logs(true, &["--log-format", "json"], &[]);
+    assert!(
+        json_terminal.contains("\"level\":\"error\""),
+        "{json_terminal:?}"
+    );
+}
+
+#[test]
+fn a_listen_address_in_use_is_named_with_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let (code, _, stderr) = outcome(buoycast(dir.path()).args([
+        "run",
+        "--source",
+        "none",
+        "--database-url",
+        "sqlite://run.db",
+        "--listen",
+        &port.to_string(),
+    ]));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on 127.0.0.1:{port}: Address already in use"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("choose another port with --listen"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_redis_lost_after_start_is_logged_with_its_address_and_the_cause() {
+    let mut redis = services::RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = listen_port();
+    let mut child = buoycast(dir.path())
+        .args([
+            "serve",
+            "--database-url",
+            "sqlite://serve.db",
+            "--redis-url",
+        ])
+        .arg(redis.url())
+        .args(["--listen", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(value) = serde_json::from_str(&line)
+                && lines_tx.send(value).is_err()
+            {
+                break;
+            }
+        }
+    });
+    let next = |what: &str, matches: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines_rx.recv_timeout(left) {
+                Ok(line) if matches(&line) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no {what}: {e}"),
+            }
+        }
+    };
+    next("subscription", &|l| l["event"] == "redis_subscribed");
+    redis.stop();
+    let line = next("unreachable warning", &|l| {
+        l["event"] == "redis_subscriber_error" && l.get("cause").is_some()
+    });
+    let address = format!("127.0.0.1:{}", redis.port());
+    assert_eq!(line["address"], address.as_str(), "{line}");
+    let cause = line["cause"].as_str().expect("cause");
+    assert!(cause.contains("Connection refused"), "{line}");
+    child.kill().expect("kill");
+    child.wait().expect("wait");
 }

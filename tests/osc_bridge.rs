@@ -340,8 +340,9 @@ async fn start_server(
     std::sync::Arc<dyn buoycast::bus::Bus>,
 ) {
     let mut settings = Settings {
-        database_url: database_url.to_owned(),
+        database_url: database_url.into(),
         redis_url: None,
+        connect_timeout: Duration::from_secs(10),
         server: Some(Default::default()),
         ingest: None,
     };
@@ -395,9 +396,10 @@ async fn the_bridge_resumes_across_a_server_restart_without_loss_or_repeat() {
         .expect("server stopped cleanly");
     drop((store, bus));
     receiver.wait_status("reconnecting");
-    let offline = buoycast::app::connect_store(&database_url)
-        .await
-        .expect("store");
+    let offline =
+        buoycast::app::connect_store(&database_url.as_str().into(), Duration::from_secs(10))
+            .await
+            .expect("store");
     for minutes in 3..5 {
         let o = wave("46042", minutes);
         offline
@@ -449,7 +451,7 @@ async fn a_bridge_that_saw_nothing_resumes_from_where_it_joined() {
     let store_offline = |observations: Vec<Observation>| {
         let database_url = database_url.clone();
         async move {
-            let store = buoycast::app::connect_store(&database_url)
+            let store = buoycast::app::connect_store(&database_url.into(), Duration::from_secs(10))
                 .await
                 .expect("store");
             store

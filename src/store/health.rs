@@ -61,6 +61,7 @@ impl StoreFault {
             StoreError::Unavailable(e)
             | StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => Self::of_sqlx(e),
             StoreError::Migrate(_) => Self::Other,
+            StoreError::Open(_) => Self::Unreachable,
             StoreError::Corrupt(_) => Self::Corrupt,
         }
     }

@@ -7,6 +7,7 @@ mod health;
 mod postgres;
 mod sql;
 mod sqlite;
+mod url;
 mod writer_thread;
 
 use std::time::Duration;
@@ -20,6 +21,7 @@ use health::WRITE_PROBE;
 pub use health::{FAILURE_MEMORY, StoreFault, WriteHealth};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use url::StoreKind;
 
 /// How many rows a batch amounts to once repeated (station, timestamp) keys are merged.
 pub fn normalised_len(batch: &[Observation]) -> usize {
@@ -38,6 +40,10 @@ pub enum StoreError {
     /// A row held data the domain types reject (should never happen for rows we wrote).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database could not be opened at start-up; the message names it (password redacted),
+    /// the cause and, where there is one, the fix.
+    #[error("{0}")]
+    Open(String),
 }
 
 /// "Observations after seq N", optionally narrowed.

@@ -5,18 +5,20 @@
 //! reading the counter the previous one committed. Times are stored as `timestamptz`; station
 //! ids use the `"C"` collation so that they sort bytewise, as in SQLite.
 
+use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Postgres, Row};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Connection, Postgres, Row};
 
 use super::sql::{self, STATION_COLUMNS, normalise_batch};
 use super::{
     AfterQuery, HistoryQuery, StationMeta, Store, StoreError, StoreFault, WRITE_PROBE, WriteHealth,
     join_metadata, newest, one_station,
 };
+use crate::config::redact_url;
 use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
 
 /// Key of the advisory lock that serialises inserts ("buoycast" in ASCII).
@@ -26,6 +28,10 @@ const MAX_CONNECTIONS: u32 = 10;
 /// How long a request waits for a connection before the store counts as unavailable (REST then
 /// answers 503 instead of hanging while PostgreSQL is down).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long [`PgStore::connect`] waits for a server that does not answer yet.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause between two connection attempts at start-up.
+const CONNECT_RETRY: Duration = Duration::from_millis(250);
 
 /// Columns of an observation row, in the order [`sql::observation`] reads them.
 static COLUMNS: LazyLock<String> = LazyLock::new(sql::columns);
@@ -80,12 +86,60 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects to the database named by a `postgres://` URL (it must exist).
+    /// Connects to the database named by a `postgres://` URL (it must exist), waiting up to
+    /// [`CONNECT_TIMEOUT`] for the server.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_within(url, CONNECT_TIMEOUT).await
+    }
+
+    /// Connects, retrying a server that does not answer for up to `timeout` (one that answers
+    /// with an error, such as a wrong password, fails at once). A failure is one
+    /// [`StoreError::Open`] line with the host, port, database, user, cause and time waited.
+    pub async fn connect_within(url: &str, timeout: Duration) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| {
+            StoreError::Open(format!(
+                "--database-url {}: not a PostgreSQL URL: {e}",
+                redact_url(url)
+            ))
+        })?;
+        let target = format!(
+            "PostgreSQL at {}:{} (database {}, user {})",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("(default)"),
+            options.get_username()
+        );
+        let started = Instant::now();
+        loop {
+            let left = timeout.saturating_sub(started.elapsed());
+            let attempt = tokio::time::timeout(left, PgConnection::connect_with(&options)).await;
+            let cause = match attempt {
+                Ok(Ok(connection)) => {
+                    let _ = connection.close().await;
+                    break;
+                }
+                Ok(Err(sqlx::Error::Database(e))) => {
+                    return Err(StoreError::Open(format!(
+                        "{target} refused the connection: {}; check --database-url",
+                        e.message()
+                    )));
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "no answer".to_owned(),
+            };
+            if started.elapsed() >= timeout {
+                return Err(StoreError::Open(format!(
+                    "cannot reach {target} after {:.1} s: {cause}; is the server running, and \
+                     is --database-url right? (--connect-timeout-secs sets the wait)",
+                    started.elapsed().as_secs_f64()
+                )));
+            }
+            tokio::time::sleep(CONNECT_RETRY.min(timeout.saturating_sub(started.elapsed()))).await;
+        }
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(options)
             .await?;
         Ok(Self {
             pool,

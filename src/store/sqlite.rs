@@ -89,6 +89,34 @@ pub struct SqliteStore {
     reader: SqlitePool,
 }
 
+/// Why the SQLite file at `path` could not be opened, in one line, with a fix where there is
+/// an obvious one.
+fn open_error(path: &std::path::Path, error: &sqlx::Error) -> String {
+    let cause = match error {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        sqlx::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    };
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let hint = if !parent.is_dir() {
+        format!(
+            "the directory {} does not exist: create it, or choose another path",
+            parent.display()
+        )
+    } else if path.is_dir() {
+        "that is a directory: name a file in it, e.g. sqlite://DIR/buoycast.db".to_owned()
+    } else {
+        "check that this user may read and write the file and its directory".to_owned()
+    };
+    format!(
+        "cannot open the SQLite database {}: {cause}; {hint}",
+        path.display()
+    )
+}
+
 /// The writer connection, opened on demand and replaced after any failed write.
 #[derive(Debug)]
 struct Writer {
@@ -104,14 +132,22 @@ struct Writer {
 
 impl SqliteStore {
     /// Opens (creating if missing) the database named by a `sqlite:` URL or a plain path.
+    /// A failure to open it is one [`StoreError::Open`] line naming the file, the cause and
+    /// the fix.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let url = if url.starts_with("sqlite:") {
             url.to_owned()
         } else {
             format!("sqlite://{url}")
         };
-        let options = SqliteConnectOptions::from_str(&url)?.synchronous(SqliteSynchronous::Full);
-        Self::connect_with(options).await
+        let options = SqliteConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Open(format!("--database-url {url}: {e}")))?
+            .synchronous(SqliteSynchronous::Full);
+        let path = options.get_filename().to_owned();
+        Self::connect_with(options).await.map_err(|e| match e {
+            StoreError::Unavailable(e) => StoreError::Open(open_error(&path, &e)),
+            other => other,
+        })
     }
 
     /// Opens the database with these options plus WAL and the busy timeout. `synchronous` is

@@ -264,7 +264,7 @@ async fn a_full_disk_is_never_acknowledged_and_publishing_recovers_without_a_res
     let fs = Tmpfs::mount("2m");
     let db = fs.0.path().join("full.db");
     let app = spawn_app_with(|s| {
-        s.database_url = format!("sqlite://{}", db.display());
+        s.database_url = format!("sqlite://{}", db.display()).into();
         s.server.as_mut().expect("server").publish_token = Some(TOKEN.into());
     })
     .await;

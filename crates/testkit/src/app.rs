@@ -21,7 +21,10 @@ fn init_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            buoycast::telemetry::init(buoycast::config::LogFormat::Pretty);
+            buoycast::telemetry::install(buoycast::telemetry::Output {
+                format: buoycast::config::LogFormat::Pretty,
+                colour: false,
+            });
         }
     });
 }
@@ -61,8 +64,9 @@ async fn spawn(adjust: impl FnOnce(&mut Settings), tls: Option<TestCerts>) -> Te
     init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings {
-        database_url: format!("sqlite://{}", dir.path().join("test.db").display()),
+        database_url: format!("sqlite://{}", dir.path().join("test.db").display()).into(),
         redis_url: None,
+        connect_timeout: Duration::from_secs(10),
         server: Some(ServerSettings {
             shutdown_grace: Duration::from_secs(2),
             ..ServerSettings::default()

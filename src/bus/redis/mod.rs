@@ -71,6 +71,30 @@ pub fn resp3_url(url: &str) -> String {
     }
 }
 
+/// The server a client connects to, `HOST:PORT` (no credentials), for messages.
+fn address(client: &redis::Client) -> String {
+    client.get_connection_info().addr().to_string()
+}
+
+/// One fresh connection and a PING within `timeout`: `Err` says why not (for messages).
+async fn probe(client: &redis::Client, timeout: Duration) -> Result<(), String> {
+    let attempt = async {
+        let mut connection = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .map(drop)
+    };
+    match tokio::time::timeout(timeout.min(CONNECT_TIMEOUT), attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "no answer within {:.1} s",
+            timeout.min(CONNECT_TIMEOUT).as_secs_f64()
+        )),
+    }
+}
+
 /// A connection manager for publishing: few retries, so that a publish during an outage fails
 /// fast (ingest goes on; servers repair from the store), and the next command reconnects.
 fn publisher_manager(client: &redis::Client) -> Result<ConnectionManager, BusError> {
@@ -88,8 +112,12 @@ impl RedisBus {
     /// the URL names no protocol). Connects lazily: a server that is down now is retried.
     /// Must be called within a Tokio runtime.
     pub fn connect(url: &str) -> Result<Self, BusError> {
-        let client = redis::Client::open(resp3_url(url).as_str())
-            .map_err(|e| BusError::Unavailable(format!("invalid Redis URL: {e}")))?;
+        let client = redis::Client::open(resp3_url(url).as_str()).map_err(|e| {
+            BusError::Unavailable(format!(
+                "--redis-url {}: not a Redis URL ({e}); use redis://[:PASSWORD@]HOST:PORT",
+                crate::config::redact_url(url)
+            ))
+        })?;
         if !client
             .get_connection_info()
             .redis_settings()
@@ -108,6 +136,31 @@ impl RedisBus {
             connected: Arc::new(AtomicBool::new(false)),
             subscribed: AtomicBool::new(false),
         })
+    }
+
+    /// Waits until Redis answers a PING, retrying for up to `timeout`; the error names the
+    /// server (never the password), the cause and the time waited.
+    pub async fn wait_until_reachable(&self, timeout: Duration) -> Result<(), BusError> {
+        let started = tokio::time::Instant::now();
+        loop {
+            let left = timeout.saturating_sub(started.elapsed());
+            let cause = match probe(&self.client, left).await {
+                Ok(()) => return Ok(()),
+                Err(cause) => cause,
+            };
+            if started.elapsed() >= timeout {
+                return Err(BusError::Unavailable(format!(
+                    "cannot reach Redis at {} after {:.1} s: {cause}; is the server running, \
+                     and is --redis-url right? (--connect-timeout-secs sets the wait)",
+                    address(&self.client),
+                    started.elapsed().as_secs_f64()
+                )));
+            }
+            tokio::time::sleep(
+                (MAX_RECONNECT_DELAY / 4).min(timeout.saturating_sub(started.elapsed())),
+            )
+            .await;
+        }
     }
 
     fn publisher(&self) -> (u64, ConnectionManager) {

@@ -63,6 +63,10 @@ enum Ended {
     Dead,
 }
 
+/// While Redis is down, every this many failed PINGs (one each [`super::PING_INTERVAL`] or
+/// so) the subscriber logs where it is and why it cannot be reached.
+const UNREACHABLE_LOG_EVERY: u32 = 5;
+
 /// The subscriber: keeps one subscription alive until the [`Subscription`] is dropped.
 pub(super) async fn run_subscriber(
     client: redis::Client,
@@ -82,7 +86,7 @@ pub(super) async fn run_subscriber(
         let manager = match ConnectionManager::new_lazy_with_config(client.clone(), config) {
             Ok(manager) => manager,
             Err(e) => {
-                tracing::warn!(event = "redis_subscriber_error", message = %e, "cannot create the Redis subscriber; retrying");
+                tracing::warn!(event = "redis_subscriber_error", message = %e, address = %super::address(&client), "cannot create the Redis subscriber; retrying");
                 tokio::select! {
                     () = out.tx.closed() => return,
                     () = tokio::time::sleep(MAX_RECONNECT_DELAY) => continue,
@@ -91,6 +95,7 @@ pub(super) async fn run_subscriber(
         };
         let ended = Subscriber {
             manager,
+            client: &client,
             pushes: push_rx,
             connected: &connected,
             out: &mut out,
@@ -130,6 +135,8 @@ struct State {
 struct Subscriber<'a> {
     /// The subscriber connection (reconnects and resubscribes by itself).
     manager: ConnectionManager,
+    /// Where it connects, for messages naming the server and the cause of an outage.
+    client: &'a redis::Client,
     /// Push messages of the connection: subscribe confirmations, messages, disconnections.
     pushes: mpsc::UnboundedReceiver<PushInfo>,
     /// The bus's flag behind [`Bus::is_connected`].
@@ -181,7 +188,20 @@ impl Subscriber<'_> {
                     } else {
                         state.failed_pings += 1;
                         if state.subscribed {
-                            tracing::warn!(event = "redis_subscriber_error", message = "PING timed out", failedPings = state.failed_pings, "Redis did not answer a PING");
+                            tracing::warn!(event = "redis_subscriber_error", message = "PING timed out", address = %super::address(self.client), failedPings = state.failed_pings, "Redis did not answer a PING");
+                        } else if state.failed_pings % UNREACHABLE_LOG_EVERY == 1 {
+                            // Down for a while: say where and why, now and then.
+                            let address = super::address(self.client);
+                            if let Err(cause) = super::probe(self.client, Duration::from_secs(1)).await {
+                                tracing::warn!(
+                                    event = "redis_subscriber_error",
+                                    message = %format!("Redis at {address} unreachable: {cause}; reconnecting"),
+                                    address = %address,
+                                    cause = %cause,
+                                    failedPings = state.failed_pings,
+                                    "Redis unreachable"
+                                );
+                            }
                         }
                         // While the manager reconnects by itself PINGs wait for it; a
                         // connection it believes up that keeps silent is replaced.
@@ -222,6 +242,7 @@ impl Subscriber<'_> {
                 tracing::warn!(
                     event = "redis_subscriber_error",
                     message = "connection to Redis lost; reconnecting",
+                    address = %super::address(self.client),
                     "Redis subscriber disconnected"
                 );
                 true
@@ -243,12 +264,23 @@ impl Subscriber<'_> {
             tokio::select! {
                 () = self.out.tx.closed() => return false,
                 _ = waiting.tick() => {
-                    tracing::warn!(event = "redis_subscriber_error", message = "Redis unreachable; still trying to subscribe", "waiting for Redis");
+                    let address = super::address(self.client);
+                    let cause = super::probe(self.client, Duration::from_secs(1))
+                        .await
+                        .err()
+                        .unwrap_or_else(|| "answering again; subscribing".to_owned());
+                    tracing::warn!(
+                        event = "redis_subscriber_error",
+                        message = %format!("Redis at {address} unreachable: {cause}; still trying to subscribe"),
+                        address = %address,
+                        cause = %cause,
+                        "waiting for Redis"
+                    );
                 }
                 result = attempt => match result {
                     Ok(()) => return true,
                     Err(e) => {
-                        tracing::warn!(event = "redis_subscriber_error", message = %e, "subscribing failed; retrying");
+                        tracing::warn!(event = "redis_subscriber_error", message = %e, address = %super::address(self.client), "subscribing failed; retrying");
                         tokio::select! {
                             () = self.out.tx.closed() => return false,
                             () = tokio::time::sleep(MAX_RECONNECT_DELAY) => {}
