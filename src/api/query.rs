@@ -264,8 +264,9 @@ mod tests {
         assert_eq!(s.limit, Some(Bounded(5)));
         assert_eq!(Stations::filter(s.stations).unwrap().len(), 2);
         assert!(s.since.is_some());
+        assert_eq!(read("wait=0").unwrap().wait, Some(Bounded(0)));
         let empty = read("").unwrap();
-        assert!(empty.limit.is_none() && empty.last_event_id.is_none());
+        assert!(empty.limit.is_none() && empty.last_event_id.is_none() && empty.wait.is_none());
         assert_eq!(Stations::filter(read("stations=").unwrap().stations), None);
     }
 
