@@ -9,8 +9,8 @@ mod timestamp;
 
 pub use address_ranges::{AddressRanges, AddressRangesError, TrustedProxies};
 pub use observation::{
-    MAX_AHEAD, Observation, StoredObservation, VALUE_COLUMNS, VALUE_COUNT, VALUE_RANGES, Violation,
-    ViolationReason,
+    MAX_AHEAD, Observation, StoredObservation, VALUE_COLUMNS, VALUE_COUNT, VALUE_NAMES,
+    VALUE_RANGES, Violation, ViolationReason,
 };
 pub use seq::Seq;
 pub use station::Station;
