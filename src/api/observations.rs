@@ -43,7 +43,8 @@ pub struct List {
     pub observations: Vec<StoredObservation>,
 }
 
-/// Query of `GET /v1/observations`, checked in this order.
+/// Query of `GET /v1/observations`: what to read, checked in this order before the station
+/// grant; then [`PageQuery`], checked after it.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PollQuery {
@@ -57,6 +58,13 @@ pub struct PollQuery {
         pattern = r"^\s*[A-Za-z0-9_-]{0,32}\s*(,\s*[A-Za-z0-9_-]{0,32}\s*){0,199}$"
     )]
     stations: Option<Stations>,
+}
+
+/// Query of `GET /v1/observations`: how much to return and how long to wait, checked in this
+/// order after the station grant (a refused station outranks a bad page parameter).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
     /// Page size.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, default = 100)]
     limit: Option<Limit>,
@@ -95,7 +103,7 @@ pub struct StationsQuery {
 }
 
 /// Polling fallback: observations after a seq, oldest first; optionally waits for new ones.
-#[utoipa::path(get, path = "/v1/observations", tag = "observations", params(PollQuery),
+#[utoipa::path(get, path = "/v1/observations", tag = "observations", params(PollQuery, PageQuery),
     security((), ("subscriberJwt" = []), ("subscriberCookie" = []), ("subscriberQuery" = [])),
     responses(
         (status = 200, description = "A page of the log", body = Page),
@@ -108,11 +116,13 @@ async fn poll(
     State(state): State<AppState>,
     access: Access,
     Query(query): Query<PollQuery>,
+    page: Result<Query<PageQuery>, ApiError>,
 ) -> Result<Json<Page>, ApiError> {
     let after = query.after.map_or(Seq::ZERO, |EventId(seq)| seq);
     let stations = access.filter(Stations::filter(query.stations))?;
-    let limit = query.limit.map_or(DEFAULT_LIMIT, |Bounded(n)| n);
-    let wait = query
+    let Query(page) = page?;
+    let limit = page.limit.map_or(DEFAULT_LIMIT, |Bounded(n)| n);
+    let wait = page
         .wait
         .map_or(0, |Bounded(secs)| secs)
         .min(state.max_wait_secs);
