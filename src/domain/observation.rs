@@ -236,6 +236,36 @@ mod tests {
     }
 
     #[test]
+    fn the_field_table_gives_each_value_one_name_per_place_in_one_order() {
+        let json = serde_json::to_value(sample()).unwrap();
+        let object = json.as_object().unwrap();
+        assert_eq!(object.len(), 2 + VALUE_COUNT);
+        let values = sample().values();
+        for i in 0..VALUE_COUNT {
+            let name = VALUE_NAMES[i];
+            assert_eq!(VALUE_RANGES[i].0, name);
+            // The JSON name is the store column in camelCase.
+            let mut camel = String::new();
+            let mut upper = false;
+            for c in VALUE_COLUMNS[i].chars() {
+                match c {
+                    '_' => upper = true,
+                    c if upper => {
+                        camel.push(c.to_ascii_uppercase());
+                        upper = false;
+                    }
+                    c => camel.push(c),
+                }
+            }
+            assert_eq!(camel, name);
+            // The serialised field of that name carries the value at that place.
+            assert_eq!(object[name].as_f64(), values[i], "{name}");
+        }
+        let round = Observation::from_values(sample().station_id, sample().timestamp, values);
+        assert_eq!(round, sample());
+    }
+
+    #[test]
     fn serialises_with_contract_names_and_nulls() {
         let json = sample().to_json();
         assert!(json.starts_with(

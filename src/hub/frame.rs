@@ -350,6 +350,27 @@ mod tests {
     }
 
     #[test]
+    fn an_observation_frame_matches_the_contract_byte_for_byte() {
+        let mut values = [None; crate::domain::VALUE_COUNT];
+        values[0] = Some(1.2);
+        values[2] = Some(240.0);
+        values[12] = Some(-0.5);
+        let o = Observation::from_values(StationId::parse("44009").unwrap(), t(), values);
+        assert_eq!(
+            encode_observation(Some(Seq::new(1234)), &o),
+            concat!(
+                "id: 1234\nevent: observation\ndata: ",
+                r#"{"stationId":"44009","timestamp":"2025-11-15T12:00:00.000Z","waveHeightM":1.2,"#,
+                r#""windSpeedMps":null,"windDirDeg":240.0,"waterTempC":null,"pressureHpa":null,"#,
+                r#""gustMps":null,"dominantWavePeriodS":null,"averageWavePeriodS":null,"#,
+                r#""meanWaveDirDeg":null,"airTempC":null,"dewPointC":null,"visibilityNmi":null,"#,
+                r#""pressureTendencyHpa":-0.5,"tideFt":null}"#,
+                "\n\n"
+            )
+        );
+    }
+
+    #[test]
     fn observation_frames_carry_the_seq_as_id() {
         let o = Observation::from_values(StationId::parse("44009").unwrap(), t(), [None; 14]);
         let with_id = encode_observation(Some(Seq::new(1234)), &o);
