@@ -24,8 +24,7 @@ use crate::hub::frame::{
     ConnectionEvent, HeartbeatEvent, ResetEvent, ShutdownEvent, UnavailableEvent,
 };
 
-/// No valid token: subscriber auth is on and none was given or it is not valid (or `/metrics`
-/// needs its token). The body says why; the token itself is never echoed.
+/// The shared `401` response (subscriber auth, the `/metrics` token), with its header.
 #[derive(Debug)]
 pub struct Unauthorized;
 
@@ -46,7 +45,7 @@ impl<'r> ToResponse<'r> for Unauthorized {
     }
 }
 
-/// The token is valid but its `stations` claim does not grant a station the request names.
+/// The shared `403` response of a read whose token does not grant a station.
 #[derive(Debug)]
 pub struct StationForbidden;
 
@@ -64,7 +63,7 @@ impl<'r> ToResponse<'r> for StationForbidden {
 fn error_response(description: &str) -> ResponseBuilder {
     ResponseBuilder::new().description(description).content(
         "application/json",
-        Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+        Content::new(Some(Ref::from_schema_name(super::ErrorBody::name()))),
     )
 }
 
@@ -166,10 +165,14 @@ fn finish(mut description: utoipa::openapi::OpenApi) -> String {
 /// or an array of 1 to [`MAX_BATCH`] of it.
 struct PublishInput;
 
+/// The schema name of a published observation.
+const OBSERVATION_INPUT: &str = "ObservationInput";
+
 impl Modify for PublishInput {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        let Some(RefOr::T(Schema::Object(observation))) = components.schemas.get("Observation")
+        let Some(RefOr::T(Schema::Object(observation))) =
+            components.schemas.get(&*Observation::name())
         else {
             return;
         };
@@ -186,7 +189,7 @@ impl Modify for PublishInput {
         ));
         components
             .schemas
-            .insert("ObservationInput".to_owned(), input.into());
+            .insert(OBSERVATION_INPUT.to_owned(), input.into());
         // Every body declared as `PublishBody`.
         let publish_body = RefOr::Ref(Ref::from_schema_name(PublishBody::name()));
         let bodies = openapi
@@ -205,7 +208,7 @@ impl Modify for PublishInput {
                 _ => None,
             });
         for content in bodies {
-            let one = Ref::from_schema_name("ObservationInput");
+            let one = Ref::from_schema_name(OBSERVATION_INPUT);
             let many = ArrayBuilder::new()
                 .items(one.clone())
                 .min_items(Some(1))
