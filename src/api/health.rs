@@ -5,26 +5,27 @@
 use std::future::Future;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::check_metrics_token;
-use super::params::ClientAddr;
+use super::client_addr::ClientAddr;
 use super::{ApiError, AppState};
 use crate::store::{Store, StoreFault};
 
 /// How long a dependency check may take before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/version", get(version))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics_text))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(version))
+        .routes(routes!(ready))
+        .routes(routes!(metrics_text))
 }
 
 /// Body of `/health`.

@@ -2,15 +2,16 @@
 
 mod assets;
 pub mod auth;
+mod client_addr;
 mod cors;
 mod error;
 mod health;
 pub mod limits;
 mod observations;
 mod openapi;
-mod params;
-pub use params::PeerAddr;
+pub use client_addr::PeerAddr;
 mod publish;
+mod query;
 pub mod raw_chunks;
 mod request_id;
 mod stations;
@@ -22,6 +23,8 @@ use axum::Router;
 use tokio_util::sync::CancellationToken;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use cors::CorsOrigins;
 pub use error::{ApiError, ErrorBody, ErrorDetail, FieldError};
@@ -67,15 +70,23 @@ pub struct AppState {
     pub shutdown: CancellationToken,
 }
 
-/// The whole API.
-pub fn router(state: AppState, cors: &CorsOrigins) -> Router {
-    let router = Router::new()
+/// Every described route: each is registered together with its OpenAPI entry (`routes!`), so
+/// the description lists exactly what is served.
+fn described_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(stream::router())
         .merge(observations::router())
         .merge(publish::router())
-        .merge(openapi::router())
         .merge(stations::router())
         .merge(health::router())
+}
+
+/// The whole API: the described routes, their description at `/openapi.json`, and the
+/// dashboard's static files (which are not part of the API).
+pub fn router(state: AppState, cors: &CorsOrigins) -> Router {
+    let (api, description) = described_routes().split_for_parts();
+    let router = api
+        .merge(openapi::router(description))
         .merge(assets::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -2,24 +2,28 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Access;
-use super::params::Params;
-use super::{ApiError, AppState};
+use super::query::{Bounded, EventId, Query, Stations, Time};
+use super::{ApiError, AppState, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::domain::{Seq, StationId, StoredObservation};
 use crate::store::{AfterQuery, HistoryQuery};
 
 /// Longest long-poll, seconds.
 pub const MAX_WAIT_SECS: u32 = 60;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/observations", get(poll))
-        .route("/v1/observations/latest", get(latest))
-        .route("/v1/observations/by-station/{station_id}", get(by_station))
+/// A page size, `limit=`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
+type Limit = Bounded<1, MAX_LIMIT>;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(poll))
+        .routes(routes!(latest))
+        .routes(routes!(by_station))
 }
 
 /// Body of the polling endpoint.
@@ -39,59 +43,67 @@ pub struct List {
     pub observations: Vec<StoredObservation>,
 }
 
-/// Query of `GET /v1/observations` (documentation of what [`Params`] reads).
-#[derive(Debug, utoipa::IntoParams)]
+/// Query of `GET /v1/observations`: what to read, checked in this order before the station
+/// grant; then [`PageQuery`], checked after it.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct PollQuery {
     /// Return observations with a seq above this one (default 0: from the start).
-    #[param(minimum = 0, maximum = 9223372036854775807i64)]
-    after: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 9223372036854775807i64)]
+    after: Option<EventId>,
     /// Comma-separated station ids (at most 200); all stations when absent.
     #[param(
+        value_type = Option<String>,
         example = "44009,46042",
         pattern = r"^\s*[A-Za-z0-9_-]{0,32}\s*(,\s*[A-Za-z0-9_-]{0,32}\s*){0,199}$"
     )]
-    stations: Option<String>,
-    /// Page size.
-    #[param(minimum = 1, maximum = 1000, default = 100)]
-    limit: Option<u32>,
-    /// Seconds to wait for something new when nothing is there yet (long poll).
-    #[param(minimum = 0, maximum = 60, default = 0)]
-    wait: Option<u32>,
+    stations: Option<Stations>,
 }
 
-/// Query of `GET /v1/observations/by-station/{stationId}`.
-#[derive(Debug, utoipa::IntoParams)]
+/// Query of `GET /v1/observations`: how much to return and how long to wait, checked in this
+/// order after the station grant (a refused station outranks a bad page parameter).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
+pub struct PageQuery {
+    /// Page size.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, default = 100)]
+    limit: Option<Limit>,
+    /// Seconds to wait for something new when nothing is there yet (long poll).
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 60, default = 0)]
+    wait: Option<Bounded<0, MAX_WAIT_SECS>>,
+}
+
+/// Query of `GET /v1/observations/by-station/{stationId}`, checked in this order.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// Earliest measurement time (inclusive), ISO 8601.
-    #[param(format = DateTime)]
-    from: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<Time>,
     /// Latest measurement time (inclusive), ISO 8601.
-    #[param(format = DateTime)]
-    to: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    to: Option<Time>,
     /// Most observations returned.
-    #[param(minimum = 1, maximum = 1000, default = 100)]
-    limit: Option<u32>,
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, default = 100)]
+    limit: Option<Limit>,
 }
 
-/// Query with only a station filter.
-#[derive(Debug, utoipa::IntoParams)]
+/// Query with only a station filter (also the stream's, when `Last-Event-ID` sets the resume
+/// point).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct StationsQuery {
     /// Comma-separated station ids (at most 200); all stations when absent.
     #[param(
+        value_type = Option<String>,
         example = "44009,46042",
         pattern = r"^\s*[A-Za-z0-9_-]{0,32}\s*(,\s*[A-Za-z0-9_-]{0,32}\s*){0,199}$"
     )]
-    stations: Option<String>,
+    pub stations: Option<Stations>,
 }
 
 /// Polling fallback: observations after a seq, oldest first; optionally waits for new ones.
-#[utoipa::path(get, path = "/v1/observations", tag = "observations", params(PollQuery),
+#[utoipa::path(get, path = "/v1/observations", tag = "observations", params(PollQuery, PageQuery),
     security((), ("subscriberJwt" = []), ("subscriberCookie" = []), ("subscriberQuery" = [])),
     responses(
         (status = 200, description = "A page of the log", body = Page),
@@ -103,14 +115,16 @@ pub struct StationsQuery {
 async fn poll(
     State(state): State<AppState>,
     access: Access,
-    params: Params,
+    Query(query): Query<PollQuery>,
+    page: Result<Query<PageQuery>, ApiError>,
 ) -> Result<Json<Page>, ApiError> {
-    let after = params.seq("after")?.unwrap_or(Seq::ZERO);
-    let stations = access.filter(params.stations()?)?;
-    let limit = params.limit()?;
-    let wait = params
-        .bounded_int("wait", 0, MAX_WAIT_SECS)?
-        .unwrap_or(0)
+    let after = query.after.map_or(Seq::ZERO, |EventId(seq)| seq);
+    let stations = access.filter(Stations::filter(query.stations))?;
+    let Query(page) = page?;
+    let limit = page.limit.map_or(DEFAULT_LIMIT, |Bounded(n)| n);
+    let wait = page
+        .wait
+        .map_or(0, |Bounded(secs)| secs)
         .min(state.max_wait_secs);
     // Watched before the first read, so nothing published in between is missed.
     let mut position = (wait > 0).then(|| state.hub.watch_position());
@@ -165,9 +179,9 @@ async fn poll(
 async fn latest(
     State(state): State<AppState>,
     access: Access,
-    params: Params,
+    Query(query): Query<StationsQuery>,
 ) -> Result<Json<List>, ApiError> {
-    let stations = access.filter(params.stations()?)?;
+    let stations = access.filter(Stations::filter(query.stations))?;
     let observations = state.store.latest(stations.as_ref()).await?;
     Ok(Json(List { observations }))
 }
@@ -187,20 +201,20 @@ async fn by_station(
     State(state): State<AppState>,
     access: Access,
     Path(station_id): Path<String>,
-    params: Params,
+    query: Result<Query<HistoryParams>, ApiError>,
 ) -> Result<Json<List>, ApiError> {
     let station = StationId::parse(&station_id)
         .map_err(|e| ApiError::BadRequest(format!("station id: {e}")))?;
     access.check(&station)?;
-    let from = params.time("from")?;
-    let to = params.time("to")?;
+    // The query is checked after the station is granted, as a refusal outranks a bad range.
+    let Query(query) = query?;
     // Any range is allowed (an empty one gives nothing): the cost is bounded by `limit`, and
     // the index on (station, time) finds the newest rows of any range directly.
     let query = HistoryQuery {
         station,
-        from,
-        to,
-        limit: params.limit()?,
+        from: query.from.map(|Time(t)| t),
+        to: query.to.map(|Time(t)| t),
+        limit: query.limit.map_or(DEFAULT_LIMIT, |Bounded(n)| n),
     };
     let observations = state.store.history(&query).await?;
     Ok(Json(List { observations }))

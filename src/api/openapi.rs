@@ -1,95 +1,71 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 description of the REST API, the stream and its events.
-
-use std::sync::LazyLock;
+//! Each route brings its own entry (registered with `utoipa-axum`'s `routes!`); this module holds
+//! the document's frame ([`ApiDoc`]), the shared responses and what the derives cannot say.
 
 use axum::Router;
 use axum::http::header;
-use axum::response::IntoResponse;
 use axum::routing::get;
+use bytes::Bytes;
+use utoipa::openapi::content::Content;
+use utoipa::openapi::header::Header;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ArrayBuilder, Object, OneOfBuilder, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{Modify, Number, OpenApi, ToResponse, ToSchema};
 
 use super::AppState;
 use super::auth::{TOKEN_COOKIE, TOKEN_QUERY};
+use super::publish::{MAX_BATCH, PublishBody};
 use crate::domain::{
     MAX_AHEAD, Observation, Seq, Station, StationId, StoredObservation, VALUE_RANGES,
 };
+use crate::hub::frame::{
+    ConnectionEvent, HeartbeatEvent, ResetEvent, ShutdownEvent, UnavailableEvent,
+};
 
-/// Data of `event: connection`. Its SSE `id` is the stream's position: the resume id
-/// (`Last-Event-ID` or `lastEventId`), for a fresh stream the newest seq it starts after, for
-/// `since=` the seq before its first match. Resuming from it misses nothing and repeats nothing.
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ConnectionEvent {
-    /// Always `connected`.
-    #[schema(example = "connected")]
-    status: String,
-    /// Server time.
-    #[schema(format = DateTime)]
-    timestamp: String,
+/// The shared `401` response (subscriber auth, the `/metrics` token), with its header.
+#[derive(Debug)]
+pub struct Unauthorized;
+
+impl<'r> ToResponse<'r> for Unauthorized {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let www_authenticate = Header::builder()
+            .schema(Some(Object::with_type(Type::String)))
+            .description(Some(
+                "`Bearer realm=\"buoycast\"`, with `error=\"invalid_token\"` when a token was given but is not valid",
+            ))
+            .build();
+        let response = error_response(
+            "No valid token: subscriber auth is on and none was given or it is not valid (or `/metrics`\nneeds its token). The body says why; the token itself is never echoed.",
+        )
+        .header("WWW-Authenticate", www_authenticate)
+        .build();
+        ("Unauthorized", response.into())
+    }
 }
 
-/// Data of `event: heartbeat`. Its SSE `id` is the stream's position: every observation up to
-/// that seq that matches the stream's filter has been sent. It never goes backwards.
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct HeartbeatEvent {
-    /// Server time.
-    #[schema(format = DateTime)]
-    timestamp: String,
+/// The shared `403` response of a read whose token does not grant a station.
+#[derive(Debug)]
+pub struct StationForbidden;
+
+impl<'r> ToResponse<'r> for StationForbidden {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let response = error_response(
+            "The token is valid but its `stations` claim does not grant a station the request names.",
+        )
+        .build();
+        ("StationForbidden", response.into())
+    }
 }
 
-/// Data of `event: reset`: the resume point could not be honoured in full. Its SSE `id` is the
-/// position the stream goes on after (`oldestSeq - 1`).
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "camelCase")]
-pub struct ResetEvent {
-    /// Replay continues from this seq.
-    oldest_seq: i64,
-    /// `replay_limit` (more missed than the server replays) or `unknown_event_id`.
-    reason: String,
-    /// Human-readable explanation.
-    message: String,
+/// A response with an [`ErrorBody`](super::ErrorBody) as its JSON body.
+fn error_response(description: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        "application/json",
+        Content::new(Some(Ref::from_schema_name(super::ErrorBody::name()))),
+    )
 }
-
-/// Data of `event: unavailable`, the only event of a transient refusal sent as an event stream
-/// (after `retry:`; the response then ends and the client reconnects by itself). No `id`.
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "camelCase")]
-pub struct UnavailableEvent {
-    /// `unavailable` (bus or store down, starting or shutting down), `too_many_streams`,
-    /// `too_many_streams_per_client` or `too_many_connections`.
-    code: String,
-    /// Human-readable explanation.
-    message: String,
-    /// The reconnection delay the `retry:` line sets (the retry delay with jitter).
-    retry_after_ms: u64,
-}
-
-/// Data of `event: shutdown`, the last frame before the server closes the stream.
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ShutdownEvent {
-    /// Why the stream ends.
-    reason: String,
-    /// Server time.
-    #[schema(format = DateTime)]
-    timestamp: String,
-}
-
-/// No valid token: subscriber auth is on and none was given or it is not valid (or `/metrics`
-/// needs its token). The body says why; the token itself is never echoed.
-#[derive(Debug, utoipa::ToResponse)]
-#[response(headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"buoycast\"`, with `error=\"invalid_token\"` when a token was given but is not valid")))]
-#[allow(dead_code)]
-pub struct Unauthorized(super::ErrorBody);
-
-/// The token is valid but its `stations` claim does not grant a station the request names.
-#[derive(Debug, utoipa::ToResponse)]
-#[allow(dead_code)]
-pub struct StationForbidden(super::ErrorBody);
 
 struct BearerAuth;
 
@@ -147,22 +123,9 @@ impl Modify for BearerAuth {
         description = "Live ocean-buoy observations over Server-Sent Events, with a polling fallback, history and an authenticated publish API. Errors have the body `{\"error\":{\"code\",\"message\"}}`.",
         license(name = "MIT OR Apache-2.0"),
     ),
-    paths(
-        super::stream::stream,
-        super::observations::poll,
-        super::observations::latest,
-        super::observations::by_station,
-        super::publish::publish,
-        super::stations::list,
-        super::stations::one,
-        super::health::health,
-        super::health::version,
-        super::health::ready,
-        super::health::metrics_text,
-    ),
     components(schemas(
         Observation, StoredObservation, Station, StationId, Seq,
-        ConnectionEvent, HeartbeatEvent, ResetEvent, ShutdownEvent, UnavailableEvent,
+        ConnectionEvent, HeartbeatEvent, ResetEvent, ShutdownEvent, UnavailableEvent, PublishBody,
         super::ErrorBody, super::ErrorDetail, super::FieldError,
     ), responses(Unauthorized, StationForbidden)),
     modifiers(&BearerAuth),
@@ -175,50 +138,86 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
-/// The description as JSON, built once.
-pub fn json() -> &'static str {
-    static JSON: LazyLock<String> = LazyLock::new(|| {
-        let mut doc = ApiDoc::openapi();
-        doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-        let mut value = serde_json::to_value(&doc).unwrap_or_default();
-        describe_publish_input(&mut value);
-        value.to_string()
-    });
-    &JSON
+/// `GET /openapi.json`, serving `description`: the base document ([`ApiDoc`]) merged with
+/// every route's entry, as the routers registered them.
+pub(super) fn router(description: utoipa::openapi::OpenApi) -> Router<AppState> {
+    let json = Bytes::from(finish(description));
+    Router::new().route(
+        "/openapi.json",
+        get(move || {
+            let json = json.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], json) }
+        }),
+    )
+}
+
+/// The description as JSON, completed with what the derives cannot say.
+fn finish(mut description: utoipa::openapi::OpenApi) -> String {
+    description.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    PublishInput.modify(&mut description);
+    serde_json::to_value(&description)
+        .map(|value| value.to_string())
+        .unwrap_or_default()
 }
 
 /// The publish API accepts what validation accepts: adds `ObservationInput` (the observation
 /// schema with each value's range from [`VALUE_RANGES`]) and makes the request body one of it
-/// or an array of 1 to 1000 of it.
-fn describe_publish_input(doc: &mut serde_json::Value) {
-    let schemas = &mut doc["components"]["schemas"];
-    let mut input = schemas["Observation"].clone();
-    for (name, lo, hi) in VALUE_RANGES {
-        let property = &mut input["properties"][name];
-        if property.is_object() {
-            property["minimum"] = serde_json::json!(lo);
-            property["maximum"] = serde_json::json!(hi);
+/// or an array of 1 to [`MAX_BATCH`] of it.
+struct PublishInput;
+
+/// The schema name of a published observation.
+const OBSERVATION_INPUT: &str = "ObservationInput";
+
+impl Modify for PublishInput {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let Some(RefOr::T(Schema::Object(observation))) =
+            components.schemas.get(&*Observation::name())
+        else {
+            return;
+        };
+        let mut input = observation.clone();
+        for (name, lo, hi) in VALUE_RANGES {
+            if let Some(RefOr::T(Schema::Object(property))) = input.properties.get_mut(name) {
+                property.minimum = Some(Number::Float(lo));
+                property.maximum = Some(Number::Float(hi));
+            }
+        }
+        input.description = Some(format!(
+            "An observation to publish: `stationId` and `timestamp` (after 1970, at most {} minutes ahead of the server's clock) are required; values must lie in the given ranges.",
+            MAX_AHEAD.num_minutes()
+        ));
+        components
+            .schemas
+            .insert(OBSERVATION_INPUT.to_owned(), input.into());
+        // Every body declared as `PublishBody`.
+        let publish_body = RefOr::Ref(Ref::from_schema_name(PublishBody::name()));
+        let bodies = openapi
+            .paths
+            .paths
+            .values_mut()
+            .filter_map(|item| match item.post.as_mut()?.request_body.as_mut()? {
+                RefOr::T(body) => Some(body),
+                RefOr::Ref(_) => None,
+            })
+            .flat_map(|body| body.content.values_mut())
+            .filter_map(|content| match content {
+                RefOr::T(content) if content.schema.as_ref() == Some(&publish_body) => {
+                    Some(content)
+                }
+                _ => None,
+            });
+        for content in bodies {
+            let one = Ref::from_schema_name(OBSERVATION_INPUT);
+            let many = ArrayBuilder::new()
+                .items(one.clone())
+                .min_items(Some(1))
+                .max_items(Some(MAX_BATCH));
+            content.schema = Some(RefOr::T(Schema::OneOf(
+                OneOfBuilder::new().item(one).item(many).build(),
+            )));
         }
     }
-    input["description"] = serde_json::json!(format!(
-        "An observation to publish: `stationId` and `timestamp` (after 1970, at most {} minutes ahead of the server's clock) are required; values must lie in the given ranges.",
-        MAX_AHEAD.num_minutes()
-    ));
-    schemas["ObservationInput"] = input;
-    let reference = serde_json::json!({ "$ref": "#/components/schemas/ObservationInput" });
-    let body = &mut doc["paths"]["/v1/observations"]["post"]["requestBody"]["content"]["application/json"]
-        ["schema"];
-    *body = serde_json::json!({
-        "oneOf": [reference, { "type": "array", "items": reference, "minItems": 1, "maxItems": 1000 }]
-    });
-}
-
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(openapi_json))
-}
-
-async fn openapi_json() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], json())
 }
 
 #[cfg(test)]
@@ -227,7 +226,8 @@ mod tests {
 
     #[test]
     fn describes_every_endpoint_and_the_error_shape() {
-        let doc: serde_json::Value = serde_json::from_str(json()).unwrap();
+        let (_, description) = super::super::described_routes().split_for_parts();
+        let doc: serde_json::Value = serde_json::from_str(&finish(description)).unwrap();
         assert_eq!(doc["info"]["title"], "buoycast");
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
         for path in [

@@ -6,14 +6,16 @@
 //! ingest applies (times at most [`MAX_AHEAD`](crate::domain::MAX_AHEAD) ahead). Valid batches
 //! are stored, then broadcast like ingested data; re-publishing the same (station, timestamp) with the same values stores nothing.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::{Json, Router};
 use chrono::Utc;
 use subtle::ConstantTimeEq;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use super::{ApiError, AppState, FieldError};
 use crate::domain::{Observation, StationId, StoredObservation, VALUE_RANGES, parse_timestamp};
@@ -24,11 +26,9 @@ pub const MAX_BATCH: usize = 1000;
 /// Largest request body, bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route(
-        "/v1/observations",
-        axum::routing::post(publish).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)),
-    )
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(publish).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)))
 }
 
 /// Response of a publish.
@@ -75,15 +75,17 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// Parses and validates the body: every problem of every item, with its index and field.
 pub fn parse_batch(body: &[u8]) -> Result<Vec<Observation>, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
-    let items = match value {
-        serde_json::Value::Array(items) => items,
-        object @ serde_json::Value::Object(_) => vec![object],
-        _ => {
-            return Err(ApiError::BadRequest(
-                "the body must be an observation object or an array of them".into(),
-            ));
+    let items = match serde_json::from_slice::<PublishBody>(body) {
+        Ok(PublishBody::Many(items)) => items,
+        Ok(PublishBody::One(object)) => vec![serde_json::Value::Object(object)],
+        // Not one of the shapes: say whether it is JSON at all.
+        Err(_) => {
+            return Err(match serde_json::from_slice::<serde_json::Value>(body) {
+                Err(e) => ApiError::BadRequest(format!("the body is not valid JSON: {e}")),
+                Ok(_) => ApiError::BadRequest(
+                    "the body must be an observation object or an array of them".into(),
+                ),
+            });
         }
     };
     if items.is_empty() {
@@ -179,14 +181,16 @@ fn check_shape(index: usize, item: &serde_json::Value) -> Vec<FieldError> {
 }
 
 /// A request body: one observation or an array of them.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+// Its items are read as JSON first, so that each problem is reported with its index and field.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
-#[allow(dead_code)]
 pub enum PublishBody {
     /// One observation.
-    One(Box<Observation>),
+    #[schema(value_type = Observation)]
+    One(serde_json::Map<String, serde_json::Value>),
     /// Up to 1000 observations.
-    Many(Vec<Observation>),
+    #[schema(value_type = Vec<Observation>)]
+    Many(Vec<serde_json::Value>),
 }
 
 /// Publish observations (authenticated): validated, stored, then streamed to every client.

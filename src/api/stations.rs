@@ -1,17 +1,18 @@
 //! Station metadata with latest values: `GET /v1/stations`, `GET /v1/stations/{id}`.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Access;
 use super::{ApiError, AppState};
 use crate::domain::{Station, StationId};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/stations", get(list))
-        .route("/v1/stations/{station_id}", get(one))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(one))
 }
 
 /// Body of `GET /v1/stations`.
@@ -29,7 +30,6 @@ pub struct Stations {
         (status = 401, response = super::openapi::Unauthorized),
         (status = 503, description = "Store unavailable", body = super::ErrorBody),
     ))]
-
 async fn list(State(state): State<AppState>, access: Access) -> Result<Json<Stations>, ApiError> {
     let mut stations = state.store.stations().await?;
     stations.retain(|s| access.allows(&s.id));

@@ -2,25 +2,25 @@
 //! resume point from `Last-Event-ID` or the query, the stream limits, transient refusals, headers.
 //! What a stream sends is the hub's stream engine ([`crate::hub::stream`]).
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use super::auth::Access;
+use super::client_addr::ClientAddr;
 use super::limits::Refused;
-use super::params::{ClientAddr, Params};
+use super::observations::StationsQuery;
+use super::query::{EventId, RawQuery, Stations, Time};
 use super::raw_chunks::RawChunks;
 use super::{ApiError, AppState};
-use crate::domain::Seq;
+use crate::domain::{Seq, StationFilter};
 use crate::hub::stream::{Resume, StreamEngine};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route(
-        "/v1/observations/stream",
-        get(stream).head(head).options(options),
-    )
+/// The stream's `GET` with its description; `HEAD` and `OPTIONS` answer at the same path.
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(stream).map(|r| r.head(head).options(options)))
 }
 
 fn check_accept(headers: &HeaderMap) -> Result<(), ApiError> {
@@ -50,7 +50,11 @@ fn check_accept(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-fn resume_point(headers: &HeaderMap, params: &Params) -> Result<Resume, ApiError> {
+/// Where the stream starts and which stations it carries, from `Last-Event-ID` and the query.
+fn read_request(
+    headers: &HeaderMap,
+    query: &RawQuery,
+) -> Result<(Resume, Option<StationFilter>), ApiError> {
     let header_id = match headers.get("last-event-id") {
         None => None,
         Some(v) => {
@@ -69,21 +73,32 @@ fn resume_point(headers: &HeaderMap, params: &Params) -> Result<Resume, ApiError
             }
         }
     };
-    // The header (sent by EventSource on reconnect, with the URL it first used) wins: the query's
-    // `lastEventId` and `since` are then not read at all, so a stale or bad value there cannot
+    // The header (sent by EventSource on reconnect, with the URL it first used) wins: the query is
+    // then read as a station filter only, so a stale or bad `lastEventId` or `since` there cannot
     // make a reconnection fail.
     if let Some(after) = header_id {
-        return Ok(Resume {
+        let StationsQuery { stations } = query.read()?;
+        let resume = Resume {
             after: Some(after),
             since: None,
-        });
+        };
+        return Ok((resume, Stations::filter(stations)));
     }
-    let after = params.seq("lastEventId")?;
-    let since = params.time("since")?;
-    Ok(Resume {
+    let StreamQuery {
+        last_event_id,
+        since,
+        stations,
+    } = query.read()?;
+    let after = last_event_id.map(|EventId(seq)| seq);
+    let resume = Resume {
         after,
-        since: if after.is_some() { None } else { since },
-    })
+        since: if after.is_some() {
+            None
+        } else {
+            since.map(|Time(t)| t)
+        },
+    };
+    Ok((resume, Stations::filter(stations)))
 }
 
 fn sse_headers(response: &mut Response) {
@@ -111,11 +126,11 @@ async fn head(
     State(state): State<AppState>,
     access: Access,
     headers: HeaderMap,
-    params: Params,
+    query: RawQuery,
 ) -> Result<Response, ApiError> {
     check_accept(&headers)?;
-    resume_point(&headers, &params)?;
-    access.filter(params.stations()?)?;
+    let (_, stations) = read_request(&headers, &query)?;
+    access.filter(stations)?;
     check_serving(&state)?;
     let mut response = StatusCode::OK.into_response();
     sse_headers(&mut response);
@@ -131,23 +146,25 @@ async fn options() -> Response {
     response
 }
 
-/// Query of the stream (documentation of what [`Params`] reads).
-#[derive(Debug, utoipa::IntoParams)]
-#[into_params(parameter_in = Query, rename_all = "camelCase")]
-#[allow(dead_code)]
+/// Query of the stream. Its parameters are checked in this order; with a `Last-Event-ID`
+/// header only `stations` is read ([`StationsQuery`]).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
+    /// Resume after this event id, for clients that cannot send `Last-Event-ID`.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 9223372036854775807i64)]
+    last_event_id: Option<EventId>,
+    /// Replay observations measured at or after this time, then go live (ignored with a resume id).
+    #[param(value_type = Option<String>, format = DateTime)]
+    since: Option<Time>,
     /// Comma-separated station ids (at most 200); all stations when absent.
     #[param(
+        value_type = Option<String>,
         example = "44009,46042",
         pattern = r"^\s*[A-Za-z0-9_-]{0,32}\s*(,\s*[A-Za-z0-9_-]{0,32}\s*){0,199}$"
     )]
-    stations: Option<String>,
-    /// Replay observations measured at or after this time, then go live (ignored with a resume id).
-    #[param(format = DateTime)]
-    since: Option<String>,
-    /// Resume after this event id, for clients that cannot send `Last-Event-ID`.
-    #[param(minimum = 0, maximum = 9223372036854775807i64)]
-    last_event_id: Option<i64>,
+    stations: Option<Stations>,
 }
 
 /// The live stream of observations (Server-Sent Events).
@@ -187,10 +204,10 @@ async fn stream(
     access: Access,
     client: ClientAddr,
     headers: HeaderMap,
-    params: Params,
+    query: RawQuery,
 ) -> Response {
     let event_stream_client = names_event_stream(&headers);
-    match open_stream(state, access, client, headers, params).await {
+    match open_stream(state, access, client, headers, query).await {
         Ok(response) => response,
         Err(e) if event_stream_client => e.into_event_stream_response(),
         Err(e) => e.into_response(),
@@ -216,12 +233,12 @@ async fn open_stream(
     access: Access,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
-    params: Params,
+    query: RawQuery,
 ) -> Result<Response, ApiError> {
     check_accept(&headers)?;
-    let resume = resume_point(&headers, &params)?;
+    let (resume, stations) = read_request(&headers, &query)?;
     // With subscriber auth, the token's stations bound the filter (and are it, when none is asked).
-    let filter = access.filter(params.stations()?)?;
+    let filter = access.filter(stations)?;
     check_serving(&state)?;
     if !state.bus.is_connected() {
         return Err(ApiError::Unavailable {
@@ -322,20 +339,29 @@ mod tests {
 
     #[test]
     fn last_event_id_header_wins() {
-        let p = Params::default();
-        let r = resume_point(&headers(&[("last-event-id", "42")]), &p).unwrap();
+        let none = RawQuery::default();
+        let (r, _) = read_request(&headers(&[("last-event-id", "42")]), &none).unwrap();
         assert_eq!(r.after, Some(Seq::new(42)));
-        assert!(resume_point(&headers(&[("last-event-id", "abc")]), &p).is_err());
-        // The header wins even over query values that are invalid.
-        let bad_query = Params::from_pairs([("lastEventId", "x"), ("since", "yesterday")]);
-        let r = resume_point(&headers(&[("last-event-id", "7")]), &bad_query).unwrap();
+        assert!(read_request(&headers(&[("last-event-id", "abc")]), &none).is_err());
+        // The header wins even over query values that are invalid; the filter is still read.
+        let bad_query = RawQuery::parse("lastEventId=x&since=yesterday&stations=44009").unwrap();
+        let (r, stations) = read_request(&headers(&[("last-event-id", "7")]), &bad_query).unwrap();
         assert_eq!((r.after, r.since), (Some(Seq::new(7)), None));
-        assert!(resume_point(&HeaderMap::new(), &bad_query).is_err());
-        assert_eq!(
-            resume_point(&headers(&[("last-event-id", " ")]), &p)
-                .unwrap()
-                .after,
-            None
-        );
+        assert_eq!(stations.map(|s| s.len()), Some(1));
+        assert!(read_request(&HeaderMap::new(), &bad_query).is_err());
+        let bad_stations = RawQuery::parse("stations=a;b").unwrap();
+        assert!(read_request(&headers(&[("last-event-id", "7")]), &bad_stations).is_err());
+        let (r, _) = read_request(&headers(&[("last-event-id", " ")]), &none).unwrap();
+        assert_eq!(r.after, None);
+    }
+
+    #[test]
+    fn a_resume_id_in_the_query_outranks_since() {
+        let q = RawQuery::parse("since=2025-11-15T12:00:00Z&lastEventId=5").unwrap();
+        let (r, _) = read_request(&HeaderMap::new(), &q).unwrap();
+        assert_eq!((r.after, r.since), (Some(Seq::new(5)), None));
+        let q = RawQuery::parse("since=2025-11-15T12:00:00Z").unwrap();
+        let (r, _) = read_request(&HeaderMap::new(), &q).unwrap();
+        assert!(r.after.is_none() && r.since.is_some());
     }
 }

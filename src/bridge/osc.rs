@@ -26,18 +26,11 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use super::sse::{Delivery, Subscription, SubscriptionConfig};
-use crate::domain::{Observation, Seq, VALUE_COUNT, VALUE_RANGES, format_timestamp};
+use crate::domain::{Observation, Seq, VALUE_COUNT, VALUE_NAMES, format_timestamp};
 
-/// JSON (and OSC) names of the measured values, in [`Observation::values`] order.
-pub const FIELD_NAMES: [&str; VALUE_COUNT] = {
-    let mut names = [""; VALUE_COUNT];
-    let mut i = 0;
-    while i < VALUE_COUNT {
-        names[i] = VALUE_RANGES[i].0;
-        i += 1;
-    }
-    names
-};
+/// JSON (and OSC) names of the measured values, in [`Observation::values`] order: the
+/// observation's field table ([`VALUE_NAMES`]).
+pub const FIELD_NAMES: [&str; VALUE_COUNT] = VALUE_NAMES;
 
 /// The OSC time tag meaning "now" (OSC 1.0: seconds 0, fraction 1).
 const IMMEDIATELY: OscTime = OscTime {

@@ -9,10 +9,11 @@ mod timestamp;
 
 pub use address_ranges::{AddressRanges, AddressRangesError, TrustedProxies};
 pub use observation::{
-    MAX_AHEAD, Observation, StoredObservation, VALUE_COLUMNS, VALUE_COUNT, VALUE_RANGES, Violation,
-    ViolationReason,
+    MAX_AHEAD, Observation, StoredObservation, VALUE_COLUMNS, VALUE_COUNT, VALUE_NAMES,
+    VALUE_RANGES, Violation, ViolationReason,
 };
 pub use seq::Seq;
 pub use station::Station;
 pub use station_id::{MAX_FILTER_STATIONS, StationFilter, StationId, StationIdError};
+pub(crate) use timestamp::wire as timestamp_wire;
 pub use timestamp::{format_timestamp, parse_timestamp};

@@ -4,44 +4,102 @@ use chrono::{DateTime, Utc};
 
 use super::{Seq, StationId, timestamp::wire};
 
-/// One observation. JSON names are the contract (SPEC §3); absent values are `null`, never 0.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Observation {
-    /// Uppercase station id.
-    pub station_id: StationId,
-    /// When it was measured (UTC), ISO 8601 with milliseconds and `Z`.
-    #[serde(with = "wire")]
-    #[schema(value_type = String, format = DateTime, example = "2025-11-15T12:00:00.000Z")]
-    pub timestamp: DateTime<Utc>,
+/// The observation's field table, written once: each measured value's name (also its store
+/// column and its `ndbc::Record` field), its JSON name, its description and the range a value
+/// must lie in. From it come the value fields of [`Observation`] (so its serde encoding, which the
+/// SSE frames and the REST bodies use, and its OpenAPI schema), [`VALUE_COLUMNS`],
+/// [`VALUE_NAMES`] (the OSC bridge's addresses), [`VALUE_RANGES`] (validation, the publish input
+/// schema) and the conversions to and from the values in that order.
+macro_rules! observation_fields {
+    ($($(#[doc = $doc:literal])* $field:ident: $json:literal in $lo:literal..=$hi:literal,)*) => {
+        /// One observation. JSON names are the contract (SPEC §3); absent values are `null`, never 0.
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "camelCase")]
+        pub struct Observation {
+            /// Uppercase station id.
+            pub station_id: StationId,
+            /// When it was measured (UTC), ISO 8601 with milliseconds and `Z`.
+            #[serde(with = "wire")]
+            #[schema(value_type = String, format = DateTime, example = "2025-11-15T12:00:00.000Z")]
+            pub timestamp: DateTime<Utc>,
+            $(
+                $(#[doc = $doc])*
+                #[serde(rename = $json)]
+                pub $field: Option<f64>,
+            )*
+        }
+
+        /// JSON names of the measured values, in the order of [`Observation::values`].
+        pub const VALUE_NAMES: [&str; VALUE_COUNT] = [$($json),*];
+
+        /// Store column names of the measured values, in the order of [`Observation::values`].
+        pub const VALUE_COLUMNS: [&str; VALUE_COUNT] = [$(stringify!($field)),*];
+
+        /// JSON field names of the measured values with the plausible range a producer's value
+        /// must fall in.
+        pub const VALUE_RANGES: [(&str, f64, f64); VALUE_COUNT] = [$(($json, $lo, $hi)),*];
+
+        impl Observation {
+            /// Builds an observation from one row of an NDBC standard meteorological file.
+            pub fn from_ndbc(station_id: StationId, record: &ndbc::Record) -> Self {
+                Self {
+                    station_id,
+                    timestamp: record.time.and_utc(),
+                    $($field: record.$field,)*
+                }
+            }
+
+            /// Builds an observation from its values in [`VALUE_COLUMNS`] order.
+            pub fn from_values(
+                station_id: StationId,
+                timestamp: DateTime<Utc>,
+                values: [Option<f64>; VALUE_COUNT],
+            ) -> Self {
+                let [$($field),*] = values;
+                Self {
+                    station_id,
+                    timestamp,
+                    $($field,)*
+                }
+            }
+
+            /// The measured values in [`VALUE_COLUMNS`] order.
+            pub fn values(&self) -> [Option<f64>; VALUE_COUNT] {
+                [$(self.$field),*]
+            }
+        }
+    };
+}
+
+observation_fields! {
     /// WVHT, significant wave height, metres.
-    pub wave_height_m: Option<f64>,
+    wave_height_m: "waveHeightM" in 0.0..=50.0,
     /// WSPD, wind speed, m/s.
-    pub wind_speed_mps: Option<f64>,
+    wind_speed_mps: "windSpeedMps" in 0.0..=150.0,
     /// WDIR, wind direction, degrees true.
-    pub wind_dir_deg: Option<f64>,
+    wind_dir_deg: "windDirDeg" in 0.0..=360.0,
     /// WTMP, sea surface temperature, °C.
-    pub water_temp_c: Option<f64>,
+    water_temp_c: "waterTempC" in -5.0..=45.0,
     /// PRES, sea level pressure, hPa.
-    pub pressure_hpa: Option<f64>,
+    pressure_hpa: "pressureHpa" in 800.0..=1100.0,
     /// GST, peak gust speed, m/s.
-    pub gust_mps: Option<f64>,
+    gust_mps: "gustMps" in 0.0..=200.0,
     /// DPD, dominant wave period, s.
-    pub dominant_wave_period_s: Option<f64>,
+    dominant_wave_period_s: "dominantWavePeriodS" in 0.0..=100.0,
     /// APD, average wave period, s.
-    pub average_wave_period_s: Option<f64>,
+    average_wave_period_s: "averageWavePeriodS" in 0.0..=100.0,
     /// MWD, mean wave direction, degrees true.
-    pub mean_wave_dir_deg: Option<f64>,
+    mean_wave_dir_deg: "meanWaveDirDeg" in 0.0..=360.0,
     /// ATMP, air temperature, °C.
-    pub air_temp_c: Option<f64>,
+    air_temp_c: "airTempC" in -90.0..=65.0,
     /// DEWP, dew point, °C.
-    pub dew_point_c: Option<f64>,
+    dew_point_c: "dewPointC" in -90.0..=65.0,
     /// VIS, visibility, nautical miles.
-    pub visibility_nmi: Option<f64>,
+    visibility_nmi: "visibilityNmi" in 0.0..=100.0,
     /// PTDY, pressure tendency over 3 hours, hPa (signed).
-    pub pressure_tendency_hpa: Option<f64>,
+    pressure_tendency_hpa: "pressureTendencyHpa" in -100.0..=100.0,
     /// TIDE, water level, feet above or below mean lower low water.
-    pub tide_ft: Option<f64>,
+    tide_ft: "tideFt" in -100.0..=100.0,
 }
 
 /// How far ahead of the receiving server's clock an observation's time may be. Observations are
@@ -100,114 +158,7 @@ impl std::fmt::Display for Violation {
 /// Number of measured values an observation carries.
 pub const VALUE_COUNT: usize = 14;
 
-/// Store column names of the measured values, in the order of [`Observation::values`].
-pub const VALUE_COLUMNS: [&str; VALUE_COUNT] = [
-    "wave_height_m",
-    "wind_speed_mps",
-    "wind_dir_deg",
-    "water_temp_c",
-    "pressure_hpa",
-    "gust_mps",
-    "dominant_wave_period_s",
-    "average_wave_period_s",
-    "mean_wave_dir_deg",
-    "air_temp_c",
-    "dew_point_c",
-    "visibility_nmi",
-    "pressure_tendency_hpa",
-    "tide_ft",
-];
-
-/// JSON field names of the measured values with the plausible range a producer's value must fall in.
-pub const VALUE_RANGES: [(&str, f64, f64); VALUE_COUNT] = [
-    ("waveHeightM", 0.0, 50.0),
-    ("windSpeedMps", 0.0, 150.0),
-    ("windDirDeg", 0.0, 360.0),
-    ("waterTempC", -5.0, 45.0),
-    ("pressureHpa", 800.0, 1100.0),
-    ("gustMps", 0.0, 200.0),
-    ("dominantWavePeriodS", 0.0, 100.0),
-    ("averageWavePeriodS", 0.0, 100.0),
-    ("meanWaveDirDeg", 0.0, 360.0),
-    ("airTempC", -90.0, 65.0),
-    ("dewPointC", -90.0, 65.0),
-    ("visibilityNmi", 0.0, 100.0),
-    ("pressureTendencyHpa", -100.0, 100.0),
-    ("tideFt", -100.0, 100.0),
-];
-
 impl Observation {
-    /// Builds an observation from one row of an NDBC standard meteorological file.
-    pub fn from_ndbc(station_id: StationId, record: &ndbc::Record) -> Self {
-        let r = record;
-        Self::from_values(
-            station_id,
-            r.time.and_utc(),
-            [
-                r.wave_height_m,
-                r.wind_speed_mps,
-                r.wind_dir_deg,
-                r.water_temp_c,
-                r.pressure_hpa,
-                r.gust_mps,
-                r.dominant_wave_period_s,
-                r.average_wave_period_s,
-                r.mean_wave_dir_deg,
-                r.air_temp_c,
-                r.dew_point_c,
-                r.visibility_nmi,
-                r.pressure_tendency_hpa,
-                r.tide_ft,
-            ],
-        )
-    }
-
-    /// Builds an observation from its values in [`VALUE_COLUMNS`] order.
-    pub fn from_values(
-        station_id: StationId,
-        timestamp: DateTime<Utc>,
-        v: [Option<f64>; VALUE_COUNT],
-    ) -> Self {
-        Self {
-            station_id,
-            timestamp,
-            wave_height_m: v[0],
-            wind_speed_mps: v[1],
-            wind_dir_deg: v[2],
-            water_temp_c: v[3],
-            pressure_hpa: v[4],
-            gust_mps: v[5],
-            dominant_wave_period_s: v[6],
-            average_wave_period_s: v[7],
-            mean_wave_dir_deg: v[8],
-            air_temp_c: v[9],
-            dew_point_c: v[10],
-            visibility_nmi: v[11],
-            pressure_tendency_hpa: v[12],
-            tide_ft: v[13],
-        }
-    }
-
-    /// The measured values in [`VALUE_COLUMNS`] order.
-    pub fn values(&self) -> [Option<f64>; VALUE_COUNT] {
-        [
-            self.wave_height_m,
-            self.wind_speed_mps,
-            self.wind_dir_deg,
-            self.water_temp_c,
-            self.pressure_hpa,
-            self.gust_mps,
-            self.dominant_wave_period_s,
-            self.average_wave_period_s,
-            self.mean_wave_dir_deg,
-            self.air_temp_c,
-            self.dew_point_c,
-            self.visibility_nmi,
-            self.pressure_tendency_hpa,
-            self.tide_ft,
-        ]
-    }
-
     /// Checks an observation from anywhere outside (NDBC files, replay, bus, publish API): a time
     /// after 1970 and at most [`MAX_AHEAD`] ahead of `now`, values finite and within
     /// [`VALUE_RANGES`]. Returns every offending field, the time first.
@@ -282,6 +233,36 @@ mod tests {
             parse_timestamp("2025-11-15T12:00:00Z").unwrap(),
             v,
         )
+    }
+
+    #[test]
+    fn the_field_table_gives_each_value_one_name_per_place_in_one_order() {
+        let json = serde_json::to_value(sample()).unwrap();
+        let object = json.as_object().unwrap();
+        assert_eq!(object.len(), 2 + VALUE_COUNT);
+        let values = sample().values();
+        for i in 0..VALUE_COUNT {
+            let name = VALUE_NAMES[i];
+            assert_eq!(VALUE_RANGES[i].0, name);
+            // The JSON name is the store column in camelCase.
+            let mut camel = String::new();
+            let mut upper = false;
+            for c in VALUE_COLUMNS[i].chars() {
+                match c {
+                    '_' => upper = true,
+                    c if upper => {
+                        camel.push(c.to_ascii_uppercase());
+                        upper = false;
+                    }
+                    c => camel.push(c),
+                }
+            }
+            assert_eq!(camel, name);
+            // The serialised field of that name carries the value at that place.
+            assert_eq!(object[name].as_f64(), values[i], "{name}");
+        }
+        let round = Observation::from_values(sample().station_id, sample().timestamp, values);
+        assert_eq!(round, sample());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Observation, Seq, StationFilter, StationId, format_timestamp};
+use crate::domain::{Observation, Seq, StationFilter, StationId, timestamp_wire as wire};
 
 /// Reconnection delay suggested to clients, milliseconds.
 pub const RETRY_MS: u32 = 2000;
@@ -98,22 +98,137 @@ pub fn encode_observation(seq: Option<Seq>, observation: &Observation) -> Bytes 
     out.freeze()
 }
 
+/// The data of an SSE event other than `observation`, with its event name: the struct is what
+/// [`encode`] writes and what OpenAPI describes (`ToSchema`), so the two cannot differ.
+pub trait EventData: serde::Serialize {
+    /// The `event:` name.
+    const EVENT: &'static str;
+}
+
+/// Data of `event: connection`. Its SSE `id` is the stream's position: the resume id
+/// (`Last-Event-ID` or `lastEventId`), for a fresh stream the newest seq it starts after, for
+/// `since=` the seq before its first match. Resuming from it misses nothing and repeats nothing.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ConnectionEvent {
+    /// Always `connected`.
+    #[schema(example = "connected")]
+    status: &'static str,
+    /// Server time.
+    #[serde(with = "wire")]
+    #[schema(value_type = String, format = DateTime)]
+    timestamp: DateTime<Utc>,
+}
+
+impl EventData for ConnectionEvent {
+    const EVENT: &'static str = "connection";
+}
+
+/// Data of `event: heartbeat`. Its SSE `id` is the stream's position: every observation up to
+/// that seq that matches the stream's filter has been sent. It never goes backwards.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct HeartbeatEvent {
+    /// Server time.
+    #[serde(with = "wire")]
+    #[schema(value_type = String, format = DateTime)]
+    timestamp: DateTime<Utc>,
+}
+
+impl EventData for HeartbeatEvent {
+    const EVENT: &'static str = "heartbeat";
+}
+
+/// Data of `event: reset`: the resume point could not be honoured in full. Its SSE `id` is the
+/// position the stream goes on after (`oldestSeq - 1`).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetEvent {
+    /// Human-readable explanation.
+    message: String,
+    /// Replay continues from this seq.
+    #[schema(value_type = i64)]
+    oldest_seq: Seq,
+    /// `replay_limit` (more missed than the server replays) or `unknown_event_id`.
+    reason: String,
+}
+
+impl EventData for ResetEvent {
+    const EVENT: &'static str = "reset";
+}
+
+/// Data of `event: shutdown`, the last frame before the server closes the stream.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ShutdownEvent {
+    /// Why the stream ends.
+    reason: &'static str,
+    /// Server time.
+    #[serde(with = "wire")]
+    #[schema(value_type = String, format = DateTime)]
+    timestamp: DateTime<Utc>,
+}
+
+impl EventData for ShutdownEvent {
+    const EVENT: &'static str = "shutdown";
+}
+
+/// Data of `event: unavailable`, the only event of a transient refusal sent as an event stream
+/// (after `retry:`; the response then ends and the client reconnects by itself). No `id`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnavailableEvent {
+    /// `unavailable` (bus or store down, starting or shutting down), `too_many_streams`,
+    /// `too_many_streams_per_client` or `too_many_connections`.
+    code: String,
+    /// Human-readable explanation.
+    message: String,
+    /// The reconnection delay the `retry:` line sets (the retry delay with jitter).
+    retry_after_ms: u64,
+}
+
+impl EventData for UnavailableEvent {
+    const EVENT: &'static str = "unavailable";
+}
+
+/// Appends one event, `[retry: …\n\n][id: …\n]event: …\ndata: {json}\n\n`, to `out`.
+fn write_event<T: EventData>(out: &mut BytesMut, retry_ms: Option<u64>, id: Option<Seq>, data: &T) {
+    if let Some(retry_ms) = retry_ms {
+        out.put_slice(b"retry: ");
+        out.put_slice(retry_ms.to_string().as_bytes());
+        out.put_slice(b"\n\n");
+    }
+    if let Some(id) = id {
+        out.put_slice(b"id: ");
+        out.put_slice(id.to_string().as_bytes());
+        out.put_u8(b'\n');
+    }
+    out.put_slice(b"event: ");
+    out.put_slice(T::EVENT.as_bytes());
+    out.put_slice(b"\ndata: ");
+    // serde_json's compact output escapes control characters, so it never contains a newline.
+    let _ = serde_json::to_writer((&mut *out).writer(), data);
+    out.put_slice(b"\n\n");
+}
+
+/// One event (after a `retry:` line when `retry_ms` is given) as its frame bytes.
+fn encode<T: EventData>(retry_ms: Option<u64>, id: Option<Seq>, data: &T) -> Bytes {
+    let mut out = BytesMut::with_capacity(128);
+    write_event(&mut out, retry_ms, id, data);
+    out.freeze()
+}
+
 /// What a stream starts with: the retry hint and the `connection` event, whose id is the
 /// stream's position (the seq it goes on after).
 pub fn encode_connection(now: DateTime<Utc>, position: Seq) -> Bytes {
-    Bytes::from(format!(
-        "retry: {RETRY_MS}\n\nid: {position}\nevent: connection\ndata: {{\"status\":\"connected\",\"timestamp\":\"{}\"}}\n\n",
-        format_timestamp(now)
-    ))
+    let data = ConnectionEvent {
+        status: "connected",
+        timestamp: now,
+    };
+    encode(Some(u64::from(RETRY_MS)), Some(position), &data)
 }
 
 /// A `heartbeat` event whose id is the stream's position: every event up to it that the stream
 /// wants has been sent.
 pub fn encode_heartbeat(now: DateTime<Utc>, position: Seq) -> Bytes {
-    Bytes::from(format!(
-        "id: {position}\nevent: heartbeat\ndata: {{\"timestamp\":\"{}\"}}\n\n",
-        format_timestamp(now)
-    ))
+    encode(None, Some(position), &HeartbeatEvent { timestamp: now })
 }
 
 /// The same event as `bytes` (whose first line is its `id:`) with `position` as its id.
@@ -133,33 +248,32 @@ pub fn restamp(bytes: &[u8], position: Seq) -> Bytes {
 /// A `reset` event: the resume point cannot be honoured in full; the stream goes on after
 /// `position`, which is its id (the first seq it can deliver, `oldestSeq`, is the next one).
 pub fn encode_reset(position: Seq, reason: &str, message: &str) -> Bytes {
-    let data = serde_json::json!({
-        "oldestSeq": position.next(),
-        "reason": reason,
-        "message": message,
-    });
-    Bytes::from(format!("id: {position}\nevent: reset\ndata: {data}\n\n"))
+    let data = ResetEvent {
+        message: message.to_owned(),
+        oldest_seq: position.next(),
+        reason: reason.to_owned(),
+    };
+    encode(None, Some(position), &data)
 }
 
 /// The whole body of a transient refusal to an event-stream client (SPEC §4): the reconnection
 /// delay and one `unavailable` event. No `id:` line: the client keeps its resume point.
 pub fn encode_unavailable(code: &str, message: &str, retry_ms: u64) -> Bytes {
-    let data = serde_json::json!({
-        "code": code,
-        "message": message,
-        "retryAfterMs": retry_ms,
-    });
-    Bytes::from(format!(
-        "retry: {retry_ms}\n\nevent: unavailable\ndata: {data}\n\n"
-    ))
+    let data = UnavailableEvent {
+        code: code.to_owned(),
+        message: message.to_owned(),
+        retry_after_ms: retry_ms,
+    };
+    encode(Some(retry_ms), None, &data)
 }
 
 /// A `shutdown` event, sent before the server closes a stream on shutdown.
 pub fn encode_shutdown(now: DateTime<Utc>) -> Bytes {
-    Bytes::from(format!(
-        "event: shutdown\ndata: {{\"reason\":\"server shutting down\",\"timestamp\":\"{}\"}}\n\n",
-        format_timestamp(now)
-    ))
+    let data = ShutdownEvent {
+        reason: "server shutting down",
+        timestamp: now,
+    };
+    encode(None, None, &data)
 }
 
 #[cfg(test)]
@@ -212,11 +326,48 @@ mod tests {
     }
 
     #[test]
+    fn reset_shutdown_and_unavailable_frames_match_the_contract_byte_for_byte() {
+        assert_eq!(
+            encode_reset(Seq::new(20), "replay_limit", "m"),
+            "id: 20\nevent: reset\ndata: {\"message\":\"m\",\"oldestSeq\":21,\"reason\":\"replay_limit\"}\n\n"
+        );
+        assert_eq!(
+            encode_shutdown(t()),
+            "event: shutdown\ndata: {\"reason\":\"server shutting down\",\"timestamp\":\"2025-11-15T12:00:00.000Z\"}\n\n"
+        );
+        assert_eq!(
+            encode_unavailable("too_many_streams", "full \"now\"", 4321),
+            "retry: 4321\n\nevent: unavailable\ndata: {\"code\":\"too_many_streams\",\"message\":\"full \\\"now\\\"\",\"retryAfterMs\":4321}\n\n"
+        );
+    }
+
+    #[test]
     fn a_reset_carries_the_position_it_goes_on_after() {
         let reset = encode_reset(Seq::new(20), "replay_limit", "m");
         let text = std::str::from_utf8(&reset).unwrap();
         assert!(text.starts_with("id: 20\nevent: reset\ndata: {"), "{text}");
         assert!(text.contains("\"oldestSeq\":21"), "{text}");
+    }
+
+    #[test]
+    fn an_observation_frame_matches_the_contract_byte_for_byte() {
+        let mut values = [None; crate::domain::VALUE_COUNT];
+        values[0] = Some(1.2);
+        values[2] = Some(240.0);
+        values[12] = Some(-0.5);
+        let o = Observation::from_values(StationId::parse("44009").unwrap(), t(), values);
+        assert_eq!(
+            encode_observation(Some(Seq::new(1234)), &o),
+            concat!(
+                "id: 1234\nevent: observation\ndata: ",
+                r#"{"stationId":"44009","timestamp":"2025-11-15T12:00:00.000Z","waveHeightM":1.2,"#,
+                r#""windSpeedMps":null,"windDirDeg":240.0,"waterTempC":null,"pressureHpa":null,"#,
+                r#""gustMps":null,"dominantWavePeriodS":null,"averageWavePeriodS":null,"#,
+                r#""meanWaveDirDeg":null,"airTempC":null,"dewPointC":null,"visibilityNmi":null,"#,
+                r#""pressureTendencyHpa":-0.5,"tideFt":null}"#,
+                "\n\n"
+            )
+        );
     }
 
     #[test]
