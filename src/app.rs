@@ -267,6 +267,16 @@ impl Application {
         let files = raise_open_files();
         let fit = files.saturating_sub(RESERVED_FILES) as usize;
         let max_connections = capped(server.max_connections, fit, "max_connections_lowered");
+        // The descriptor table grows now, once, instead of stalling accepts as it doubles.
+        let wanted = max_connections as u64 + RESERVED_FILES;
+        match crate::server::fdtable::presize(wanted, files) {
+            Ok(slots) => tracing::debug!(event = "descriptor_table_presized", slots),
+            Err(e) => tracing::warn!(
+                event = "descriptor_table_not_presized",
+                error = %e,
+                "the descriptor table will grow as connections come"
+            ),
+        }
         let max_streams = capped(server.max_streams, max_connections, "max_streams_lowered");
         let hub = Arc::new(Hub::new(server.hub, store.max_seq().await?));
         let state = AppState {

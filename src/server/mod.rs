@@ -12,6 +12,7 @@
 //! module uses the API's router; the API never imports the transport.
 
 pub mod admission;
+pub mod fdtable;
 mod h2_stream;
 pub mod head;
 mod lean;
