@@ -2,5 +2,8 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    buoycast::cli::main(buoycast::config::Cli::load()).await
+    let code = buoycast::cli::main(buoycast::config::Cli::load()).await;
+    // Log lines are written in batches: the last ones before exiting.
+    buoycast::telemetry::flush();
+    code
 }

@@ -18,6 +18,10 @@ use tracing_subscriber::{EnvFilter, fmt as tfmt};
 
 use crate::config::{LogArgs, LogFormat};
 
+mod buffer;
+
+pub use buffer::flush;
+
 /// The format and colouring logs get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Output {
@@ -58,7 +62,7 @@ pub fn install(output: Output) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tfmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout)
+        .with_writer(buffer::stdout())
         .with_ansi(output.colour);
     let _ = match output.format {
         LogFormat::Json => builder
