@@ -23,18 +23,6 @@ use tokio_util::sync::CancellationToken;
 const WAIT: Duration = Duration::from_secs(20);
 const NDBC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/ndbc/realtime2");
 
-fn init_logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            buoycast::telemetry::install(buoycast::telemetry::Output {
-                format: buoycast::config::LogFormat::Pretty,
-                colour: false,
-            });
-        }
-    });
-}
-
 /// A time `minutes` after 2025-11-15 12:00 UTC.
 fn at(minutes: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 11, 15, 12, 0, 0)
@@ -111,7 +99,7 @@ where
 
 #[tokio::test]
 async fn redis_bus_delivers_validates_and_resubscribes_after_a_long_outage() {
-    init_logs();
+    buoycast_testkit::init_logs();
     let mut redis = RedisServer::start();
     let subscriber = RedisBus::connect(&redis.url()).expect("bus");
     let publisher = RedisBus::connect(&redis.url()).expect("bus");
@@ -194,7 +182,7 @@ async fn redis_bus_delivers_validates_and_resubscribes_after_a_long_outage() {
 
 #[tokio::test]
 async fn a_redis_that_stops_answering_is_detected_by_ping_and_replaced() {
-    init_logs();
+    buoycast_testkit::init_logs();
     let redis = RedisServer::start();
     let bus = RedisBus::connect(&redis.url()).expect("bus");
     let publisher = RedisBus::connect(&redis.url()).expect("bus");
@@ -253,7 +241,7 @@ impl Server {
         redis_url: &str,
         publish_token: Option<&str>,
     ) -> Self {
-        init_logs();
+        buoycast_testkit::init_logs();
         let settings = Settings {
             database_url: database_url.into(),
             redis_url: Some(redis_url.into()),

@@ -1137,13 +1137,16 @@ fn a_redis_lost_after_start_is_logged_with_its_address_and_the_cause() {
     };
     next("subscription", &|l| l["event"] == "redis_subscribed");
     redis.stop();
-    let line = next("unreachable warning", &|l| {
-        l["event"] == "redis_subscriber_error" && l.get("cause").is_some()
+    // The first warnings may name how the connection ended (reset, closed) depending on timing;
+    // once Redis is gone, the retries are refused.
+    let line = next("unreachable warning naming the refusal", &|l| {
+        l["event"] == "redis_subscriber_error"
+            && l["cause"]
+                .as_str()
+                .is_some_and(|c| c.contains("Connection refused"))
     });
     let address = format!("127.0.0.1:{}", redis.port());
     assert_eq!(line["address"], address.as_str(), "{line}");
-    let cause = line["cause"].as_str().expect("cause");
-    assert!(cause.contains("Connection refused"), "{line}");
     child.kill().expect("kill");
     child.wait().expect("wait");
 }

@@ -277,41 +277,10 @@ fn value(matches: &ArgMatches, id: &str) -> toml::Value {
     if let Ok(Some(f)) = matches.try_get_one::<f64>(id) {
         return (*f).into();
     }
-    let integer = |n: Option<i64>| n.map(toml::Value::Integer);
-    let number = integer(
-        matches
-            .try_get_one::<u64>(id)
-            .ok()
-            .flatten()
-            .and_then(|n| i64::try_from(*n).ok()),
-    )
-    .or_else(|| {
-        integer(
-            matches
-                .try_get_one::<u32>(id)
-                .ok()
-                .flatten()
-                .map(|n| i64::from(*n)),
-        )
-    })
-    .or_else(|| {
-        integer(
-            matches
-                .try_get_one::<u16>(id)
-                .ok()
-                .flatten()
-                .map(|n| i64::from(*n)),
-        )
-    })
-    .or_else(|| {
-        integer(
-            matches
-                .try_get_one::<usize>(id)
-                .ok()
-                .flatten()
-                .and_then(|n| i64::try_from(*n).ok()),
-        )
-    });
+    let number = integer::<u64>(matches, id)
+        .or_else(|| integer::<u32>(matches, id))
+        .or_else(|| integer::<u16>(matches, id))
+        .or_else(|| integer::<usize>(matches, id));
     if let Some(number) = number {
         return number;
     }
@@ -325,6 +294,16 @@ fn value(matches: &ArgMatches, id: &str) -> toml::Value {
         })
         .unwrap_or_default();
     raw.into()
+}
+
+/// The value of `id` as a TOML integer, if clap parsed it as a `T` that fits in one.
+fn integer<T>(matches: &clap::ArgMatches, id: &str) -> Option<toml::Value>
+where
+    T: Copy + Clone + Send + Sync + 'static,
+    i64: TryFrom<T>,
+{
+    let n = *matches.try_get_one::<T>(id).ok().flatten()?;
+    i64::try_from(n).ok().map(toml::Value::Integer)
 }
 
 /// The file's key an error of the second parse is about, if it is about one of them.

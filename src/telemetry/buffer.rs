@@ -105,7 +105,11 @@ pub struct Line<'a> {
 impl Write for Line<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         let full = {
-            let mut pending = self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut pending = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             pending.bytes.extend_from_slice(bytes);
             pending.bytes.len() >= FLUSH_AT
         };
@@ -197,7 +201,10 @@ mod tests {
 
     impl Write for Captured {
         fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(bytes);
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(bytes);
             Ok(bytes.len())
         }
         fn flush(&mut self) -> io::Result<()> {
@@ -207,8 +214,13 @@ mod tests {
 
     impl Captured {
         fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap_or_else(PoisonError::into_inner).clone())
-                .expect("UTF-8")
+            String::from_utf8(
+                self.0
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone(),
+            )
+            .expect("UTF-8")
         }
     }
 
@@ -253,7 +265,10 @@ mod tests {
         for _ in 0..FLUSH_AT / long.len() + 1 {
             line(&buffered, Level::INFO, &long);
         }
-        assert!(out.text().len() >= FLUSH_AT, "written when {FLUSH_AT} bytes waited");
+        assert!(
+            out.text().len() >= FLUSH_AT,
+            "written when {FLUSH_AT} bytes waited"
+        );
     }
 
     #[test]
@@ -272,7 +287,10 @@ mod tests {
         drop(buffered);
         let waited = std::time::Instant::now();
         while weak.upgrade().is_some() {
-            assert!(waited.elapsed() < Duration::from_secs(5), "the flusher kept the buffer");
+            assert!(
+                waited.elapsed() < Duration::from_secs(5),
+                "the flusher kept the buffer"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }

@@ -17,7 +17,7 @@ use crate::certs::TestCerts;
 use crate::sse::SseClient;
 
 /// Logs go to the test output only when `TEST_LOG` is set.
-fn init_logs() {
+pub fn init_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {

@@ -13,7 +13,7 @@ pub mod sse;
 
 use std::time::Duration;
 
-pub use app::{TestApp, spawn_app, spawn_app_with, spawn_tls_app_with};
+pub use app::{TestApp, init_logs, spawn_app, spawn_app_with, spawn_tls_app_with};
 pub use certs::TestCerts;
 pub use observations::{at, keys, obs};
 pub use raw_http::{RawResponse, raw_request};
