@@ -279,7 +279,7 @@ impl Application {
         }
         let max_streams = capped(server.max_streams, max_connections, "max_streams_lowered");
         let hub = Arc::new(Hub::new(server.hub, store.max_seq().await?));
-        let state = AppState {
+        let state = AppState::new(api::Shared {
             store,
             bus,
             hub,
@@ -295,7 +295,7 @@ impl Application {
             metrics_token: server.metrics_token.clone(),
             metrics_allow: Arc::new(server.metrics_allow.clone()),
             shutdown: CancellationToken::new(),
-        };
+        });
         let cancel = state.shutdown.clone();
         Ok(Self {
             listener,

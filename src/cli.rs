@@ -12,8 +12,8 @@ use crate::api::auth::{JwtConfig, JwtKey};
 use crate::app::{Application, IngestSource, ServerSettings, Settings};
 use crate::bridge::{OscBridgeConfig, OscPrefix, SubscriptionConfig};
 use crate::config::{
-    BridgeKind, Cli, Command, ConfigAction, IngestArgs, OscBridgeArgs, ParseArgs, ServerArgs,
-    SourceKind,
+    BridgeKind, Cli, Command, ConfigAction, IngestArgs, OscBridgeArgs, ParseArgs, Secret,
+    ServerArgs, SourceKind, StoreArgs,
 };
 use crate::domain::{Observation, Seq, StationFilter, StationId};
 use crate::hub::HubConfig;
@@ -43,25 +43,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => {
             telemetry::init(&args.log);
             let distributed = args.bus.redis_url.is_some();
-            let settings = Settings {
-                database_url: args.store.database_url.clone(),
-                redis_url: args.bus.redis_url,
-                connect_timeout: args.store.connect_timeout(),
-                server: Some(server_settings(&args.server, distributed)?),
-                ingest: ingest_source(&args.ingest)?,
-            };
+            let server = Some(server_settings(&args.server, distributed)?);
+            let ingest = ingest_source(&args.ingest)?;
+            let settings = settings(&args.store, args.bus.redis_url, server, ingest);
             serve(settings).await
         }
         Command::Serve(args) => {
             telemetry::init(&args.log);
             let distributed = args.bus.redis_url.is_some();
-            let settings = Settings {
-                database_url: args.store.database_url.clone(),
-                redis_url: args.bus.redis_url,
-                connect_timeout: args.store.connect_timeout(),
-                server: Some(server_settings(&args.server, distributed)?),
-                ingest: None,
-            };
+            let server = Some(server_settings(&args.server, distributed)?);
+            let settings = settings(&args.store, args.bus.redis_url, server, None);
             serve(settings).await
         }
         Command::Ingest(args) => {
@@ -72,13 +63,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                      (--redis-url / REDIS_URL); for one process use `buoycast run`"
                 );
             };
-            let settings = Settings {
-                database_url: args.store.database_url.clone(),
-                redis_url: Some(redis_url),
-                connect_timeout: args.store.connect_timeout(),
-                server: None,
-                ingest: ingest_source(&args.ingest)?,
-            };
+            let ingest = ingest_source(&args.ingest)?;
+            let settings = settings(&args.store, Some(redis_url), None, ingest);
             serve(settings).await
         }
         Command::Migrate(args) => {
@@ -102,6 +88,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         },
+    }
+}
+
+/// A process's settings: the store and bus of every subcommand, with what it runs.
+fn settings(
+    store: &StoreArgs,
+    redis_url: Option<Secret>,
+    server: Option<ServerSettings>,
+    ingest: Option<IngestSource>,
+) -> Settings {
+    Settings {
+        database_url: store.database_url.clone(),
+        redis_url,
+        connect_timeout: store.connect_timeout(),
+        server,
+        ingest,
     }
 }
 

@@ -41,9 +41,29 @@ pub const MAX_LIMIT: u32 = 1000;
 /// Page size when a request names none.
 pub const DEFAULT_LIMIT: u32 = 100;
 
-/// What every handler can reach.
+/// What every handler can reach. Extractors and handlers clone it for every request: it is one
+/// reference count (a clone of every field was a dozen, and an allocation per secret).
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// The state every handler of this server shares.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The contents of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     /// The ordered log.
     pub store: Arc<dyn Store>,
     /// The notification path (for publishing and readiness).
