@@ -1,8 +1,8 @@
 //! The one retry policy: exponential backoff with jitter, capped.
 //!
-//! NDBC fetches, replayed store writes, bus publishes, the hub's gap repair and the OSC bridge's
-//! reconnections all wait between attempts through [`Backoff::delay`], so every retry in the
-//! process grows and spreads the same way.
+//! NDBC fetches, replayed store writes, bus publishes, the Redis subscriber, the hub's gap repair
+//! and the OSC bridge's reconnections all wait between attempts through [`Backoff::delay`], so
+//! every retry in the process grows and spreads the same way.
 
 use std::time::Duration;
 

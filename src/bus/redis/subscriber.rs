@@ -67,6 +67,11 @@ enum Ended {
 /// so) the subscriber logs where it is and why it cannot be reached.
 const UNREACHABLE_LOG_EVERY: u32 = 5;
 
+/// Waits between failed attempts to create the connection or to subscribe: the project's one
+/// backoff policy, up to the manager's own longest reconnection delay.
+const RETRY: crate::retry::Backoff =
+    crate::retry::Backoff::new(Duration::from_millis(250), MAX_RECONNECT_DELAY);
+
 /// The subscriber: keeps one subscription alive until the [`Subscription`] is dropped.
 pub(super) async fn run_subscriber(
     client: redis::Client,
@@ -74,6 +79,7 @@ pub(super) async fn run_subscriber(
     mut out: Output,
 ) {
     let mut first = true;
+    let mut failures = 0;
     loop {
         let (push_tx, push_rx) = mpsc::unbounded_channel::<PushInfo>();
         let config = ConnectionManagerConfig::new()
@@ -87,9 +93,10 @@ pub(super) async fn run_subscriber(
             Ok(manager) => manager,
             Err(e) => {
                 tracing::warn!(event = "redis_subscriber_error", message = %e, address = %super::address(&client), "cannot create the Redis subscriber; retrying");
+                failures += 1;
                 tokio::select! {
                     () = out.tx.closed() => return,
-                    () = tokio::time::sleep(MAX_RECONNECT_DELAY) => continue,
+                    () = tokio::time::sleep(RETRY.delay(failures)) => continue,
                 }
             }
         };
@@ -255,6 +262,7 @@ impl Subscriber<'_> {
     /// The first SUBSCRIBE: retried until it succeeds (the manager waits for Redis as long as
     /// needed); `false` when the subscription was dropped meanwhile.
     async fn subscribe_until_done(&mut self) -> bool {
+        let mut failures = 0;
         let mut waiting = tokio::time::interval_at(
             tokio::time::Instant::now() + Duration::from_secs(5),
             Duration::from_secs(5),
@@ -281,9 +289,10 @@ impl Subscriber<'_> {
                     Ok(()) => return true,
                     Err(e) => {
                         tracing::warn!(event = "redis_subscriber_error", message = %e, address = %super::address(self.client), "subscribing failed; retrying");
+                        failures += 1;
                         tokio::select! {
                             () = self.out.tx.closed() => return false,
-                            () = tokio::time::sleep(MAX_RECONNECT_DELAY) => {}
+                            () = tokio::time::sleep(RETRY.delay(failures)) => {}
                         }
                     }
                 },
