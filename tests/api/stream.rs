@@ -548,18 +548,7 @@ on_both_paths! {
 
         // Enough data to fill the slow socket's buffers many times over (~400 bytes per event).
         let total = 20_000i64;
-        let publisher = {
-            let (store, bus) = (app.store.clone(), app.bus.clone());
-            tokio::spawn(async move {
-                for chunk in (0..total).collect::<Vec<_>>().chunks(50) {
-                    let batch: Vec<_> = chunk.iter().map(|i| obs("44009", *i)).collect();
-                    buoycast::ingest::store_and_publish(store.as_ref(), bus.as_ref(), &batch)
-                        .await
-                        .expect("publish");
-                    tokio::task::yield_now().await;
-                }
-            })
-        };
+        let publisher = app.publish_in_background(total, 50);
         let got = ids(&fast
             .observations(total as usize, Duration::from_secs(30))
             .await);
@@ -630,17 +619,7 @@ on_both_paths! {
             .expect("request");
         buoycast_testkit::eventually(WAIT, "an open stream", || app.hub_streams() == 1).await;
         let total = 20_000i64;
-        let publisher = {
-            let (store, bus) = (app.store.clone(), app.bus.clone());
-            tokio::spawn(async move {
-                for chunk in (0..total).collect::<Vec<_>>().chunks(500) {
-                    let batch: Vec<_> = chunk.iter().map(|i| obs("44009", *i)).collect();
-                    buoycast::ingest::store_and_publish(store.as_ref(), bus.as_ref(), &batch)
-                        .await
-                        .expect("publish");
-                }
-            })
-        };
+        let publisher = app.publish_in_background(total, 500);
         // Read 4 KiB every 10 ms (~400 KB/s, well below the publishing rate) until end of file.
         let mut received = Vec::new();
         let mut buf = vec![0u8; 4096];

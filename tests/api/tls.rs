@@ -256,18 +256,7 @@ async fn a_stalled_h2_stream_is_ended_while_another_on_its_connection_keeps_flow
     assert_eq!(app.hub_streams(), 2);
 
     let total = 5_000i64;
-    let publisher = {
-        let (store, bus) = (app.store.clone(), app.bus.clone());
-        tokio::spawn(async move {
-            for chunk in (0..total).collect::<Vec<_>>().chunks(50) {
-                let batch: Vec<_> = chunk.iter().map(|i| obs("44009", *i)).collect();
-                buoycast::ingest::store_and_publish(store.as_ref(), bus.as_ref(), &batch)
-                    .await
-                    .expect("publish");
-                tokio::task::yield_now().await;
-            }
-        })
-    };
+    let publisher = app.publish_in_background(total, 50);
     let got = ids(&flowing
         .observations(total as usize, Duration::from_secs(60))
         .await);
@@ -324,17 +313,7 @@ async fn a_slow_h2_reader_overflows_its_backlog_is_cut_off_and_resumes() {
     let mut slow = h2_stream(&app, &mut send, &[]).await;
     slow.next_of("connection", WAIT).await.expect("connected");
     let total = 20_000i64;
-    let publisher = {
-        let (store, bus) = (app.store.clone(), app.bus.clone());
-        tokio::spawn(async move {
-            for chunk in (0..total).collect::<Vec<_>>().chunks(500) {
-                let batch: Vec<_> = chunk.iter().map(|i| obs("44009", *i)).collect();
-                buoycast::ingest::store_and_publish(store.as_ref(), bus.as_ref(), &batch)
-                    .await
-                    .expect("publish");
-            }
-        })
-    };
+    let publisher = app.publish_in_background(total, 500);
     // One event every millisecond at most: far below the publishing rate.
     let mut got = Vec::new();
     let read_all = async {

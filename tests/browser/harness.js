@@ -277,23 +277,28 @@ export class StreamProxy {
         return; // never a byte: only the client's watchdog can tell
       }
     }
-    const upstream = http.request({
-      host: "127.0.0.1",
-      port: this.targetPort,
-      method: req.method,
-      path: req.url,
-      headers: req.headers,
-    }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    upstream.on("error", () => {
-      if (!res.headersSent) res.writeHead(502);
-      res.end();
-    });
-    res.on("close", () => upstream.destroy());
-    req.pipe(upstream);
+    forward(req, res, this.targetPort);
   }
+}
+
+/** Forwards one request to the server on `targetPort` (502 when it cannot be reached). */
+export function forward(req, res, targetPort) {
+  const upstream = http.request({
+    host: "127.0.0.1",
+    port: targetPort,
+    method: req.method,
+    path: req.url,
+    headers: req.headers,
+  }, (up) => {
+    res.writeHead(up.statusCode ?? 502, up.headers);
+    up.pipe(res);
+  });
+  upstream.on("error", () => {
+    if (!res.headersSent) res.writeHead(502);
+    res.end();
+  });
+  res.on("close", () => upstream.destroy());
+  req.pipe(upstream);
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   StreamProxy,
   disposeServer,
   eventually,
+  forward,
   launchBrowser,
   observation,
   recorded,
@@ -577,18 +578,7 @@ async function hangingProxy(targetPort) {
         return; // not a byte, not even a status line
       }
     }
-    const upstream = http.request({
-      host: "127.0.0.1", port: targetPort, method: req.method, path: req.url, headers: req.headers,
-    }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    upstream.on("error", () => {
-      if (!res.headersSent) res.writeHead(502);
-      res.end();
-    });
-    res.on("close", () => upstream.destroy());
-    req.pipe(upstream);
+    forward(req, res, targetPort);
   });
   server.keepAliveTimeout = 1000;
   server.listen(0, "127.0.0.1");

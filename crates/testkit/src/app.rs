@@ -107,6 +107,21 @@ async fn spawn(adjust: impl FnOnce(&mut Settings), tls: Option<TestCerts>) -> Te
 }
 
 impl TestApp {
+    /// Stores and publishes `total` observations of station 44009 (minutes 0, 1, …) in batches
+    /// of `batch`, from a task of their own, letting other tasks run between batches.
+    pub fn publish_in_background(&self, total: i64, batch: usize) -> JoinHandle<()> {
+        let (store, bus) = (self.store.clone(), self.bus.clone());
+        tokio::spawn(async move {
+            for chunk in (0..total).collect::<Vec<_>>().chunks(batch) {
+                let batch: Vec<_> = chunk.iter().map(|i| crate::obs("44009", *i)).collect();
+                store_and_publish(store.as_ref(), bus.as_ref(), &batch)
+                    .await
+                    .expect("publish");
+                tokio::task::yield_now().await;
+            }
+        })
+    }
+
     pub fn url(&self, path: &str) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         format!("{scheme}://{}{path}", self.addr)
