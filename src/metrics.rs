@@ -172,6 +172,8 @@ pub async fn run_upkeep(cancel: CancellationToken) {
 pub struct Hot {
     /// `sse_events_sent_total{event_type="observation"}`.
     pub sent_observation: Counter,
+    /// `sse_events_sent_total{event_type=<kind>}`, by [`crate::domain::Kind`] (observation first).
+    pub sent_kind: [Counter; 12],
     /// `sse_events_sent_total{event_type="heartbeat"}`.
     pub sent_heartbeat: Counter,
     /// `sse_events_sent_total{event_type="connection"}`.
@@ -193,6 +195,7 @@ pub fn hot() -> &'static Hot {
         let sent = |t: &'static str| counter!("sse_events_sent_total", "event_type" => t);
         Hot {
             sent_observation: sent("observation"),
+            sent_kind: crate::domain::Kind::ALL.map(|kind| sent(kind.name())),
             sent_heartbeat: sent("heartbeat"),
             sent_connection: sent("connection"),
             sent_reset: sent("reset"),

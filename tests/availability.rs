@@ -115,7 +115,7 @@ async fn redis_bus_delivers_validates_and_resubscribes_after_a_long_outage() {
 
     let stored = BusMessage {
         seq: Some(Seq::new(41)),
-        observation: batch(0..1).remove(0),
+        entry: batch(0..1).remove(0).into(),
     };
     publisher.publish(&stored).await.expect("publish");
     assert_eq!(expect_message(&mut sub).await, stored);
@@ -141,7 +141,7 @@ async fn redis_bus_delivers_validates_and_resubscribes_after_a_long_outage() {
     .await;
     let foreign = expect_message(&mut sub).await;
     assert_eq!(foreign.seq, None);
-    assert_eq!(foreign.observation.station_id.as_str(), "BURL1");
+    assert_eq!(foreign.entry.station_id().as_str(), "BURL1");
 
     // An outage longer than the connection manager's default retries (~6 s) ...
     redis.stop();
@@ -165,7 +165,7 @@ async fn redis_bus_delivers_validates_and_resubscribes_after_a_long_outage() {
     assert!(subscriber.is_connected());
     let after = BusMessage {
         seq: Some(Seq::new(42)),
-        observation: batch(1..2).remove(0),
+        entry: batch(1..2).remove(0).into(),
     };
     let mut delivered = false;
     for _ in 0..10 {
@@ -206,7 +206,7 @@ async fn a_redis_that_stops_answering_is_detected_by_ping_and_replaced() {
     assert!(bus.is_connected());
     let message = BusMessage {
         seq: Some(Seq::new(1)),
-        observation: batch(0..1).remove(0),
+        entry: batch(0..1).remove(0).into(),
     };
     let mut received = None;
     for _ in 0..10 {
@@ -517,7 +517,7 @@ async fn with_postgres_down_rest_gets_503_live_delivery_continues_and_ingest_ret
     // the stream no longer needs the store.
     let unstored = BusMessage {
         seq: None,
-        observation: batch(0..1).remove(0),
+        entry: batch(0..1).remove(0).into(),
     };
     ingest_bus.publish(&unstored).await.expect("publish");
     let live = open.next_of("observation", WAIT).await.expect("live event");

@@ -8,9 +8,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Access;
-use super::query::{Bounded, EventId, Query, Stations, Time};
+use super::query::{Bounded, EventId, Kinds, Query, Stations, Time};
 use super::{ApiError, AppState, DEFAULT_LIMIT, MAX_LIMIT};
-use crate::domain::{Seq, StationId, StoredObservation};
+use crate::domain::{Seq, StationId, StoredEntry};
 use crate::store::{AfterQuery, HistoryQuery};
 
 /// Longest long-poll, seconds.
@@ -30,8 +30,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Page {
-    /// Observations with their seq, oldest first.
-    pub observations: Vec<StoredObservation>,
+    /// Entries of the requested kinds (observations by default) with their seq, oldest first.
+    pub observations: Vec<StoredEntry>,
     /// Pass as `after` on the next call.
     pub last_seq: Seq,
 }
@@ -39,8 +39,8 @@ pub struct Page {
 /// Body of the history and latest endpoints.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct List {
-    /// Observations with their seq.
-    pub observations: Vec<StoredObservation>,
+    /// Entries of the requested kinds (observations by default) with their seq.
+    pub observations: Vec<StoredEntry>,
 }
 
 /// Query of `GET /v1/observations`: what to read, checked in this order before the station
@@ -58,6 +58,11 @@ pub struct PollQuery {
         pattern = r"^\s*[A-Za-z0-9_-]{0,32}\s*(,\s*[A-Za-z0-9_-]{0,32}\s*){0,199}$"
     )]
     stations: Option<Stations>,
+    /// Kinds to return, comma-separated (`observation,spectrum`), or `*` for all;
+    /// `observation` when absent (SPEC §3a).
+    #[param(value_type = Option<String>, example = "observation,spectrum",
+        pattern = r"^\s*(\*|[A-Za-z]+(\s*,\s*[A-Za-z]+)*)\s*$")]
+    kinds: Option<Kinds>,
 }
 
 /// Query of `GET /v1/observations`: how much to return and how long to wait, checked in this
@@ -83,9 +88,14 @@ pub struct HistoryParams {
     /// Latest measurement time (inclusive), ISO 8601.
     #[param(value_type = Option<String>, format = DateTime)]
     to: Option<Time>,
-    /// Most observations returned.
+    /// Most entries returned.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, default = 100)]
     limit: Option<Limit>,
+    /// Kinds to return, comma-separated (`observation,spectrum`), or `*` for all;
+    /// `observation` when absent (SPEC §3a).
+    #[param(value_type = Option<String>, example = "observation,spectrum",
+        pattern = r"^\s*(\*|[A-Za-z]+(\s*,\s*[A-Za-z]+)*)\s*$")]
+    kinds: Option<Kinds>,
 }
 
 /// Query with only a station filter (also the stream's, when `Last-Event-ID` sets the resume
@@ -100,6 +110,11 @@ pub struct StationsQuery {
         pattern = r"^\s*[A-Za-z0-9_-]{0,32}\s*(,\s*[A-Za-z0-9_-]{0,32}\s*){0,199}$"
     )]
     pub stations: Option<Stations>,
+    /// Kinds to return, comma-separated (`observation,spectrum`), or `*` for all;
+    /// `observation` when absent (SPEC §3a).
+    #[param(value_type = Option<String>, example = "observation,spectrum",
+        pattern = r"^\s*(\*|[A-Za-z]+(\s*,\s*[A-Za-z]+)*)\s*$")]
+    pub kinds: Option<Kinds>,
 }
 
 /// Polling fallback: observations after a seq, oldest first; optionally waits for new ones.
@@ -138,8 +153,9 @@ async fn poll(
             stations: stations.clone(),
             since: None,
             limit,
+            kinds: Kinds::set(query.kinds),
         };
-        let observations = state.store.observations_after(&query).await?;
+        let observations = state.store.entries_after(&query).await?;
         let last_seq = match observations.last() {
             Some(last) if observations.len() == limit as usize => last.seq,
             _ => head.max(after),
@@ -182,7 +198,10 @@ async fn latest(
     Query(query): Query<StationsQuery>,
 ) -> Result<Json<List>, ApiError> {
     let stations = access.filter(Stations::filter(query.stations))?;
-    let observations = state.store.latest(stations.as_ref()).await?;
+    let observations = state
+        .store
+        .latest_entries(stations.as_ref(), Kinds::set(query.kinds))
+        .await?;
     Ok(Json(List { observations }))
 }
 
@@ -215,7 +234,8 @@ async fn by_station(
         from: query.from.map(|Time(t)| t),
         to: query.to.map(|Time(t)| t),
         limit: query.limit.map_or(DEFAULT_LIMIT, |Bounded(n)| n),
+        kinds: Kinds::set(query.kinds),
     };
-    let observations = state.store.history(&query).await?;
+    let observations = state.store.history_entries(&query).await?;
     Ok(Json(List { observations }))
 }

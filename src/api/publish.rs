@@ -18,7 +18,9 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use super::{ApiError, AppState, FieldError};
-use crate::domain::{Observation, StationId, StoredObservation, VALUE_RANGES, parse_timestamp};
+use crate::domain::{
+    Entry, Observation, StationId, StoredObservation, VALUE_RANGES, parse_timestamp,
+};
 use crate::ingest::store_and_publish_stored;
 
 /// Most observations in one request.
@@ -237,7 +239,8 @@ async fn publish(
     let stored = store_and_publish_stored(state.store.as_ref(), state.bus.as_ref(), &batch).await?;
     metrics::counter!("publish_observations_total", "result" => "stored")
         .increment(stored.len() as u64);
-    let unchanged = crate::store::normalised_len(&batch) - stored.len();
+    let entries: Vec<Entry> = batch.iter().cloned().map(Entry::Observation).collect();
+    let unchanged = crate::store::normalised_len(&entries) - stored.len();
     metrics::counter!("publish_observations_total", "result" => "unchanged")
         .increment(unchanged as u64);
     let status = if stored.is_empty() {

@@ -17,7 +17,7 @@ use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::ApiError;
-use crate::domain::{Seq, StationFilter, parse_timestamp};
+use crate::domain::{KindSet, Seq, StationFilter, parse_timestamp};
 
 /// A query string read into `T` (the endpoint's query struct); a failure is a 400.
 #[derive(Debug)]
@@ -232,6 +232,25 @@ impl<'de> Deserialize<'de> for Stations {
             StationFilter::parse(raw)
                 .map(Self)
                 .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Which kinds to send or read, `kinds=observation,spectrum` or `kinds=*` (SPEC §3a).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kinds(pub KindSet);
+
+impl Kinds {
+    /// The set of an optional `kinds=` (`observation` alone when absent).
+    pub fn set(kinds: Option<Self>) -> KindSet {
+        kinds.map_or_else(KindSet::default, |Kinds(set)| set)
+    }
+}
+
+impl<'de> Deserialize<'de> for Kinds {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        parse_text(deserializer, |raw| {
+            KindSet::parse(raw).map(Self).map_err(|e| e.to_string())
         })
     }
 }

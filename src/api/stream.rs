@@ -12,10 +12,10 @@ use super::auth::Access;
 use super::client_addr::ClientAddr;
 use super::limits::Refused;
 use super::observations::StationsQuery;
-use super::query::{EventId, RawQuery, Stations, Time};
+use super::query::{EventId, Kinds, RawQuery, Stations, Time};
 use super::raw_chunks::RawChunks;
 use super::{ApiError, AppState};
-use crate::domain::{Seq, StationFilter};
+use crate::domain::{KindSet, Seq, StationFilter};
 use crate::hub::stream::{Resume, StreamEngine};
 
 /// The stream's `GET` with its description; `HEAD` and `OPTIONS` answer at the same path.
@@ -50,11 +50,17 @@ fn check_accept(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Where the stream starts and which stations it carries, from `Last-Event-ID` and the query.
-fn read_request(
-    headers: &HeaderMap,
-    query: &RawQuery,
-) -> Result<(Resume, Option<StationFilter>), ApiError> {
+/// What a stream request asks for: where it starts, which stations and which kinds.
+#[derive(Debug)]
+struct StreamRequest {
+    resume: Resume,
+    stations: Option<StationFilter>,
+    kinds: KindSet,
+}
+
+/// Where the stream starts, which stations and which kinds it carries, from `Last-Event-ID` and
+/// the query.
+fn read_request(headers: &HeaderMap, query: &RawQuery) -> Result<StreamRequest, ApiError> {
     let header_id = match headers.get("last-event-id") {
         None => None,
         Some(v) => {
@@ -74,20 +80,24 @@ fn read_request(
         }
     };
     // The header (sent by EventSource on reconnect, with the URL it first used) wins: the query is
-    // then read as a station filter only, so a stale or bad `lastEventId` or `since` there cannot
-    // make a reconnection fail.
+    // then read as a station and kind filter only, so a stale or bad `lastEventId` or `since`
+    // there cannot make a reconnection fail.
     if let Some(after) = header_id {
-        let StationsQuery { stations } = query.read()?;
-        let resume = Resume {
-            after: Some(after),
-            since: None,
-        };
-        return Ok((resume, Stations::filter(stations)));
+        let StationsQuery { stations, kinds } = query.read()?;
+        return Ok(StreamRequest {
+            resume: Resume {
+                after: Some(after),
+                since: None,
+            },
+            stations: Stations::filter(stations),
+            kinds: Kinds::set(kinds),
+        });
     }
     let StreamQuery {
         last_event_id,
         since,
         stations,
+        kinds,
     } = query.read()?;
     let after = last_event_id.map(|EventId(seq)| seq);
     let resume = Resume {
@@ -98,7 +108,11 @@ fn read_request(
             since.map(|Time(t)| t)
         },
     };
-    Ok((resume, Stations::filter(stations)))
+    Ok(StreamRequest {
+        resume,
+        stations: Stations::filter(stations),
+        kinds: Kinds::set(kinds),
+    })
 }
 
 fn sse_headers(response: &mut Response) {
@@ -129,8 +143,8 @@ async fn head(
     query: RawQuery,
 ) -> Result<Response, ApiError> {
     check_accept(&headers)?;
-    let (_, stations) = read_request(&headers, &query)?;
-    access.filter(stations)?;
+    let request = read_request(&headers, &query)?;
+    access.filter(request.stations)?;
     check_serving(&state)?;
     let mut response = StatusCode::OK.into_response();
     sse_headers(&mut response);
@@ -165,6 +179,12 @@ pub struct StreamQuery {
         pattern = r"^\s*[A-Za-z0-9_-]{0,32}\s*(,\s*[A-Za-z0-9_-]{0,32}\s*){0,199}$"
     )]
     stations: Option<Stations>,
+    /// Kinds to send, comma-separated (`observation,spectrum`), or `*` for all; `observation`
+    /// when absent, so existing clients see no other event (SPEC §3a). Each kind is its own
+    /// event name.
+    #[param(value_type = Option<String>, example = "observation,spectrum",
+        pattern = r"^\s*(\*|[A-Za-z]+(\s*,\s*[A-Za-z]+)*)\s*$")]
+    kinds: Option<Kinds>,
 }
 
 /// The live stream of observations (Server-Sent Events).
@@ -236,7 +256,11 @@ async fn open_stream(
     query: RawQuery,
 ) -> Result<Response, ApiError> {
     check_accept(&headers)?;
-    let (resume, stations) = read_request(&headers, &query)?;
+    let StreamRequest {
+        resume,
+        stations,
+        kinds,
+    } = read_request(&headers, &query)?;
     // With subscriber auth, the token's stations bound the filter (and are it, when none is asked).
     let filter = access.filter(stations)?;
     check_serving(&state)?;
@@ -284,6 +308,7 @@ async fn open_stream(
         state.hub.clone(),
         &resume,
         filter,
+        kinds,
         state.max_replay,
         state.shutdown.clone(),
     )
@@ -340,28 +365,64 @@ mod tests {
     #[test]
     fn last_event_id_header_wins() {
         let none = RawQuery::default();
-        let (r, _) = read_request(&headers(&[("last-event-id", "42")]), &none).unwrap();
+        let r = read_request(&headers(&[("last-event-id", "42")]), &none)
+            .unwrap()
+            .resume;
         assert_eq!(r.after, Some(Seq::new(42)));
         assert!(read_request(&headers(&[("last-event-id", "abc")]), &none).is_err());
         // The header wins even over query values that are invalid; the filter is still read.
         let bad_query = RawQuery::parse("lastEventId=x&since=yesterday&stations=44009").unwrap();
-        let (r, stations) = read_request(&headers(&[("last-event-id", "7")]), &bad_query).unwrap();
+        let request = read_request(&headers(&[("last-event-id", "7")]), &bad_query).unwrap();
+        let r = request.resume;
         assert_eq!((r.after, r.since), (Some(Seq::new(7)), None));
-        assert_eq!(stations.map(|s| s.len()), Some(1));
+        assert_eq!(request.stations.map(|s| s.len()), Some(1));
         assert!(read_request(&HeaderMap::new(), &bad_query).is_err());
         let bad_stations = RawQuery::parse("stations=a;b").unwrap();
         assert!(read_request(&headers(&[("last-event-id", "7")]), &bad_stations).is_err());
-        let (r, _) = read_request(&headers(&[("last-event-id", " ")]), &none).unwrap();
+        let r = read_request(&headers(&[("last-event-id", " ")]), &none)
+            .unwrap()
+            .resume;
         assert_eq!(r.after, None);
+    }
+
+    #[test]
+    fn kinds_default_to_observation_and_are_read_with_a_resume_header_too() {
+        let none = RawQuery::default();
+        assert_eq!(
+            read_request(&HeaderMap::new(), &none).unwrap().kinds,
+            KindSet::OBSERVATION
+        );
+        let q = RawQuery::parse("kinds=spectrum,tsunami").unwrap();
+        let fresh = read_request(&HeaderMap::new(), &q).unwrap().kinds;
+        let resumed = read_request(&headers(&[("last-event-id", "7")]), &q)
+            .unwrap()
+            .kinds;
+        assert_eq!(fresh, resumed);
+        assert_eq!(fresh.names(), ["spectrum", "tsunami"]);
+        let all = RawQuery::parse("kinds=*").unwrap();
+        assert!(
+            read_request(&HeaderMap::new(), &all)
+                .unwrap()
+                .kinds
+                .is_all()
+        );
+        let bad = RawQuery::parse("kinds=waves").unwrap();
+        let Err(ApiError::BadRequest(message)) = read_request(&HeaderMap::new(), &bad) else {
+            panic!("an unknown kind is a 400");
+        };
+        assert!(
+            message.starts_with("kinds: unknown kind `waves`"),
+            "{message}"
+        );
     }
 
     #[test]
     fn a_resume_id_in_the_query_outranks_since() {
         let q = RawQuery::parse("since=2025-11-15T12:00:00Z&lastEventId=5").unwrap();
-        let (r, _) = read_request(&HeaderMap::new(), &q).unwrap();
+        let r = read_request(&HeaderMap::new(), &q).unwrap().resume;
         assert_eq!((r.after, r.since), (Some(Seq::new(5)), None));
         let q = RawQuery::parse("since=2025-11-15T12:00:00Z").unwrap();
-        let (r, _) = read_request(&HeaderMap::new(), &q).unwrap();
+        let r = read_request(&HeaderMap::new(), &q).unwrap().resume;
         assert!(r.after.is_none() && r.since.is_some());
     }
 }

@@ -300,7 +300,7 @@ mod tests {
             .unwrap()
             .keys()
             .map(String::as_str)
-            .filter(|k| !["stationId", "timestamp"].contains(k))
+            .filter(|k| !["kind", "stationId", "timestamp"].contains(k))
             .collect();
         let mut sorted_names = FIELD_NAMES.to_vec();
         sorted_names.sort_unstable();

@@ -4,6 +4,7 @@
 //! happened ([`BusEvent::Gap`]) and repair from the store.
 
 mod memory;
+mod message;
 mod redis;
 
 use std::time::Duration;
@@ -11,31 +12,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
-use crate::domain::{Observation, Seq, StoredObservation};
+use crate::domain::StoredEntry;
 use crate::retry::Backoff;
 
 pub use memory::MemoryBus;
+pub use message::BusMessage;
 pub use redis::{CHANNEL as REDIS_CHANNEL, RedisBus};
-
-/// One message: an observation, with its seq when it was stored first (SPEC §6).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct BusMessage {
-    /// Position in the store's log; absent for producers that publish without storing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seq: Option<Seq>,
-    /// The observation.
-    #[serde(flatten)]
-    pub observation: Observation,
-}
-
-impl From<StoredObservation> for BusMessage {
-    fn from(s: StoredObservation) -> Self {
-        Self {
-            seq: Some(s.seq),
-            observation: s.observation,
-        }
-    }
-}
 
 /// What a subscriber sees.
 #[derive(Debug, Clone)]
@@ -94,22 +76,23 @@ pub struct PublishReport {
     pub unpublished: usize,
 }
 
-/// Publishes stored observations in seq order, retrying a failed message up to
+/// Publishes stored entries in seq order, retrying a failed message up to
 /// [`PUBLISH_ATTEMPTS`] times with backoff. A message that still fails shows the bus is down:
 /// the rest of the batch is not tried, and the whole batch never takes longer than
 /// [`PUBLISH_DEADLINE`]. Failures are logged (`publish_observation_failed`, the first few
 /// attempts one by one, then one `publish_batch_incomplete` summary) and counted, never
 /// returned: the store already has the data, and every server's relay fetches from the store
 /// what the bus did not bring (on resubscription, on a seq gap, and by auditing the store's head).
-pub async fn publish_stored(bus: &dyn Bus, stored: Vec<StoredObservation>) -> PublishReport {
+pub async fn publish_stored(bus: &dyn Bus, stored: Vec<StoredEntry>) -> PublishReport {
     let deadline = tokio::time::Instant::now() + PUBLISH_DEADLINE;
     let total = stored.len();
     let mut report = PublishReport::default();
     let mut failed_attempts = 0usize;
     let mut last_error = None;
     'batch: for s in stored {
-        let station_id = s.observation.station_id.clone();
-        let timestamp = s.observation.timestamp;
+        let station_id = s.entry.station_id().clone();
+        let timestamp = s.entry.timestamp();
+        let kind = s.entry.kind();
         let message = BusMessage::from(s);
         let mut attempt = 1;
         loop {
@@ -130,6 +113,7 @@ pub async fn publish_stored(bus: &dyn Bus, stored: Vec<StoredObservation>) -> Pu
                 tracing::warn!(
                     event = "publish_observation_failed",
                     stationId = %station_id,
+                    kind = %kind,
                     timestamp = %crate::domain::format_timestamp(timestamp),
                     attempt,
                     error = %e,

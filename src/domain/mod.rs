@@ -1,6 +1,7 @@
 //! Domain types: parsed at the edge, so raw strings never reach the store, the bus or the hub.
 
 mod address_ranges;
+mod entry;
 mod observation;
 mod seq;
 mod station;
@@ -8,9 +9,13 @@ mod station_id;
 mod timestamp;
 
 pub use address_ranges::{AddressRanges, AddressRangesError, TrustedProxies};
+pub use entry::{
+    Entry, Fields, FieldsError, Kind, KindEntry, KindSet, KindSetError, MAX_FIELDS_BYTES,
+    StoredEntry,
+};
 pub use observation::{
-    MAX_AHEAD, Observation, StoredObservation, VALUE_COLUMNS, VALUE_COUNT, VALUE_NAMES,
-    VALUE_RANGES, Violation, ViolationReason,
+    MAX_AHEAD, Observation, ObservationKind, StoredObservation, VALUE_COLUMNS, VALUE_COUNT,
+    VALUE_NAMES, VALUE_RANGES, Violation, ViolationReason,
 };
 pub use seq::Seq;
 pub use station::Station;

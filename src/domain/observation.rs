@@ -16,6 +16,9 @@ macro_rules! observation_fields {
         #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "camelCase")]
         pub struct Observation {
+            /// Always `observation`: every payload names its kind (SPEC §3a). Optional on input.
+            #[serde(default)]
+            pub kind: ObservationKind,
             /// Uppercase station id.
             pub station_id: StationId,
             /// When it was measured (UTC), ISO 8601 with milliseconds and `Z`.
@@ -43,6 +46,7 @@ macro_rules! observation_fields {
             /// Builds an observation from one row of an NDBC standard meteorological file.
             pub fn from_ndbc(station_id: StationId, record: &ndbc::Record) -> Self {
                 Self {
+                    kind: ObservationKind::Observation,
                     station_id,
                     timestamp: record.time.and_utc(),
                     $($field: record.$field,)*
@@ -57,6 +61,7 @@ macro_rules! observation_fields {
             ) -> Self {
                 let [$($field),*] = values;
                 Self {
+                    kind: ObservationKind::Observation,
                     station_id,
                     timestamp,
                     $($field,)*
@@ -100,6 +105,25 @@ observation_fields! {
     pressure_tendency_hpa: "pressureTendencyHpa" in -100.0..=100.0,
     /// TIDE, water level, feet above or below mean lower low water.
     tide_ft: "tideFt" in -100.0..=100.0,
+}
+
+/// The `kind` of an observation: the one value `observation`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+pub enum ObservationKind {
+    /// `observation`.
+    #[default]
+    #[serde(rename = "observation")]
+    Observation,
 }
 
 /// How far ahead of the receiving server's clock an observation's time may be. Observations are
@@ -163,24 +187,7 @@ impl Observation {
     /// after 1970 and at most [`MAX_AHEAD`] ahead of `now`, values finite and within
     /// [`VALUE_RANGES`]. Returns every offending field, the time first.
     pub fn validate(&self, now: DateTime<Utc>) -> Result<(), Vec<Violation>> {
-        let mut errors = Vec::new();
-        if self.timestamp < DateTime::UNIX_EPOCH {
-            errors.push(Violation {
-                field: "timestamp",
-                reason: ViolationReason::TooOld,
-                message: "must be after 1970".into(),
-            });
-        } else if self.timestamp > now + MAX_AHEAD {
-            errors.push(Violation {
-                field: "timestamp",
-                reason: ViolationReason::Future,
-                message: format!(
-                    "{} is more than {} minutes ahead of the server's clock",
-                    super::format_timestamp(self.timestamp),
-                    MAX_AHEAD.num_minutes()
-                ),
-            });
-        }
+        let mut errors: Vec<Violation> = check_time(self.timestamp, now).into_iter().collect();
         for ((name, lo, hi), value) in VALUE_RANGES.iter().zip(self.values()) {
             match value {
                 Some(v) if !v.is_finite() => errors.push(Violation {
@@ -206,6 +213,30 @@ impl Observation {
     /// The observation as its JSON text (the `data:` of an SSE frame).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+}
+
+/// The time check of every entry from outside: after 1970 and at most [`MAX_AHEAD`] ahead of
+/// `now`.
+pub fn check_time(timestamp: DateTime<Utc>, now: DateTime<Utc>) -> Option<Violation> {
+    if timestamp < DateTime::UNIX_EPOCH {
+        Some(Violation {
+            field: "timestamp",
+            reason: ViolationReason::TooOld,
+            message: "must be after 1970".into(),
+        })
+    } else if timestamp > now + MAX_AHEAD {
+        Some(Violation {
+            field: "timestamp",
+            reason: ViolationReason::Future,
+            message: format!(
+                "{} is more than {} minutes ahead of the server's clock",
+                super::format_timestamp(timestamp),
+                MAX_AHEAD.num_minutes()
+            ),
+        })
+    } else {
+        None
     }
 }
 
@@ -239,7 +270,8 @@ mod tests {
     fn the_field_table_gives_each_value_one_name_per_place_in_one_order() {
         let json = serde_json::to_value(sample()).unwrap();
         let object = json.as_object().unwrap();
-        assert_eq!(object.len(), 2 + VALUE_COUNT);
+        assert_eq!(object.len(), 3 + VALUE_COUNT);
+        assert_eq!(object["kind"], "observation");
         let values = sample().values();
         for i in 0..VALUE_COUNT {
             let name = VALUE_NAMES[i];
@@ -269,7 +301,7 @@ mod tests {
     fn serialises_with_contract_names_and_nulls() {
         let json = sample().to_json();
         assert!(json.starts_with(
-            r#"{"stationId":"44009","timestamp":"2025-11-15T12:00:00.000Z","waveHeightM":1.2,"windSpeedMps":null,"windDirDeg":null,"waterTempC":null,"pressureHpa":1013.5,"gustMps":null,"#
+            r#"{"kind":"observation","stationId":"44009","timestamp":"2025-11-15T12:00:00.000Z","waveHeightM":1.2,"windSpeedMps":null,"windDirDeg":null,"waterTempC":null,"pressureHpa":1013.5,"gustMps":null,"#
         ), "{json}");
         assert!(
             json.ends_with(r#""pressureTendencyHpa":null,"tideFt":null}"#),
@@ -285,7 +317,7 @@ mod tests {
         };
         let json = serde_json::to_string(&stored).unwrap();
         assert!(
-            json.starts_with(r#"{"seq":7,"stationId":"44009""#),
+            json.starts_with(r#"{"seq":7,"kind":"observation","stationId":"44009""#),
             "{json}"
         );
         assert_eq!(

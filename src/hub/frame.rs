@@ -6,7 +6,9 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Observation, Seq, StationFilter, StationId, timestamp_wire as wire};
+use crate::domain::{
+    Entry, Kind, KindSet, Observation, Seq, StationFilter, StationId, timestamp_wire as wire,
+};
 
 /// Reconnection delay suggested to clients, milliseconds.
 pub const RETRY_MS: u32 = 2000;
@@ -14,10 +16,12 @@ pub const RETRY_MS: u32 = 2000;
 /// An encoded event plus what a connection needs to route it.
 #[derive(Debug)]
 pub struct Frame {
-    /// The event id, for observations that were stored.
+    /// The event id, for entries that were stored.
     pub seq: Option<Seq>,
-    /// The station, for observations; `None` for events every client gets (heartbeats).
+    /// The station, for entries; `None` for events every client gets (heartbeats).
     pub station: Option<StationId>,
+    /// The entry's kind (its event name); `None` for heartbeats.
+    pub kind: Option<Kind>,
     /// For a heartbeat: the hub's position when it was broadcast, which is the id in `bytes`.
     /// A connection whose own position differs sends [`restamp`]ed bytes instead.
     pub position: Option<Seq>,
@@ -38,8 +42,25 @@ impl Frame {
         Self {
             seq,
             station: Some(observation.station_id.clone()),
+            kind: Some(Kind::Observation),
             position: None,
             bytes: encode_observation(seq, observation),
+            received: Instant::now(),
+            pending: AtomicIsize::new(0),
+            audience: AtomicIsize::new(0),
+        }
+    }
+
+    /// An entry's event (its kind is the event name).
+    pub fn entry(seq: Option<Seq>, entry: &Entry) -> Self {
+        let mut out = BytesMut::with_capacity(512);
+        write_entry(&mut out, seq, entry);
+        Self {
+            seq,
+            station: Some(entry.station_id().clone()),
+            kind: Some(entry.kind()),
+            position: None,
+            bytes: out.freeze(),
             received: Instant::now(),
             pending: AtomicIsize::new(0),
             audience: AtomicIsize::new(0),
@@ -51,6 +72,7 @@ impl Frame {
         Self {
             seq: None,
             station: None,
+            kind: None,
             position: Some(position),
             bytes: encode_heartbeat(now, position),
             received: Instant::now(),
@@ -59,8 +81,8 @@ impl Frame {
         }
     }
 
-    /// Whether this is an observation (not a heartbeat).
-    pub fn is_observation(&self) -> bool {
+    /// Whether this is an entry of the log, of any kind (not a heartbeat).
+    pub fn is_entry(&self) -> bool {
         self.station.is_some()
     }
 
@@ -69,8 +91,12 @@ impl Frame {
         self.pending.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
-    /// Whether a client with this filter wants the frame.
-    pub fn wanted_by(&self, filter: Option<&StationFilter>) -> bool {
+    /// Whether a client with this station filter and these kinds wants the frame (every
+    /// client wants heartbeats).
+    pub fn wanted_by(&self, filter: Option<&StationFilter>, kinds: KindSet) -> bool {
+        if self.kind.is_some_and(|kind| !kinds.contains(kind)) {
+            return false;
+        }
         match (filter, &self.station) {
             (Some(filter), Some(station)) => filter.contains(station),
             _ => true,
@@ -86,6 +112,25 @@ pub fn write_observation(out: &mut BytesMut, seq: Option<Seq>, observation: &Obs
         out.put_u8(b'\n');
     }
     out.put_slice(b"event: observation\ndata: ");
+    // serde_json's compact output escapes control characters, so it never contains a newline.
+    let _ = serde_json::to_writer((&mut *out).writer(), observation);
+    out.put_slice(b"\n\n");
+}
+
+/// Appends `id: …\nevent: <kind>\ndata: {json}\n\n` to `out`.
+pub fn write_entry(out: &mut BytesMut, seq: Option<Seq>, entry: &Entry) {
+    let observation = match entry {
+        Entry::Observation(observation) => return write_observation(out, seq, observation),
+        Entry::Other(other) => other,
+    };
+    if let Some(seq) = seq {
+        out.put_slice(b"id: ");
+        out.put_slice(seq.to_string().as_bytes());
+        out.put_u8(b'\n');
+    }
+    out.put_slice(b"event: ");
+    out.put_slice(observation.kind.name().as_bytes());
+    out.put_slice(b"\ndata: ");
     // serde_json's compact output escapes control characters, so it never contains a newline.
     let _ = serde_json::to_writer((&mut *out).writer(), observation);
     out.put_slice(b"\n\n");
@@ -360,7 +405,7 @@ mod tests {
             encode_observation(Some(Seq::new(1234)), &o),
             concat!(
                 "id: 1234\nevent: observation\ndata: ",
-                r#"{"stationId":"44009","timestamp":"2025-11-15T12:00:00.000Z","waveHeightM":1.2,"#,
+                r#"{"kind":"observation","stationId":"44009","timestamp":"2025-11-15T12:00:00.000Z","waveHeightM":1.2,"#,
                 r#""windSpeedMps":null,"windDirDeg":240.0,"waterTempC":null,"pressureHpa":null,"#,
                 r#""gustMps":null,"dominantWavePeriodS":null,"averageWavePeriodS":null,"#,
                 r#""meanWaveDirDeg":null,"airTempC":null,"dewPointC":null,"visibilityNmi":null,"#,
@@ -375,7 +420,9 @@ mod tests {
         let o = Observation::from_values(StationId::parse("44009").unwrap(), t(), [None; 14]);
         let with_id = encode_observation(Some(Seq::new(1234)), &o);
         let text = std::str::from_utf8(&with_id).unwrap();
-        assert!(text.starts_with("id: 1234\nevent: observation\ndata: {\"stationId\":\"44009\""));
+        assert!(text.starts_with(
+            "id: 1234\nevent: observation\ndata: {\"kind\":\"observation\",\"stationId\":\"44009\""
+        ));
         assert!(text.ends_with("}\n\n"));
         assert_eq!(text.matches('\n').count(), 4);
         let without = encode_observation(None, &o);
@@ -385,9 +432,41 @@ mod tests {
     #[test]
     fn heartbeats_reach_every_filter() {
         let f = StationFilter::parse("46042").unwrap();
-        assert!(Frame::heartbeat(t(), Seq::ZERO).wanted_by(f.as_ref()));
+        let all = KindSet::ALL;
+        assert!(Frame::heartbeat(t(), Seq::ZERO).wanted_by(f.as_ref(), KindSet::OBSERVATION));
         let o = Observation::from_values(StationId::parse("44009").unwrap(), t(), [None; 14]);
-        assert!(!Frame::observation(None, &o).wanted_by(f.as_ref()));
-        assert!(Frame::observation(None, &o).wanted_by(None));
+        assert!(!Frame::observation(None, &o).wanted_by(f.as_ref(), all));
+        assert!(Frame::observation(None, &o).wanted_by(None, all));
+        let only_rain = KindSet::parse("rain").unwrap();
+        assert!(Frame::heartbeat(t(), Seq::ZERO).wanted_by(None, only_rain));
+        assert!(!Frame::observation(None, &o).wanted_by(None, only_rain));
+    }
+
+    #[test]
+    fn an_entry_of_another_kind_is_its_own_event_name() {
+        use crate::domain::{Fields, KindEntry};
+        let entry = Entry::Other(KindEntry {
+            kind: Kind::Tsunami,
+            station_id: StationId::parse("41421").unwrap(),
+            timestamp: t(),
+            fields: Fields::parse(r#"{"measurementType":1,"waterColumnHeightM":5783.4}"#).unwrap(),
+        });
+        let frame = Frame::entry(Some(Seq::new(9)), &entry);
+        assert_eq!(
+            frame.bytes,
+            concat!(
+                "id: 9\nevent: tsunami\ndata: ",
+                r#"{"kind":"tsunami","stationId":"41421","timestamp":"2025-11-15T12:00:00.000Z","#,
+                r#""measurementType":1,"waterColumnHeightM":5783.4}"#,
+                "\n\n"
+            )
+        );
+        assert!(frame.wanted_by(None, KindSet::parse("tsunami").unwrap()));
+        assert!(!frame.wanted_by(None, KindSet::OBSERVATION));
+        let o = Observation::from_values(StationId::parse("41421").unwrap(), t(), [None; 14]);
+        assert_eq!(
+            Frame::entry(Some(Seq::new(9)), &Entry::Observation(o.clone())).bytes,
+            Frame::observation(Some(Seq::new(9)), &o).bytes
+        );
     }
 }

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Frame, Hub};
 use crate::bus::{BusEvent, Subscription};
-use crate::domain::Seq;
+use crate::domain::{KindSet, Seq};
 use crate::retry::Backoff;
 use crate::store::{AfterQuery, Store};
 
@@ -53,7 +53,7 @@ pub async fn run_relay(
                 metrics::counter!("bus_messages_received_total").increment(1);
                 let Some(seq) = message.seq else {
                     // From a producer that did not store it: broadcast, without an id.
-                    hub.broadcast(Frame::observation(None, &message.observation));
+                    hub.broadcast(Frame::entry(None, &message.entry));
                     continue;
                 };
                 if seq <= last {
@@ -69,7 +69,7 @@ pub async fn run_relay(
                         return;
                     }
                 }
-                hub.broadcast(Frame::observation(Some(seq), &message.observation));
+                hub.broadcast(Frame::entry(Some(seq), &message.entry));
                 last = seq;
             }
             BusEvent::Gap => {
@@ -88,7 +88,7 @@ pub async fn run_relay(
     }
 }
 
-/// Broadcasts every stored observation after `after` (up to `until`), retrying the store until it
+/// Broadcasts every stored entry (of every kind) after `after` (up to `until`), retrying the store until it
 /// answers. Returns the new position, or `None` when cancelled.
 async fn repair(
     hub: &Hub,
@@ -104,11 +104,13 @@ async fn repair(
             after: last,
             until,
             limit: REPAIR_PAGE,
+            // Every kind: the relay's position is in the whole log.
+            kinds: KindSet::ALL,
             ..AfterQuery::default()
         };
         let page = tokio::select! {
             () = cancel.cancelled() => return None,
-            page = store.observations_after(&query) => page,
+            page = store.entries_after(&query) => page,
         };
         match page {
             Ok(page) => {
@@ -117,7 +119,7 @@ async fn repair(
                 metrics::counter!("bus_gap_events_repaired_total").increment(page.len() as u64);
                 for stored in page {
                     last = stored.seq;
-                    hub.broadcast(Frame::observation(Some(stored.seq), &stored.observation));
+                    hub.broadcast(Frame::entry(Some(stored.seq), &stored.entry));
                 }
                 if !full {
                     return Some(until.map_or(last, |u| u.max(last)));

@@ -18,9 +18,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use super::frame::{encode_connection, encode_reset, encode_shutdown, restamp, write_observation};
+use super::frame::{encode_connection, encode_reset, encode_shutdown, restamp, write_entry};
 use super::{Frame, Hub};
-use crate::domain::{Seq, StationFilter, StationId};
+use crate::domain::{Kind, KindSet, Seq, StationFilter, StationId};
 use crate::metrics;
 use crate::store::{AfterQuery, Store, StoreError};
 
@@ -69,11 +69,12 @@ async fn start_position(
     max_replay: u32,
     resume: &Resume,
     filter: Option<&StationFilter>,
+    kinds: KindSet,
     subscribed: Seq,
 ) -> Result<Start, StoreError> {
     let position = match (resume.after, resume.since) {
         (Some(after), _) => after,
-        (None, Some(since)) => since_position(store, filter, since).await?,
+        (None, Some(since)) => since_position(store, filter, kinds, since).await?,
         (None, None) => {
             // A fresh stream: live events only, every one after the subscription's position
             // (frames at or below it that are still arriving are skipped).
@@ -103,6 +104,7 @@ async fn start_position(
         after,
         stations: filter.cloned(),
         since: resume.since,
+        kinds,
         ..AfterQuery::default()
     };
     Ok(match store.replay_cutoff(&query, max_replay).await? {
@@ -135,17 +137,19 @@ async fn start_position(
 async fn since_position(
     store: &dyn Store,
     filter: Option<&StationFilter>,
+    kinds: KindSet,
     since: DateTime<Utc>,
 ) -> Result<Seq, StoreError> {
     // Read first: a match committed after the query below has a higher seq than this.
     let head = store.max_seq().await?;
     let first = store
-        .observations_after(&AfterQuery {
+        .entries_after(&AfterQuery {
             after: Seq::ZERO,
             until: None,
             stations: filter.cloned(),
             since: Some(since),
             limit: 1,
+            kinds,
         })
         .await?;
     Ok(first
@@ -179,6 +183,8 @@ pub struct StreamEngine {
     hub: Arc<Hub>,
     live: broadcast::Receiver<Arc<Frame>>,
     filter: Option<StationFilter>,
+    /// The kinds the stream sends.
+    kinds: KindSet,
     since: Option<DateTime<Utc>>,
     /// The stream's position: the highest seq sent (or skipped as not wanted) so far, or where
     /// the stream started. Every event up to it that the stream wants has been sent; heartbeats
@@ -197,13 +203,14 @@ pub struct StreamEngine {
 }
 
 impl StreamEngine {
-    /// Opens a stream after `resume` for `filter`: subscribes to the hub first, then reads from
-    /// the store where it starts (nothing can fall between the two).
+    /// Opens a stream after `resume` for `filter` and `kinds`: subscribes to the hub first, then
+    /// reads from the store where it starts (nothing can fall between the two).
     pub async fn open(
         store: Arc<dyn Store>,
         hub: Arc<Hub>,
         resume: &Resume,
         filter: Option<StationFilter>,
+        kinds: KindSet,
         max_replay: u32,
         shutdown: CancellationToken,
     ) -> Result<Self, StoreError> {
@@ -214,6 +221,7 @@ impl StreamEngine {
             max_replay,
             resume,
             filter.as_ref(),
+            kinds,
             subscribed,
         )
         .await?;
@@ -222,6 +230,7 @@ impl StreamEngine {
             hub,
             live,
             filter,
+            kinds,
             since: resume.since,
             last: start.after,
             replay_left: max_replay,
@@ -311,10 +320,11 @@ impl StreamEngine {
             stations: self.filter.clone(),
             since: self.since,
             limit,
+            kinds: self.kinds,
         };
         let page = tokio::select! {
             () = self.shutdown.cancelled() => return Some(self.shutting_down()),
-            page = self.store.observations_after(&query) => page,
+            page = self.store.entries_after(&query) => page,
         };
         let page = match page {
             Ok(page) => page,
@@ -332,10 +342,10 @@ impl StreamEngine {
             return Some(None);
         };
         self.last = last.seq;
-        metrics::hot().sent_observation.increment(page.len() as u64);
         let mut out = BytesMut::with_capacity(page.len() * 400);
         for stored in &page {
-            write_observation(&mut out, Some(stored.seq), &stored.observation);
+            count_sent(stored.entry.kind(), 1);
+            write_entry(&mut out, Some(stored.seq), &stored.entry);
         }
         Some(Some(out.freeze()))
     }
@@ -354,13 +364,17 @@ impl StreamEngine {
         for taken in 1..=COALESCE {
             match next {
                 Ok(frame) => {
-                    if frame.is_observation() && frame.take() {
+                    if frame.is_entry() && frame.take() {
                         broadcast_done(&frame);
                     }
                     if self.accept(&frame) {
                         let restamped;
-                        let bytes = if frame.is_observation() {
-                            sent_observations += 1;
+                        let bytes = if let Some(kind) = frame.kind {
+                            if kind == Kind::Observation {
+                                sent_observations += 1;
+                            } else {
+                                count_sent(kind, 1);
+                            }
                             &frame.bytes
                         } else {
                             sent_heartbeats += 1;
@@ -450,7 +464,7 @@ impl StreamEngine {
             }
             self.last = seq;
         }
-        frame.wanted_by(self.filter.as_ref())
+        frame.wanted_by(self.filter.as_ref(), self.kinds)
     }
 
     fn shutting_down(&mut self) -> Option<Bytes> {
@@ -460,7 +474,12 @@ impl StreamEngine {
     }
 }
 
-/// Called by the last receiver of an observation frame: latency from bus receipt to here.
+/// Counts `n` events of `kind` sent (`sse_events_sent_total`).
+fn count_sent(kind: Kind, n: u64) {
+    metrics::hot().sent_kind[kind as usize].increment(n);
+}
+
+/// Called by the last receiver of an entry's frame: latency from bus receipt to here.
 fn broadcast_done(frame: &Frame) {
     let latency = frame.received.elapsed();
     let latency_ms = latency.as_secs_f64() * 1000.0;
@@ -548,6 +567,7 @@ mod tests {
             hub.clone(),
             &resume,
             None,
+            KindSet::OBSERVATION,
             1000,
             CancellationToken::new(),
         )
@@ -585,10 +605,17 @@ mod tests {
             after: Some(Seq::new(900)),
             since: None,
         };
-        let mut engine =
-            StreamEngine::open(store, hub, &resume, None, 1000, CancellationToken::new())
-                .await
-                .unwrap();
+        let mut engine = StreamEngine::open(
+            store,
+            hub,
+            &resume,
+            None,
+            KindSet::OBSERVATION,
+            1000,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
         // The connection keeps the id the client sent; the reset says where the stream goes on.
         assert_eq!(
             next(&mut engine).await,
@@ -619,6 +646,7 @@ mod tests {
             hub.clone(),
             &resume,
             None,
+            KindSet::OBSERVATION,
             1000,
             CancellationToken::new(),
         )

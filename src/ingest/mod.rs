@@ -6,7 +6,7 @@ pub mod replay;
 use chrono::{DateTime, Utc};
 
 use crate::bus::{Bus, publish_stored};
-use crate::domain::{Observation, StationId, StoredObservation};
+use crate::domain::{Entry, Observation, StationId, StoredEntry, StoredObservation};
 use crate::store::{Store, StoreError};
 
 /// Rejected rows of one file logged one by one; the rest are summed up in one line.
@@ -162,6 +162,17 @@ pub async fn store_and_publish_stored(
     observations: &[Observation],
 ) -> Result<Vec<StoredObservation>, StoreError> {
     let stored = store.insert_observations(observations).await?;
+    publish_stored(bus, stored.iter().cloned().map(StoredEntry::from).collect()).await;
+    Ok(stored)
+}
+
+/// [`store_and_publish_stored`] for entries of any kinds.
+pub async fn store_and_publish_entries(
+    store: &dyn Store,
+    bus: &dyn Bus,
+    entries: &[Entry],
+) -> Result<Vec<StoredEntry>, StoreError> {
+    let stored = store.insert_entries(entries).await?;
     publish_stored(bus, stored.clone()).await;
     Ok(stored)
 }

@@ -15,7 +15,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
+use crate::domain::{
+    Entry, KindSet, Observation, Seq, Station, StationFilter, StationId, StoredEntry,
+    StoredObservation,
+};
 
 use health::WRITE_PROBE;
 pub use health::{FAILURE_MEMORY, StoreFault, WriteHealth};
@@ -23,8 +26,8 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use url::StoreKind;
 
-/// How many rows a batch amounts to once repeated (station, timestamp) keys are merged.
-pub fn normalised_len(batch: &[Observation]) -> usize {
+/// How many rows a batch amounts to once repeated (station, kind, timestamp) keys are merged.
+pub fn normalised_len(batch: &[Entry]) -> usize {
     sql::normalise_batch(batch).len()
 }
 
@@ -59,6 +62,8 @@ pub struct AfterQuery {
     pub since: Option<DateTime<Utc>>,
     /// At most this many rows.
     pub limit: u32,
+    /// Only these kinds (by default `observation` alone).
+    pub kinds: KindSet,
 }
 
 /// History of one station, newest first.
@@ -72,6 +77,8 @@ pub struct HistoryQuery {
     pub to: Option<DateTime<Utc>>,
     /// At most this many rows.
     pub limit: u32,
+    /// Only these kinds.
+    pub kinds: KindSet,
 }
 
 /// Station metadata to record (from NDBC `activestations.xml`).
@@ -91,19 +98,45 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// a small probe write (committed, changing nothing) fails.
     async fn check_writable(&self) -> Result<(), StoreFault>;
 
-    /// Stores a batch: new (station, timestamp) pairs are inserted, rows whose values changed are
-    /// updated and get a new seq, identical rows are left alone. Returns what was stored, in seq
-    /// order (empty when nothing was new). Rows are applied oldest first.
+    /// Stores a batch of entries of any kinds: new (station, kind, timestamp) keys are inserted,
+    /// rows whose values (or fields document) changed are updated and get a new seq, identical
+    /// rows are left alone. Returns what was stored, in seq order (empty when nothing was new).
+    /// Rows are applied oldest first.
+    async fn insert_entries(&self, batch: &[Entry]) -> Result<Vec<StoredEntry>, StoreError>;
+
+    /// [`Store::insert_entries`] for a batch of observations.
     async fn insert_observations(
         &self,
         batch: &[Observation],
-    ) -> Result<Vec<StoredObservation>, StoreError>;
+    ) -> Result<Vec<StoredObservation>, StoreError> {
+        let stored = self
+            .insert_entries(&sql::observation_entries(batch))
+            .await?;
+        Ok(stored
+            .into_iter()
+            .filter_map(StoredEntry::into_observation)
+            .collect())
+    }
 
-    /// Observations with `seq > after` (and the other conditions), oldest first.
+    /// Entries of the query's kinds with `seq > after` (and the other conditions), oldest first.
+    async fn entries_after(&self, query: &AfterQuery) -> Result<Vec<StoredEntry>, StoreError>;
+
+    /// Observations with `seq > after` (and the other conditions), oldest first, whatever the
+    /// query's kinds.
     async fn observations_after(
         &self,
         query: &AfterQuery,
-    ) -> Result<Vec<StoredObservation>, StoreError>;
+    ) -> Result<Vec<StoredObservation>, StoreError> {
+        let query = AfterQuery {
+            kinds: KindSet::OBSERVATION,
+            ..query.clone()
+        };
+        let entries = self.entries_after(&query).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(StoredEntry::into_observation)
+            .collect())
+    }
 
     /// If more than `max` observations match `query` (ignoring its limit), the seq after which
     /// exactly the newest `max` of them lie; `None` when all of them fit.
@@ -112,14 +145,41 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The highest seq stored ([`Seq::ZERO`] for an empty log).
     async fn max_seq(&self) -> Result<Seq, StoreError>;
 
-    /// One station's observations, newest first.
-    async fn history(&self, query: &HistoryQuery) -> Result<Vec<StoredObservation>, StoreError>;
+    /// One station's entries of the query's kinds, newest first (by time, then kind).
+    async fn history_entries(&self, query: &HistoryQuery) -> Result<Vec<StoredEntry>, StoreError>;
+
+    /// One station's observations, newest first, whatever the query's kinds.
+    async fn history(&self, query: &HistoryQuery) -> Result<Vec<StoredObservation>, StoreError> {
+        let query = HistoryQuery {
+            kinds: KindSet::OBSERVATION,
+            ..query.clone()
+        };
+        let entries = self.history_entries(&query).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(StoredEntry::into_observation)
+            .collect())
+    }
+
+    /// The newest entry of each kind of `kinds` of each station (or of the named ones), by
+    /// station id, then kind.
+    async fn latest_entries(
+        &self,
+        stations: Option<&StationFilter>,
+        kinds: KindSet,
+    ) -> Result<Vec<StoredEntry>, StoreError>;
 
     /// The newest observation of each station (or of the named ones), by station id.
     async fn latest(
         &self,
         stations: Option<&StationFilter>,
-    ) -> Result<Vec<StoredObservation>, StoreError>;
+    ) -> Result<Vec<StoredObservation>, StoreError> {
+        let entries = self.latest_entries(stations, KindSet::OBSERVATION).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(StoredEntry::into_observation)
+            .collect())
+    }
 
     /// Records station metadata; returns how many rows were written.
     async fn upsert_stations(&self, stations: &[StationMeta]) -> Result<usize, StoreError>;
@@ -183,5 +243,6 @@ pub(crate) fn newest(id: &StationId) -> HistoryQuery {
         from: None,
         to: None,
         limit: 1,
+        kinds: KindSet::OBSERVATION,
     }
 }

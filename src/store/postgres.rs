@@ -19,7 +19,7 @@ use super::{
     join_metadata, newest, one_station,
 };
 use crate::config::redact_url;
-use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
+use crate::domain::{Entry, KindSet, Seq, Station, StationFilter, StationId, StoredEntry};
 
 /// Key of the advisory lock that serialises inserts ("buoycast" in ASCII).
 const SEQ_LOCK: i64 = 0x6275_6f79_6361_7374;
@@ -33,27 +33,28 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause between two connection attempts at start-up.
 const CONNECT_RETRY: Duration = Duration::from_millis(250);
 
-/// Columns of an observation row, in the order [`sql::observation`] reads them.
+/// Columns of a log row, in the order [`sql::entry`] reads them.
 static COLUMNS: LazyLock<String> = LazyLock::new(sql::columns);
 
-/// Insert-or-update of one observation: returns a row only when something was written.
+/// Insert-or-update of one log row: returns a row only when something was written.
 static UPSERT: LazyLock<String> =
     LazyLock::new(|| sql::upsert(|n| format!("${n}"), "IS DISTINCT FROM"));
 
-/// Shared WHERE clause of "after" queries; parameters $1..$4 as bound by [`bind_after`].
+/// Shared WHERE clause of "after" queries; parameters $1..$5 as bound by [`bind_after`].
 const AFTER_WHERE: &str = "seq > $1 AND ($2::bigint IS NULL OR seq <= $2) \
      AND ($3::text[] IS NULL OR station_id = ANY($3)) \
-     AND ($4::timestamptz IS NULL OR observed_at >= $4)";
+     AND ($4::timestamptz IS NULL OR observed_at >= $4) \
+     AND ($5::text[] IS NULL OR kind = ANY($5))";
 
 static AFTER: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {} FROM observations WHERE {AFTER_WHERE} ORDER BY seq LIMIT $5",
+        "SELECT {} FROM observations WHERE {AFTER_WHERE} ORDER BY seq LIMIT $6",
         *COLUMNS
     )
 });
 
 static CUTOFF: LazyLock<String> = LazyLock::new(|| {
-    format!("SELECT seq FROM observations WHERE {AFTER_WHERE} ORDER BY seq DESC LIMIT 1 OFFSET $5")
+    format!("SELECT seq FROM observations WHERE {AFTER_WHERE} ORDER BY seq DESC LIMIT 1 OFFSET $6")
 });
 
 static HISTORY: LazyLock<String> = LazyLock::new(|| {
@@ -61,16 +62,18 @@ static HISTORY: LazyLock<String> = LazyLock::new(|| {
         "SELECT {} FROM observations WHERE station_id = $1 \
          AND ($2::timestamptz IS NULL OR observed_at >= $2) \
          AND ($3::timestamptz IS NULL OR observed_at <= $3) \
-         ORDER BY observed_at DESC LIMIT $4",
+         AND ($5::text[] IS NULL OR kind = ANY($5)) \
+         ORDER BY observed_at DESC, kind LIMIT $4",
         *COLUMNS
     )
 });
 
 static LATEST: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT DISTINCT ON (station_id) {} FROM observations \
-         WHERE $1::text[] IS NULL OR station_id = ANY($1) \
-         ORDER BY station_id, observed_at DESC",
+        "SELECT DISTINCT ON (station_id, kind) {} FROM observations \
+         WHERE ($1::text[] IS NULL OR station_id = ANY($1)) \
+         AND ($2::text[] IS NULL OR kind = ANY($2)) \
+         ORDER BY station_id, kind, observed_at DESC",
         *COLUMNS
     )
 });
@@ -153,11 +156,11 @@ fn filter_array(filter: Option<&StationFilter>) -> Option<Vec<String>> {
     filter.map(|f| f.iter().map(|s| s.as_str().to_owned()).collect())
 }
 
-fn decode(row: &PgRow) -> Result<StoredObservation, StoreError> {
-    sql::observation(row, row.try_get(2)?)
+fn decode(row: &PgRow) -> Result<StoredEntry, StoreError> {
+    sql::entry(row, row.try_get(2)?)
 }
 
-fn decode_all(rows: &[PgRow]) -> Result<Vec<StoredObservation>, StoreError> {
+fn decode_all(rows: &[PgRow]) -> Result<Vec<StoredEntry>, StoreError> {
     rows.iter().map(decode).collect()
 }
 
@@ -168,14 +171,12 @@ fn bind_after<'q>(q: PgQuery<'q>, query: &AfterQuery) -> PgQuery<'q> {
         .bind(query.until.map(Seq::get))
         .bind(filter_array(query.stations.as_ref()))
         .bind(query.since)
+        .bind(sql::kind_names(query.kinds))
 }
 
-/// The insert transaction of [`Store::insert_observations`]: the advisory lock, rows oldest
-/// first with consecutive seqs from the counter, the counter updated, one commit.
-async fn insert_rows(
-    pool: &PgPool,
-    rows: &[&Observation],
-) -> Result<Vec<StoredObservation>, StoreError> {
+/// The insert transaction of [`Store::insert_entries`]: the advisory lock, rows oldest first
+/// with consecutive seqs from the counter, the counter updated, one commit.
+async fn insert_rows(pool: &PgPool, rows: &[&Entry]) -> Result<Vec<StoredEntry>, StoreError> {
     let mut tx = pool.begin().await?;
     // Held until commit: the next writer reads the counter only after this one committed.
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -186,19 +187,21 @@ async fn insert_rows(
         .fetch_one(&mut *tx)
         .await?;
     let mut stored = Vec::new();
-    for &o in rows {
+    for &entry in rows {
+        let row = sql::RowValues::of(entry);
         let mut q = sqlx::query(AssertSqlSafe(UPSERT.as_str()))
             .bind(last + 1)
-            .bind(o.station_id.as_str())
-            .bind(o.timestamp);
-        for v in o.values() {
+            .bind(row.station)
+            .bind(entry.timestamp());
+        for v in row.values {
             q = q.bind(v);
         }
+        q = q.bind(row.kind).bind(row.fields);
         if q.fetch_optional(&mut *tx).await?.is_some() {
             last += 1;
-            stored.push(StoredObservation {
+            stored.push(StoredEntry {
                 seq: Seq::new(last),
-                observation: o.clone(),
+                entry: entry.clone(),
             });
         }
     }
@@ -254,10 +257,7 @@ impl Store for PgStore {
         probe.await.map_err(|e| StoreFault::of(&e))
     }
 
-    async fn insert_observations(
-        &self,
-        batch: &[Observation],
-    ) -> Result<Vec<StoredObservation>, StoreError> {
+    async fn insert_entries(&self, batch: &[Entry]) -> Result<Vec<StoredEntry>, StoreError> {
         let rows = normalise_batch(batch);
         if rows.is_empty() {
             return Ok(Vec::new());
@@ -266,10 +266,7 @@ impl Store for PgStore {
         self.record(outcome)
     }
 
-    async fn observations_after(
-        &self,
-        query: &AfterQuery,
-    ) -> Result<Vec<StoredObservation>, StoreError> {
+    async fn entries_after(&self, query: &AfterQuery) -> Result<Vec<StoredEntry>, StoreError> {
         let rows = bind_after(sqlx::query(AssertSqlSafe(AFTER.as_str())), query)
             .bind(i64::from(query.limit))
             .fetch_all(&self.pool)
@@ -295,23 +292,26 @@ impl Store for PgStore {
         Ok(Seq::new(max.unwrap_or(0)))
     }
 
-    async fn history(&self, query: &HistoryQuery) -> Result<Vec<StoredObservation>, StoreError> {
+    async fn history_entries(&self, query: &HistoryQuery) -> Result<Vec<StoredEntry>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(HISTORY.as_str()))
             .bind(query.station.as_str())
             .bind(query.from)
             .bind(query.to)
             .bind(i64::from(query.limit))
+            .bind(sql::kind_names(query.kinds))
             .fetch_all(&self.pool)
             .await?;
         decode_all(&rows)
     }
 
-    async fn latest(
+    async fn latest_entries(
         &self,
         stations: Option<&StationFilter>,
-    ) -> Result<Vec<StoredObservation>, StoreError> {
+        kinds: KindSet,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(LATEST.as_str()))
             .bind(filter_array(stations))
+            .bind(sql::kind_names(kinds))
             .fetch_all(&self.pool)
             .await?;
         decode_all(&rows)

@@ -29,35 +29,37 @@ use super::{
     AfterQuery, HistoryQuery, StationMeta, Store, StoreError, StoreFault, WRITE_PROBE, WriteHealth,
     join_metadata, newest, one_station,
 };
-use crate::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
+use crate::domain::{Entry, KindSet, Seq, Station, StationFilter, StationId, StoredEntry};
 
-/// Columns of an observation row, in the order [`sql::observation`] reads them.
+/// Columns of a log row, in the order [`sql::entry`] reads them.
 static COLUMNS: LazyLock<String> = LazyLock::new(sql::columns);
 
-/// Insert-or-update of one observation: returns a row only when something was written.
+/// Insert-or-update of one log row: returns a row only when something was written.
 static UPSERT: LazyLock<String> = LazyLock::new(|| sql::upsert(|n| format!("?{n}"), "IS NOT"));
 
-/// Shared WHERE clause of "after" queries; parameters ?1..?4 as bound by [`bind_after`].
+/// Shared WHERE clause of "after" queries; parameters ?1..?5 as bound by [`bind_after`].
 const AFTER_WHERE: &str = "seq > ?1 AND (?2 IS NULL OR seq <= ?2) \
      AND (?3 IS NULL OR station_id IN (SELECT value FROM json_each(?3))) \
-     AND (?4 IS NULL OR observed_at >= ?4)";
+     AND (?4 IS NULL OR observed_at >= ?4) \
+     AND (?5 IS NULL OR kind IN (SELECT value FROM json_each(?5)))";
 
 static AFTER: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {} FROM observations WHERE {AFTER_WHERE} ORDER BY seq LIMIT ?5",
+        "SELECT {} FROM observations WHERE {AFTER_WHERE} ORDER BY seq LIMIT ?6",
         *COLUMNS
     )
 });
 
 static CUTOFF: LazyLock<String> = LazyLock::new(|| {
-    format!("SELECT seq FROM observations WHERE {AFTER_WHERE} ORDER BY seq DESC LIMIT 1 OFFSET ?5")
+    format!("SELECT seq FROM observations WHERE {AFTER_WHERE} ORDER BY seq DESC LIMIT 1 OFFSET ?6")
 });
 
 static HISTORY: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {} FROM observations WHERE station_id = ?1 \
          AND (?2 IS NULL OR observed_at >= ?2) AND (?3 IS NULL OR observed_at <= ?3) \
-         ORDER BY observed_at DESC LIMIT ?4",
+         AND (?5 IS NULL OR kind IN (SELECT value FROM json_each(?5))) \
+         ORDER BY observed_at DESC, kind LIMIT ?4",
         *COLUMNS
     )
 });
@@ -70,10 +72,12 @@ static LATEST: LazyLock<String> = LazyLock::new(|| {
         .join(", ");
     format!(
         "SELECT {cols} FROM observations o JOIN (\
-           SELECT station_id, MAX(observed_at) AS t FROM observations \
-           WHERE ?1 IS NULL OR station_id IN (SELECT value FROM json_each(?1)) \
-           GROUP BY station_id) l \
-         ON o.station_id = l.station_id AND o.observed_at = l.t ORDER BY o.station_id"
+           SELECT station_id, kind, MAX(observed_at) AS t FROM observations \
+           WHERE (?1 IS NULL OR station_id IN (SELECT value FROM json_each(?1))) \
+           AND (?2 IS NULL OR kind IN (SELECT value FROM json_each(?2))) \
+           GROUP BY station_id, kind) l \
+         ON o.station_id = l.station_id AND o.kind = l.kind AND o.observed_at = l.t \
+         ORDER BY o.station_id, o.kind"
     )
 });
 
@@ -254,30 +258,32 @@ async fn probe(connection: &mut SqliteConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The insert transaction of [`Store::insert_observations`]: rows oldest first, consecutive
-/// seqs from the counter, the counter updated, one commit.
+/// The insert transaction of [`Store::insert_entries`]: rows oldest first, consecutive seqs
+/// from the counter, the counter updated, one commit.
 async fn insert_rows(
     connection: &mut SqliteConnection,
-    rows: &[&Observation],
-) -> Result<Vec<StoredObservation>, StoreError> {
+    rows: &[&Entry],
+) -> Result<Vec<StoredEntry>, StoreError> {
     let mut tx = connection.begin_with("BEGIN IMMEDIATE").await?;
     let mut last: i64 = sqlx::query_scalar("SELECT value FROM seq_counter WHERE id = 1")
         .fetch_one(&mut *tx)
         .await?;
     let mut stored = Vec::new();
-    for &o in rows {
+    for &entry in rows {
+        let row = sql::RowValues::of(entry);
         let mut q = sqlx::query(AssertSqlSafe(UPSERT.as_str()))
             .bind(last + 1)
-            .bind(o.station_id.as_str())
-            .bind(millis(o.timestamp));
-        for v in o.values() {
+            .bind(row.station)
+            .bind(millis(entry.timestamp()));
+        for v in row.values {
             q = q.bind(v);
         }
+        q = q.bind(row.kind).bind(row.fields);
         if q.fetch_optional(&mut *tx).await?.is_some() {
             last += 1;
-            stored.push(StoredObservation {
+            stored.push(StoredEntry {
                 seq: Seq::new(last),
-                observation: o.clone(),
+                entry: entry.clone(),
             });
         }
     }
@@ -296,6 +302,11 @@ fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+/// A kind filter as the JSON array `json_each` reads; `None` for every kind.
+fn kinds_json(kinds: KindSet) -> Option<String> {
+    sql::kind_names(kinds).map(|names| serde_json::to_string(&names).unwrap_or_default())
+}
+
 /// A station filter as the JSON array `json_each` reads.
 fn filter_json(filter: Option<&StationFilter>) -> Option<String> {
     filter.map(|f| {
@@ -304,14 +315,14 @@ fn filter_json(filter: Option<&StationFilter>) -> Option<String> {
     })
 }
 
-fn decode(row: &SqliteRow) -> Result<StoredObservation, StoreError> {
+fn decode(row: &SqliteRow) -> Result<StoredEntry, StoreError> {
     let millis: i64 = row.try_get(2)?;
     let timestamp = DateTime::from_timestamp_millis(millis)
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {millis} out of range")))?;
-    sql::observation(row, timestamp)
+    sql::entry(row, timestamp)
 }
 
-fn decode_all(rows: &[SqliteRow]) -> Result<Vec<StoredObservation>, StoreError> {
+fn decode_all(rows: &[SqliteRow]) -> Result<Vec<StoredEntry>, StoreError> {
     rows.iter().map(decode).collect()
 }
 
@@ -322,6 +333,7 @@ fn bind_after<'q>(q: SqliteQuery<'q>, query: &AfterQuery) -> SqliteQuery<'q> {
         .bind(query.until.map(Seq::get))
         .bind(filter_json(query.stations.as_ref()))
         .bind(query.since.map(millis))
+        .bind(kinds_json(query.kinds))
 }
 
 /// The station-metadata upsert of [`Store::upsert_stations`], in one transaction.
@@ -394,17 +406,14 @@ impl Store for SqliteStore {
         .map_err(|e| StoreFault::of(&e))
     }
 
-    async fn insert_observations(
-        &self,
-        batch: &[Observation],
-    ) -> Result<Vec<StoredObservation>, StoreError> {
-        let rows: Vec<Observation> = normalise_batch(batch).into_iter().cloned().collect();
+    async fn insert_entries(&self, batch: &[Entry]) -> Result<Vec<StoredEntry>, StoreError> {
+        let rows: Vec<Entry> = normalise_batch(batch).into_iter().cloned().collect();
         if rows.is_empty() {
             return Ok(Vec::new());
         }
         let store = self.clone();
         self.on_writer_thread(async move {
-            let rows: Vec<&Observation> = rows.iter().collect();
+            let rows: Vec<&Entry> = rows.iter().collect();
             let mut writer = store.writer().await?;
             let outcome = insert_rows(&mut writer.connection, &rows).await;
             writer.finish(outcome).await
@@ -412,10 +421,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn observations_after(
-        &self,
-        query: &AfterQuery,
-    ) -> Result<Vec<StoredObservation>, StoreError> {
+    async fn entries_after(&self, query: &AfterQuery) -> Result<Vec<StoredEntry>, StoreError> {
         let rows = bind_after(sqlx::query(AssertSqlSafe(AFTER.as_str())), query)
             .bind(i64::from(query.limit))
             .fetch_all(&self.reader)
@@ -441,23 +447,26 @@ impl Store for SqliteStore {
         Ok(Seq::new(max.unwrap_or(0)))
     }
 
-    async fn history(&self, query: &HistoryQuery) -> Result<Vec<StoredObservation>, StoreError> {
+    async fn history_entries(&self, query: &HistoryQuery) -> Result<Vec<StoredEntry>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(HISTORY.as_str()))
             .bind(query.station.as_str())
             .bind(query.from.map(millis))
             .bind(query.to.map(millis))
             .bind(i64::from(query.limit))
+            .bind(kinds_json(query.kinds))
             .fetch_all(&self.reader)
             .await?;
         decode_all(&rows)
     }
 
-    async fn latest(
+    async fn latest_entries(
         &self,
         stations: Option<&StationFilter>,
-    ) -> Result<Vec<StoredObservation>, StoreError> {
+        kinds: KindSet,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(LATEST.as_str()))
             .bind(filter_json(stations))
+            .bind(kinds_json(kinds))
             .fetch_all(&self.reader)
             .await?;
         decode_all(&rows)

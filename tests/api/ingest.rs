@@ -256,7 +256,7 @@ fn assert_published_in_order(messages: &[BusMessage]) {
     assert!(
         messages
             .windows(2)
-            .all(|w| w[0].observation.timestamp < w[1].observation.timestamp),
+            .all(|w| w[0].entry.timestamp() < w[1].entry.timestamp()),
         "one station's rows are published oldest first"
     );
 }
@@ -266,7 +266,7 @@ fn published_as_stored(messages: &[BusMessage]) -> Vec<StoredObservation> {
         .iter()
         .map(|m| StoredObservation {
             seq: m.seq.expect("seq"),
-            observation: m.observation.clone(),
+            observation: m.observation().expect("an observation").clone(),
         })
         .collect()
 }
@@ -567,7 +567,10 @@ async fn first_poll_stores_and_publishes_every_row_in_order() {
             .collect::<Vec<_>>(),
         (1..=n as i64).collect::<Vec<_>>()
     );
-    let observations: Vec<_> = published.iter().map(|m| m.observation.clone()).collect();
+    let observations: Vec<_> = published
+        .iter()
+        .map(|m| m.observation().expect("an observation").clone())
+        .collect();
     assert_same_rows("44013", &observations, &rows);
     // Oldest first: the reverse of the file.
     assert_eq!(
@@ -668,7 +671,10 @@ async fn changed_file_stores_only_what_is_new() {
     let published = bus.published()[before..].to_vec();
     assert_published_in_order(&published);
     assert!(published[0].seq.expect("seq") > max);
-    let observations: Vec<_> = published.iter().map(|m| m.observation.clone()).collect();
+    let observations: Vec<_> = published
+        .iter()
+        .map(|m| m.observation().expect("an observation").clone())
+        .collect();
     assert_same_rows("44065", &observations, &expected);
     assert_eq!(stored(&store).await.len(), union.len());
 
@@ -798,7 +804,10 @@ async fn truncated_body_is_retried_and_never_stored() {
     let published = bus.published();
     assert_eq!(published.len(), n);
     assert_eq!(published[0].seq, Some(Seq::new(1)));
-    let observations: Vec<_> = published.iter().map(|m| m.observation.clone()).collect();
+    let observations: Vec<_> = published
+        .iter()
+        .map(|m| m.observation().expect("an observation").clone())
+        .collect();
     assert_same_rows("TPLM2", &observations, &rows);
 }
 
@@ -1024,7 +1033,10 @@ async fn a_failed_store_write_is_fetched_again_in_full_and_then_stored() {
         "the failed write used up no seq"
     );
     assert_eq!(stored(&store).await, published_as_stored(&published));
-    let observations: Vec<_> = published.iter().map(|m| m.observation.clone()).collect();
+    let observations: Vec<_> = published
+        .iter()
+        .map(|m| m.observation().expect("an observation").clone())
+        .collect();
     assert_same_rows("TPLM2", &observations, &rows);
 
     // Committed now, so its validators are kept.
@@ -1264,12 +1276,12 @@ async fn replay_plays_a_directory_in_time_order_once() {
     assert!(
         published
             .windows(2)
-            .all(|w| w[0].observation.timestamp <= w[1].observation.timestamp),
+            .all(|w| w[0].entry.timestamp() <= w[1].entry.timestamp()),
         "published in observation-time order"
     );
     let switches = published
         .windows(2)
-        .filter(|w| w[0].observation.station_id != w[1].observation.station_id)
+        .filter(|w| w[0].entry.station_id() != w[1].entry.station_id())
         .count();
     assert!(
         switches > 1000,
@@ -1278,8 +1290,8 @@ async fn replay_plays_a_directory_in_time_order_once() {
     for (station, rows) in &expected {
         let mine: Vec<_> = published
             .iter()
-            .filter(|m| m.observation.station_id.as_str() == *station)
-            .map(|m| m.observation.clone())
+            .filter(|m| m.entry.station_id().as_str() == *station)
+            .map(|m| m.observation().expect("an observation").clone())
             .collect();
         assert_same_rows(station, &mine, rows);
     }
@@ -1415,7 +1427,10 @@ async fn replay_retries_a_failed_store_write_and_resumes_where_it_failed() {
         (1..=n as i64).collect::<Vec<_>>(),
         "nothing skipped, nothing twice"
     );
-    let observations: Vec<_> = published.iter().map(|m| m.observation.clone()).collect();
+    let observations: Vec<_> = published
+        .iter()
+        .map(|m| m.observation().expect("an observation").clone())
+        .collect();
     assert_same_rows("TPLM2", &observations, &rows);
     assert_eq!(
         stored(store.as_ref()).await,

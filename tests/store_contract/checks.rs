@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use buoycast::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
+use buoycast::domain::{
+    KindSet, Observation, Seq, Station, StationFilter, StationId, StoredObservation,
+};
 use buoycast::store::{AfterQuery, HistoryQuery, Store};
 
 /// The directory of real realtime2 files.
@@ -470,6 +472,7 @@ pub async fn history_is_newest_first_within_bounds(store: &dyn Store) {
         from: from.map(|i| a[i].observation.timestamp),
         to: to.map(|i| a[i].observation.timestamp),
         limit,
+        kinds: KindSet::OBSERVATION,
     };
     let get = |query: HistoryQuery| async move { store.history(&query).await.expect("history") };
 
@@ -490,6 +493,7 @@ pub async fn history_is_newest_first_within_bounds(store: &dyn Store) {
         from: None,
         to: None,
         limit: 100,
+        kinds: KindSet::OBSERVATION,
     };
     assert!(get(none).await.is_empty());
 }
@@ -721,6 +725,7 @@ pub async fn nulls_round_trip(store: &dyn Store) {
             from: None,
             to: None,
             limit: 100,
+            kinds: KindSet::OBSERVATION,
         })
         .await
         .expect("history");

@@ -3,5 +3,6 @@
 //! a fresh database per test (`postgres.rs`).
 
 mod checks;
+mod kinds;
 mod postgres;
 mod sqlite;

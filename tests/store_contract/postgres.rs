@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use buoycast::domain::{Observation, Seq, Station, StationFilter, StationId, StoredObservation};
+use buoycast::domain::{Entry, KindSet, Seq, Station, StationFilter, StationId, StoredEntry};
 use buoycast::store::{
     AfterQuery, HistoryQuery, PgStore, StationMeta, Store, StoreError, StoreFault,
 };
@@ -20,6 +20,7 @@ async fn fresh() -> PgStore {
 }
 
 store_suite!(fresh, |store| &store);
+crate::kinds::kinds_suite!(fresh, |store| &store);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_inserts_share_one_sequence() {
@@ -70,18 +71,12 @@ impl Store for SplitStore {
     async fn check_writable(&self) -> Result<(), StoreFault> {
         self.0[0].check_writable().await
     }
-    async fn insert_observations(
-        &self,
-        batch: &[Observation],
-    ) -> Result<Vec<StoredObservation>, StoreError> {
+    async fn insert_entries(&self, batch: &[Entry]) -> Result<Vec<StoredEntry>, StoreError> {
         let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.0.len();
-        self.0[i].insert_observations(batch).await
+        self.0[i].insert_entries(batch).await
     }
-    async fn observations_after(
-        &self,
-        query: &AfterQuery,
-    ) -> Result<Vec<StoredObservation>, StoreError> {
-        self.0[0].observations_after(query).await
+    async fn entries_after(&self, query: &AfterQuery) -> Result<Vec<StoredEntry>, StoreError> {
+        self.0[0].entries_after(query).await
     }
     async fn replay_cutoff(&self, query: &AfterQuery, max: u32) -> Result<Option<Seq>, StoreError> {
         self.0[0].replay_cutoff(query, max).await
@@ -89,14 +84,15 @@ impl Store for SplitStore {
     async fn max_seq(&self) -> Result<Seq, StoreError> {
         self.0[0].max_seq().await
     }
-    async fn history(&self, query: &HistoryQuery) -> Result<Vec<StoredObservation>, StoreError> {
-        self.0[0].history(query).await
+    async fn history_entries(&self, query: &HistoryQuery) -> Result<Vec<StoredEntry>, StoreError> {
+        self.0[0].history_entries(query).await
     }
-    async fn latest(
+    async fn latest_entries(
         &self,
         stations: Option<&StationFilter>,
-    ) -> Result<Vec<StoredObservation>, StoreError> {
-        self.0[0].latest(stations).await
+        kinds: KindSet,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        self.0[0].latest_entries(stations, kinds).await
     }
     async fn upsert_stations(&self, stations: &[StationMeta]) -> Result<usize, StoreError> {
         self.0[0].upsert_stations(stations).await

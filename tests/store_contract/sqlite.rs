@@ -18,6 +18,7 @@ async fn fresh() -> (tempfile::TempDir, SqliteStore) {
 }
 
 store_suite!(fresh, |fresh| &fresh.1);
+crate::kinds::kinds_suite!(fresh, |fresh| &fresh.1);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_inserts_share_one_sequence() {

@@ -19,8 +19,10 @@
 //! assert!(parsed.skipped.is_empty());
 //! ```
 
+pub mod kind;
 pub mod realtime;
 pub mod stations;
 
+pub use kind::Kind;
 pub use realtime::{ParseError, Parsed, Record, RowError, parse_realtime};
 pub use stations::{StationMeta, StationsError, parse_active_stations};

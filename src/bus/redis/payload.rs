@@ -24,7 +24,7 @@ pub(super) fn decode_message(data: &[Value]) -> BusEvent {
     };
     match parse_payload(payload) {
         Ok(message) => {
-            tracing::debug!(event = "redis_message_received", channel = CHANNEL, stationId = %message.observation.station_id, "bus message received");
+            tracing::debug!(event = "redis_message_received", channel = CHANNEL, stationId = %message.entry.station_id(), kind = %message.entry.kind(), "bus message received");
             BusEvent::Message(Box::new(message))
         }
         Err(reason) => invalid(reason),
@@ -39,20 +39,8 @@ fn invalid(reason: String) -> BusEvent {
 /// Parses and validates a payload: SPEC §6 JSON, plausible values, a positive seq if any.
 fn parse_payload(payload: &[u8]) -> Result<BusMessage, String> {
     let message: BusMessage =
-        serde_json::from_slice(payload).map_err(|e| format!("not an observation: {e}"))?;
-    if message.seq.is_some_and(|s| s.get() < 1) {
-        return Err("seq must be a positive integer".into());
-    }
-    message
-        .observation
-        .validate(chrono::Utc::now())
-        .map_err(|errors| {
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
+        serde_json::from_slice(payload).map_err(|e| format!("not an entry: {e}"))?;
+    message.validate(chrono::Utc::now())?;
     Ok(message)
 }
 
