@@ -213,6 +213,9 @@ test("when the stream is refused the client polls, keeps receiving, and returns 
     for (const id of polled) assert.equal(h.via[id], "poll", `event ${id} came by polling`);
     assert.equal((await recorded(page)).state, "polling");
     assert.match(await page.locator("#conn-text").textContent(), /polling/);
+    // The refused stream (a 503, which ends an EventSource) is the client's last error, with its time.
+    assert.match(await page.locator("#conn").getAttribute("title"),
+      /^client state: polling; last error at \d{4}-\d\d-\d\dT[\d:.]+Z: the stream could not be opened$/);
 
     proxy.mode = "pass";
     await waitState(page, "connected", 15000);
