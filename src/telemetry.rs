@@ -185,10 +185,17 @@ impl<'writer> FormatFields<'writer> for JsonMembers {
     }
 }
 
-/// The JSON key of a field: `message` is written as `msg`.
+/// The field whose value is written under the key `message`: tracing keeps the name `message`
+/// for an event's format string (written as `msg`), so a failure's text that the log contract
+/// calls `message` (`redis_subscriber_error`) is recorded as `text = …`.
+pub const MESSAGE_FIELD: &str = "text";
+
+/// The JSON key of a field: `message` (the format string) is written as `msg`, and
+/// [`MESSAGE_FIELD`] as `message`.
 fn key(field: &Field) -> &'static str {
     match field.name() {
         "message" => "msg",
+        MESSAGE_FIELD => "message",
         other => other,
     }
 }
@@ -227,7 +234,7 @@ fn write_member(out: &mut dyn fmt::Write, name: &str, value: Json<'_>) -> fmt::R
 }
 
 /// Writes an event's fields as `,"name":value` members, each name once (the first wins: only
-/// `message` and a field named `msg` can meet).
+/// `message` and a field named `msg`, or `text` and a field named `message`, can meet).
 struct Members<'a, 'w> {
     out: &'a mut Writer<'w>,
     written: Vec<String>,
@@ -333,7 +340,7 @@ impl fmt::Write for Escaped<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io;
     use std::sync::{Arc, Mutex};
 
@@ -357,8 +364,9 @@ mod tests {
         }
     }
 
-    /// The lines `emit` logs, as written.
-    fn lines(emit: impl FnOnce()) -> Vec<String> {
+    /// The lines `emit` logs, as written (every level; other modules' tests read their own
+    /// events with it).
+    pub(crate) fn lines(emit: impl FnOnce()) -> Vec<String> {
         let buf = Buf::default();
         let writer = buf.clone();
         let subscriber = tfmt()
@@ -478,6 +486,22 @@ mod tests {
         let second = object(&lines[1]);
         assert_eq!(second["shared"], "event");
         assert_eq!(second["requestId"], "mine");
+    }
+
+    #[test]
+    fn a_failure_text_is_written_as_message_beside_msg() {
+        let lines = lines(|| {
+            tracing::error!(
+                event = "redis_subscriber_error",
+                text = "connection refused",
+                "Redis subscriber disconnected"
+            );
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = object(&lines[0]);
+        assert_eq!(line["message"], "connection refused");
+        assert_eq!(line["msg"], "Redis subscriber disconnected");
+        assert!(!line.contains_key("text"), "{line:?}");
     }
 
     #[test]

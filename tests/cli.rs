@@ -482,6 +482,54 @@ impl Drop for Running {
 }
 
 #[test]
+fn a_broadcast_is_logged_at_debug_even_when_no_stream_is_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::cell::Cell::new(0);
+    let mut server = Running::start(dir.path(), |c, p| {
+        port.set(p);
+        c.args(["--listen", &p.to_string(), "--publish-token", "t0ken"])
+            .env("RUST_LOG", "info,buoycast=debug")
+            .stdout(Stdio::piped());
+    });
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    let stdout = server.0.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(value) = serde_json::from_str(&line)
+                && lines_tx.send(value).is_err()
+            {
+                break;
+            }
+        }
+    });
+    let body = r#"{"stationId":"LOGS1","timestamp":"2026-11-30T00:00:00Z","waveHeightM":1.5}"#;
+    let request = format!(
+        "POST /v1/observations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port.get())).expect("connect");
+    std::io::Write::write_all(&mut stream, request.as_bytes()).expect("write");
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut stream, &mut answer);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let line = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines_rx.recv_timeout(left) {
+            Ok(l) if l["event"] == "observation_broadcasted" => break l,
+            Ok(_) => {}
+            Err(e) => panic!("no observation_broadcasted line with no stream open: {e}"),
+        }
+    };
+    assert_eq!(line["level"], "debug", "{line}");
+    assert_eq!(line["stationId"], "LOGS1", "{line}");
+    assert_eq!(line["clientCount"], 0, "{line}");
+    assert!(line["latencyMs"].as_f64().is_some(), "{line}");
+}
+
+#[test]
 fn port_is_honoured_when_no_listen_address_is_given() {
     let dir = tempfile::tempdir().expect("tempdir");
     let _server = Running::start(dir.path(), |c, port| {
@@ -1137,6 +1185,15 @@ fn a_redis_lost_after_start_is_logged_with_its_address_and_the_cause() {
     };
     next("subscription", &|l| l["event"] == "redis_subscribed");
     redis.stop();
+    // A lost connection is an error, with its text under `message` (SPEC §9).
+    let lost = next("disconnection error", &|l| {
+        l["event"] == "redis_subscriber_error" && l["msg"] == "Redis subscriber disconnected"
+    });
+    assert_eq!(lost["level"], "error", "{lost}");
+    assert_eq!(
+        lost["message"], "connection to Redis lost; reconnecting",
+        "{lost}"
+    );
     // The first warnings may name how the connection ended (reset, closed) depending on timing;
     // once Redis is gone, the retries are refused.
     let line = next("unreachable warning naming the refusal", &|l| {
@@ -1147,6 +1204,13 @@ fn a_redis_lost_after_start_is_logged_with_its_address_and_the_cause() {
     });
     let address = format!("127.0.0.1:{}", redis.port());
     assert_eq!(line["address"], address.as_str(), "{line}");
+    assert_eq!(line["level"], "error", "{line}");
+    assert!(
+        line["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&address) && m.contains("Connection refused")),
+        "the text is under `message`: {line}"
+    );
     child.kill().expect("kill");
     child.wait().expect("wait");
 }

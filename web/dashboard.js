@@ -94,7 +94,10 @@ function onStateChange(clientState) {
     disconnected: "disconnected",
   };
   $("conn-text").textContent = labels[clientState] ?? clientState;
-  conn.title = `client state: ${clientState}`;
+  // The client keeps its last failure across reconnects: why it is reconnecting or polling.
+  const error = state.client?.lastError;
+  conn.title = `client state: ${clientState}` +
+    (error ? `; last error at ${state.client.lastErrorAt}: ${error}` : "");
   announce("state", { state: clientState });
 }
 

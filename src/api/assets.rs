@@ -1,5 +1,5 @@
-//! The browser assets: the dashboard at `/` (its page, style and ES modules) and the JavaScript
-//! client module, embedded in the binary at compile time so the server needs no files beside it
+//! The browser assets: the dashboard at `/` (its page, style and ES modules), the stream test
+//! page at `/test`, and the JavaScript client module, embedded in the binary at compile time so the server needs no files beside it
 //! and makes no external requests.
 
 use axum::Router;
@@ -43,6 +43,12 @@ const DASHBOARD_CSS: Asset = Asset {
     content_type: CSS,
     body: include_str!("../../web/dashboard.css"),
 };
+/// The stream test page: connect and disconnect by hand, watch states, counters and the log.
+const TEST_PAGE: Asset = Asset {
+    content_type: HTML,
+    body: include_str!("../../web/test.html"),
+};
+const TEST_JS: Asset = script(include_str!("../../web/test.js"));
 
 /// The modules `/dashboard.js` imports (plain ES modules, no build step), by path.
 const DASHBOARD_MODULES: [(&str, Asset); 4] = [
@@ -72,7 +78,8 @@ const fn script(body: &'static str) -> Asset {
     }
 }
 
-/// The dashboard may load only what this server serves (SPEC §8: no external requests).
+/// The dashboard and the test page may load only what this server serves (SPEC §8: no external
+/// requests).
 const DASHBOARD_CSP: &str = "default-src 'self'; img-src 'self' data:; base-uri 'none'; \
                              form-action 'self'; frame-ancestors 'none'";
 
@@ -85,7 +92,9 @@ pub(super) fn router() -> Router<AppState> {
             get(|| async { serve(CLIENT_TYPES) }),
         )
         .route("/dashboard.js", get(|| async { serve(DASHBOARD_JS) }))
-        .route("/dashboard.css", get(|| async { serve(DASHBOARD_CSS) }));
+        .route("/dashboard.css", get(|| async { serve(DASHBOARD_CSS) }))
+        .route("/test", get(|| async { serve_page(TEST_PAGE) }))
+        .route("/test.js", get(|| async { serve(TEST_JS) }));
     DASHBOARD_MODULES
         .into_iter()
         .fold(router, |router, (path, asset)| {
@@ -105,7 +114,8 @@ fn serve(asset: Asset) -> impl IntoResponse {
     )
 }
 
-/// The dashboard page, with a content security policy that keeps it on this server.
+/// A page (the dashboard, the test page), with a content security policy that keeps it on this
+/// server.
 fn serve_page(asset: Asset) -> impl IntoResponse {
     (
         [(
@@ -125,6 +135,7 @@ mod tests {
         let mut all = vec![
             ("/client/buoycast.js", CLIENT),
             ("/dashboard.js", DASHBOARD_JS),
+            ("/test.js", TEST_JS),
         ];
         all.extend(DASHBOARD_MODULES);
         all
@@ -144,7 +155,18 @@ mod tests {
             assert!(INDEX.body.contains(path), "index.html refers to {path}");
         }
         assert!(DASHBOARD_JS.body.contains("\"/client/buoycast.js\""));
-        let mut assets = vec![INDEX, CLIENT, DASHBOARD_JS, DASHBOARD_CSS];
+        for path in ["/dashboard.css", "/test.js"] {
+            assert!(TEST_PAGE.body.contains(path), "test.html refers to {path}");
+        }
+        assert!(TEST_JS.body.contains("\"/client/buoycast.js\""));
+        let mut assets = vec![
+            INDEX,
+            CLIENT,
+            DASHBOARD_JS,
+            DASHBOARD_CSS,
+            TEST_PAGE,
+            TEST_JS,
+        ];
         assets.extend(DASHBOARD_MODULES.map(|(_, asset)| asset));
         for asset in assets {
             for external in ["http://", "https://", "//cdn", "@import", "fonts.g"] {

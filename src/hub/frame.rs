@@ -1,7 +1,7 @@
 //! SSE frames: each event is encoded once into its wire bytes, which every connection shares.
 
 use std::sync::atomic::{AtomicIsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Utc};
@@ -12,6 +12,9 @@ use crate::domain::{
 
 /// Reconnection delay suggested to clients, milliseconds.
 pub const RETRY_MS: u32 = 2000;
+
+/// A broadcast slower than this (bus receipt to the last stream's take) is logged as a warning.
+pub const SLOW_BROADCAST: Duration = Duration::from_millis(200);
 
 /// An encoded event plus what a connection needs to route it.
 #[derive(Debug)]
@@ -89,6 +92,25 @@ impl Frame {
     /// Marks the frame taken by one receiver; true for the last of them.
     pub fn take(&self) -> bool {
         self.pending.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
+    /// Logs `observation_broadcasted` for an observation whose broadcast ended `latency` after
+    /// bus receipt: at debug, or at warn when it took longer than [`SLOW_BROADCAST`]. Not tied
+    /// to the request of the stream that happened to take the frame last.
+    pub fn log_broadcast(&self, latency: Duration) {
+        let station = self
+            .station
+            .as_ref()
+            .map(StationId::as_str)
+            .unwrap_or_default();
+        let kind = self.kind.map(Kind::name).unwrap_or_default();
+        let clients = self.audience.load(Ordering::Relaxed);
+        let latency_ms = latency.as_secs_f64() * 1000.0;
+        if latency > SLOW_BROADCAST {
+            tracing::warn!(parent: None, event = "observation_broadcasted", stationId = station, kind, clientCount = clients, latencyMs = latency_ms, "slow broadcast");
+        } else {
+            tracing::debug!(parent: None, event = "observation_broadcasted", stationId = station, kind, clientCount = clients, latencyMs = latency_ms, "observation broadcast");
+        }
     }
 
     /// Whether a client with this station filter and these kinds wants the frame (every
@@ -325,6 +347,33 @@ pub fn encode_shutdown(now: DateTime<Utc>) -> Bytes {
 mod tests {
     use super::*;
     use crate::domain::parse_timestamp;
+
+    #[test]
+    fn a_broadcast_is_logged_at_debug_and_a_slow_one_at_warn() {
+        let observation = Observation::from_values(
+            StationId::parse("44013").unwrap(),
+            parse_timestamp("2026-11-30T12:00:00Z").unwrap(),
+            [None; crate::domain::VALUE_COUNT],
+        );
+        let frame = Frame::observation(Some(Seq::new(7)), &observation);
+        frame.audience.store(3, Ordering::Relaxed);
+        let lines = crate::telemetry::tests::lines(|| {
+            frame.log_broadcast(Duration::from_millis(5));
+            frame.log_broadcast(SLOW_BROADCAST + Duration::from_millis(1));
+        });
+        let lines: Vec<serde_json::Value> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        for (line, level) in lines.iter().zip(["debug", "warn"]) {
+            assert_eq!(line["event"], "observation_broadcasted", "{line}");
+            assert_eq!(line["level"], level, "{line}");
+            assert_eq!(line["stationId"], "44013", "{line}");
+            assert_eq!(line["clientCount"], 3, "{line}");
+        }
+        assert!(lines[1]["latencyMs"].as_f64().unwrap() > 200.0);
+    }
 
     #[test]
     fn an_unavailable_body_sets_the_retry_and_keeps_the_resume_point() {

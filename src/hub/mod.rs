@@ -99,6 +99,10 @@ impl Hub {
         let receivers = self.receiver_count();
         frame.pending.store(receivers as isize, Ordering::Relaxed);
         frame.audience.store(receivers as isize, Ordering::Relaxed);
+        if receivers == 0 && frame.is_entry() {
+            // No stream takes it, so none will log it: the broadcast ends here.
+            frame.log_broadcast(frame.received.elapsed());
+        }
         let frame = Arc::new(frame);
         let reached = self
             .shards
@@ -188,6 +192,28 @@ mod tests {
         assert_eq!(position, Seq::new(11));
         hub.broadcast(frame(12));
         assert_eq!(rx.try_recv().map(|f| f.seq).ok(), Some(Some(Seq::new(12))));
+    }
+
+    #[test]
+    fn a_broadcast_no_stream_takes_is_logged_by_the_hub_and_a_heartbeat_is_not() {
+        let hub = Hub::new(HubConfig::default(), Seq::new(0));
+        let lines = crate::telemetry::tests::lines(|| {
+            hub.broadcast(frame(1));
+            hub.heartbeat(chrono::Utc::now());
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(line["event"], "observation_broadcasted", "{line}");
+        assert_eq!(line["level"], "debug", "{line}");
+        assert_eq!(line["clientCount"], 0, "{line}");
+        assert_eq!(line["stationId"], "44009", "{line}");
+
+        // With a stream subscribed, the stream that takes the frame last logs it, not the hub.
+        let (_rx, _) = hub.subscribe();
+        let lines = crate::telemetry::tests::lines(|| {
+            hub.broadcast(frame(2));
+        });
+        assert!(lines.is_empty(), "{lines:?}");
     }
 
     #[test]

@@ -11,7 +11,6 @@
 //! minute; one that keeps overflowing is a slow client and is ended.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
@@ -20,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::frame::{encode_connection, encode_reset, encode_shutdown, restamp, write_entry};
 use super::{Frame, Hub};
-use crate::domain::{Kind, KindSet, Seq, StationFilter, StationId};
+use crate::domain::{Kind, KindSet, Seq, StationFilter};
 use crate::metrics;
 use crate::store::{AfterQuery, Store, StoreError};
 
@@ -31,8 +30,6 @@ const REPLAY_PAGE: u32 = 500;
 const CATCH_UPS: u8 = 3;
 /// See [`CATCH_UPS`].
 const CATCH_UP_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
-/// Broadcasts slower than this log a warning.
-const SLOW_BROADCAST: std::time::Duration = std::time::Duration::from_millis(200);
 /// Live frames gathered into one write when a connection has a backlog.
 const COALESCE: usize = 64;
 
@@ -482,25 +479,16 @@ fn count_sent(kind: Kind, n: u64) {
 /// Called by the last receiver of an entry's frame: latency from bus receipt to here.
 fn broadcast_done(frame: &Frame) {
     let latency = frame.received.elapsed();
-    let latency_ms = latency.as_secs_f64() * 1000.0;
-    metrics::hot().broadcast_latency.record(latency_ms);
-    let station = frame
-        .station
-        .as_ref()
-        .map(StationId::as_str)
-        .unwrap_or_default();
-    let clients = frame.audience.load(Ordering::Relaxed);
-    if latency > SLOW_BROADCAST {
-        tracing::warn!(parent: None, event = "observation_broadcasted", stationId = station, clientCount = clients, latencyMs = latency_ms, "slow broadcast");
-    } else {
-        tracing::info!(parent: None, event = "observation_broadcasted", stationId = station, clientCount = clients, latencyMs = latency_ms, "observation broadcast");
-    }
+    metrics::hot()
+        .broadcast_latency
+        .record(latency.as_secs_f64() * 1000.0);
+    frame.log_broadcast(latency);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Observation, VALUE_COUNT};
+    use crate::domain::{Observation, StationId, VALUE_COUNT};
     use crate::hub::HubConfig;
     use crate::store::SqliteStore;
 

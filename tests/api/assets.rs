@@ -1,4 +1,5 @@
-//! The embedded browser assets: the dashboard at `/` and the client module, with their types.
+//! The embedded browser assets: the dashboard at `/`, the stream test page at `/test`, and the
+//! client module, with their types.
 
 use buoycast_testkit::spawn_app;
 
@@ -32,6 +33,33 @@ async fn the_dashboard_is_served_at_the_root() {
 async fn the_dashboard_may_load_only_from_this_server() {
     let app = spawn_app().await;
     let response = app.client.get(app.url("/")).send().await.expect("request");
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .expect("text");
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+}
+
+#[tokio::test]
+async fn the_test_page_and_its_script_are_served_from_this_server_only() {
+    check(
+        "/test",
+        "text/html; charset=utf-8",
+        "<script type=\"module\" src=\"/test.js\">",
+    )
+    .await;
+    check(
+        "/test.js",
+        "text/javascript; charset=utf-8",
+        "from \"/client/buoycast.js\"",
+    )
+    .await;
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/test"))
+        .send()
+        .await
+        .expect("request");
     let csp = response.headers()["content-security-policy"]
         .to_str()
         .expect("text");

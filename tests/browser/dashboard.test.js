@@ -213,6 +213,9 @@ test("when the stream is refused the client polls, keeps receiving, and returns 
     for (const id of polled) assert.equal(h.via[id], "poll", `event ${id} came by polling`);
     assert.equal((await recorded(page)).state, "polling");
     assert.match(await page.locator("#conn-text").textContent(), /polling/);
+    // The refused stream (a 503, which ends an EventSource) is the client's last error, with its time.
+    assert.match(await page.locator("#conn").getAttribute("title"),
+      /^client state: polling; last error at \d{4}-\d\d-\d\dT[\d:.]+Z: the stream could not be opened$/);
 
     proxy.mode = "pass";
     await waitState(page, "connected", 15000);
@@ -245,7 +248,7 @@ test("a stream that goes silent is detected by the heartbeat watchdog and replac
     proxy.cutStreams();
     // The new stream opens (200, headers) and then says nothing, not even a heartbeat.
     await eventually("the watchdog to fire", async () =>
-      watched.messages.some((m) => m.includes("[buoycast] nothing received for 2.5 s")), 15000);
+      watched.messages.some((m) => /\[buoycast\] \S+Z nothing received for 2\.5 s/.test(m)), 15000);
     proxy.mode = "pass";
     await waitState(page, "connected", 15000);
     const [stored] = await server.publish([observation("44009")]);
@@ -304,7 +307,13 @@ test("the client module filters by station, de-duplicates, and stops on close()"
     const states = await page.evaluate(() => window.t.states);
     assert.equal(states[0], "connecting");
     assert.equal(states[states.length - 1], "disconnected");
-    assert.ok(watched.messages.some((m) => m.startsWith("info: [buoycast]")), "logs carry the prefix");
+    const lines = watched.messages.filter((m) => m.includes("[buoycast]"));
+    assert.ok(lines.some((m) => m.startsWith("info: [buoycast]")), "logs carry the prefix");
+    for (const line of lines) {
+      // `[buoycast] 2026-11-30T12:00:00.000Z message`: the prefix, then the time it was logged.
+      const time = /^\w+: \[buoycast\] (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) \S/.exec(line)?.[1];
+      assert.ok(time && Math.abs(Date.parse(time) - Date.now()) < 60000, `an ISO time after the prefix: ${line}`);
+    }
     assert.deepEqual(watched.problems, []);
   } finally {
     await page.close();

@@ -56,7 +56,36 @@ export interface Observation {
   [field: string]: unknown;
 }
 
-/** What the client knows about one delivered observation. */
+/**
+ * An event kind (SPEC §3a): each is its own SSE event name and `kind` of its payload. A stream
+ * sends `observation` only, unless the `kinds` option asks for more.
+ */
+export type EventKind =
+  | "observation"
+  | "waveSummary"
+  | "spectrum"
+  | "ocean"
+  | "continuousWind"
+  | "tsunami"
+  | "supplemental"
+  | "solarRadiation"
+  | "rain"
+  | "drift"
+  | "currents"
+  | "derived";
+
+/**
+ * An event of any kind: `kind`, `stationId`, `timestamp` and the kind's fields (SPEC §3a; missing
+ * values are `null`). An older server's observations carry no `kind`.
+ */
+export interface KindEvent {
+  kind?: EventKind;
+  stationId: string;
+  timestamp: string;
+  [field: string]: unknown;
+}
+
+/** What the client knows about one delivered observation (or event of another kind). */
 export interface ObservationMeta {
   /** The event id (the store's seq); null for a producer's observation that was never stored. */
   id: number | null;
@@ -64,6 +93,8 @@ export interface ObservationMeta {
   via: "sse" | "poll";
   /** `Date.now()` when it was handed over. */
   receivedAt: number;
+  /** Its kind: the SSE event name, or a polled item's `kind` (`"observation"` when it has none). */
+  kind: EventKind;
 }
 
 /**
@@ -129,14 +160,27 @@ export interface ConnectOptions {
    * `Authorization: Bearer`. Default: none (a `buoycast_token` cookie, if set, is sent anyway).
    */
   token?: string | null;
-  /** Called once per observation, in id order, never twice for the same id. */
-  onObservation: (observation: Observation, meta: ObservationMeta) => void;
+  /**
+   * Event kinds to receive (sent as `kinds=` to the stream and to polls): names of
+   * {@link EventKind}, or `"*"` for every kind. Default: the server's default, `observation` only.
+   * Events of each kind go to the handlers of `client.onEvent(kind, …)`; observations also to
+   * `onObservation`.
+   */
+  kinds?: readonly EventKind[] | "*" | null;
+  /**
+   * Called once per observation, in id order, never twice for the same id. Required, unless
+   * `kinds` is given (then the events can go to `client.onEvent(kind, …)` handlers only).
+   */
+  onObservation?: (observation: Observation, meta: ObservationMeta) => void;
   /** Called on every state change (and once, after connect() returns, with "connecting"). */
   onStateChange?: (
     state: ConnectionState,
     detail: { previous: ConnectionState | null; reason: string },
   ) => void;
-  /** Called for `connection`, `heartbeat`, `reset`, `shutdown` and `unavailable` events. */
+  /**
+   * Called for `connection`, `heartbeat`, `reset`, `shutdown` and `unavailable` events (the
+   * stream's control events; the data events of each kind go to `client.onEvent(kind, …)`).
+   */
   onEvent?: (...event: StreamEvent) => void;
   /** Called when the role changes (not for the first role: read `client.role`). */
   onRoleChange?: (
@@ -173,7 +217,11 @@ export interface ConnectOptions {
   pollLimit?: number;
   /** No `[buoycast]` log lines. Default false. */
   quiet?: boolean;
-  /** Where log lines go. Default `console`. */
+  /**
+   * Where log lines go. Default `console`. Each line is called as
+   * `logger.info("[buoycast]", "2026-11-30T12:00:00.000Z", "message", …)`: the prefix, the ISO
+   * time, then the message (a console shows `[buoycast] 2026-11-30T12:00:00.000Z message`).
+   */
   logger?: Pick<Console, "info" | "warn" | "error">;
   /** EventSource implementation (for non-browser environments). Default `globalThis.EventSource`. */
   EventSource?: typeof EventSource;
@@ -183,7 +231,7 @@ export interface ConnectOptions {
 
 /** Counters of a client. */
 export interface ClientStats {
-  /** Observations delivered. */
+  /** Events delivered (observations and any other kinds asked for). */
   received: number;
   /** Observations dropped because their id was not above the last one. */
   duplicates: number;
@@ -201,6 +249,10 @@ export interface ClientStats {
   role: ClientRole;
   /** The resume point, as {@link BuoycastClient.lastEventId}. */
   lastEventId: number | null;
+  /** As {@link BuoycastClient.lastError}. */
+  lastError: string | null;
+  /** As {@link BuoycastClient.lastErrorAt}. */
+  lastErrorAt: string | null;
 }
 
 /** A live connection. */
@@ -220,6 +272,23 @@ export declare class BuoycastClient {
   /** A snapshot of the counters. */
   readonly stats: ClientStats;
   /**
+   * The last failure's message: a stream that could not be opened, was closed, went silent or
+   * was refused (`unavailable`, with the server's code and message), a poll that failed. Kept
+   * across reconnects until the next failure (a follower tab shows its leader's); null before
+   * the first. The close after an announced `shutdown` is not a failure.
+   */
+  readonly lastError: string | null;
+  /** When {@link lastError} happened, ISO 8601 (e.g. "2026-11-30T12:00:00.000Z"); null before. */
+  readonly lastErrorAt: string | null;
+  /** The kinds asked of the server (`"*"` or a list), or null for its default (`observation`). */
+  readonly kinds: EventKind[] | "*" | null;
+  /**
+   * Calls `handler` for every event of `kind` delivered from now on, streamed or polled, in id
+   * order and once each (ask the server for the kind with the `kinds` option). Returns a function
+   * that removes the handler.
+   */
+  onEvent(kind: EventKind, handler: (event: KindEvent, meta: ObservationMeta) => void): () => void;
+  /**
    * Changes the station filter and reconnects (resuming after the current id). A sharing client
    * moves to the group of the new filter (a leader hands its old group's stream to another tab).
    */
@@ -236,6 +305,13 @@ export declare function normaliseStations(
   stations: string[] | string | null | undefined,
 ): string[] | null;
 
+/** `"*"`, a comma list of known kinds, or null when not given; throws on an unknown kind. */
+export declare function normaliseKinds(
+  kinds: readonly string[] | string | null | undefined,
+): string | null;
+
+/** The twelve event kinds, `observation` first. */
+export declare const KINDS: readonly EventKind[];
 /** The connection states. */
 export declare const STATES: readonly ConnectionState[];
 /** "v1/observations/stream" */

@@ -38,6 +38,12 @@
 //   drops what it already has, so nothing is lost and nothing is delivered twice. Without Web
 //   Locks or BroadcastChannel (Node, old browsers) every client has its own stream (role
 //   "solo"). docs/STREAMING.md explains the design.
+// - Event kinds (`kinds`, SPEC §3a): the server sends `observation` events unless asked for more
+//   (`kinds: ["observation", "spectrum"]` or `"*"`), each kind as its own event name, all in one
+//   ordered log of ids. `onObservation` gets `observation` events; `client.onEvent(kind, handler)`
+//   gets the events of any kind, from the stream and from polls alike.
+// - The last failure is kept (`lastError`, `lastErrorAt`, also in `stats`) across reconnects,
+//   and every log line reads `[buoycast] <ISO time> message`.
 
 /** @typedef {import("./buoycast.d.ts").ConnectOptions} ConnectOptions */
 /** @typedef {import("./buoycast.d.ts").ConnectionState} ConnectionState */
@@ -54,6 +60,15 @@ export const STATES = Object.freeze(
 export const STREAM_PATH = "v1/observations/stream";
 /** Path of the polling endpoint, relative to the server's base URL. */
 export const POLL_PATH = "v1/observations";
+
+/**
+ * The event kinds a server sends (SPEC §3a), each its own SSE event name; `observation` is the
+ * one a stream sends when no `kinds` are asked for.
+ */
+export const KINDS = Object.freeze(/** @type {const} */ ([
+  "observation", "waveSummary", "spectrum", "ocean", "continuousWind", "tsunami", "supplemental",
+  "solarRadiation", "rain", "drift", "currents", "derived",
+]));
 
 /** Defaults of the tunable options. */
 export const DEFAULTS = Object.freeze({
@@ -107,6 +122,10 @@ export class BuoycastClient {
   #stations;
   #since;
   #onObservation;
+  /** `kinds=` as sent to the server: a comma list, `*`, or null (the server's default). */
+  #kinds = null;
+  /** Handlers of `onEvent(kind, handler)`, by kind. @type {Map<string, Set<Function>>} */
+  #kindHandlers = new Map();
   #onStateChange;
   #onEvent;
   #onRoleChange;
@@ -156,13 +175,20 @@ export class BuoycastClient {
   #stats = {
     received: 0, duplicates: 0, reconnects: 0, polls: 0, pollFailures: 0, lastEventAt: 0, takeovers: 0,
   };
+  /** The last failure's message (a stream that failed or was refused, a poll), kept until the next one. */
+  #lastError = null;
+  /** When it happened, as an ISO 8601 string. @type {string | null} */
+  #lastErrorAt = null;
 
   /** @param {ConnectOptions} options */
   constructor(options) {
     if (!options || typeof options !== "object") {
       throw new TypeError(`${LOG_PREFIX} connect() needs an options object`);
     }
-    if (typeof options.onObservation !== "function") {
+    const kinds = normaliseKinds(options.kinds);
+    // With `kinds`, the events may all go to onEvent(kind, handler) handlers instead.
+    const needsOnObservation = kinds === null || options.onObservation !== undefined;
+    if (needsOnObservation && typeof options.onObservation !== "function") {
       throw new TypeError(`${LOG_PREFIX} options.onObservation must be a function`);
     }
     const opts = { ...DEFAULTS };
@@ -181,7 +207,8 @@ export class BuoycastClient {
     this.#base = baseUrl(options.url);
     this.#stations = normaliseStations(options.stations);
     this.#since = options.since ?? null;
-    this.#onObservation = options.onObservation;
+    this.#onObservation = options.onObservation ?? null;
+    this.#kinds = kinds;
     this.#onStateChange = options.onStateChange ?? null;
     this.#onEvent = options.onEvent ?? null;
     this.#onRoleChange = options.onRoleChange ?? null;
@@ -209,7 +236,7 @@ export class BuoycastClient {
       try {
         this.#onStateChange?.("connecting", { previous: null, reason: "start" });
       } catch (error) {
-        this.#logger?.error?.(LOG_PREFIX, "onStateChange threw:", error);
+        this.#logError("onStateChange threw:", error);
       }
     });
     // A `since` replay (without a resume point) is this client's own request: its own stream.
@@ -252,7 +279,57 @@ export class BuoycastClient {
 
   /** Counters, for dashboards and tests. @returns {ClientStats} */
   get stats() {
-    return { ...this.#stats, state: this.#state, lastEventId: this.#lastId, role: this.#role };
+    return {
+      ...this.#stats,
+      state: this.#state,
+      lastEventId: this.#lastId,
+      role: this.#role,
+      lastError: this.#lastError,
+      lastErrorAt: this.#lastErrorAt,
+    };
+  }
+
+  /** The message of the last failure (a stream that failed or was refused, a poll), or null. */
+  get lastError() {
+    return this.#lastError;
+  }
+
+  /** When the last failure happened (ISO 8601), or null. */
+  get lastErrorAt() {
+    return this.#lastErrorAt;
+  }
+
+  /** The kinds asked of the server (`"*"`, a list), or null for its default (`observation`). */
+  get kinds() {
+    if (this.#kinds === null || this.#kinds === "*") return this.#kinds;
+    return this.#kinds.split(",");
+  }
+
+  /**
+   * Calls `handler(data, meta)` for every event of `kind` (one of KINDS) delivered from now on,
+   * streamed or polled, once each; `data` is the event's JSON (`kind`, `stationId`, `timestamp`
+   * and its fields). Ask the server for the kind with the `kinds` option. Returns a function
+   * that removes the handler.
+   * @param {string} kind
+   * @param {(data: any, meta: ObservationMeta) => void} handler
+   * @returns {() => void}
+   */
+  onEvent(kind, handler) {
+    if (!KINDS.includes(/** @type {any} */ (kind))) {
+      throw new TypeError(`${LOG_PREFIX} unknown event kind ${JSON.stringify(kind)}; one of ${KINDS.join(", ")}`);
+    }
+    if (typeof handler !== "function") throw new TypeError(`${LOG_PREFIX} the handler must be a function`);
+    let handlers = this.#kindHandlers.get(kind);
+    if (!handlers) {
+      handlers = new Set();
+      this.#kindHandlers.set(kind, handlers);
+    }
+    // A wrapper of its own, so that subscribing the same function twice needs two unsubscribes.
+    const entry = (/** @type {any} */ data, /** @type {ObservationMeta} */ meta) => handler(data, meta);
+    handlers.add(entry);
+    return () => {
+      handlers.delete(entry);
+    };
   }
 
   /**
@@ -337,11 +414,13 @@ export class BuoycastClient {
         this.#emitEvent(type, data);
       });
     }
-    es.addEventListener("observation", (ev) => {
-      if (!current()) return;
-      this.#alive();
-      this.#onStreamObservation(/** @type {MessageEvent} */ (ev));
-    });
+    for (const kind of this.#streamKinds()) {
+      es.addEventListener(kind, (ev) => {
+        if (!current()) return;
+        this.#alive();
+        this.#onStreamObservation(/** @type {MessageEvent} */ (ev), kind);
+      });
+    }
     es.addEventListener("reset", (ev) => {
       if (!current()) return;
       this.#alive();
@@ -362,7 +441,8 @@ export class BuoycastClient {
       this.#share({ k: "event", type: "unavailable", data, after: this.#lastId, id: this.#lastId });
       this.#emitEvent("unavailable", data);
       this.#dropStream();
-      this.#onStreamFailure("the server refused the stream for now", Number.isFinite(wait) && wait > 0 ? wait : 0);
+      this.#onStreamFailure("the server refused the stream for now", Number.isFinite(wait) && wait > 0 ? wait : 0,
+        `${data?.code ?? "unavailable"}: ${data?.message ?? ""}`);
     });
     es.addEventListener("shutdown", (ev) => {
       if (!current()) return;
@@ -380,11 +460,20 @@ export class BuoycastClient {
     });
   }
 
-  /** @param {MessageEvent} ev */
-  #onStreamObservation(ev) {
+  /** The event names to listen to on the stream: the kinds asked for (all of them for `*`). */
+  #streamKinds() {
+    if (this.#kinds === null) return ["observation"];
+    return this.#kinds === "*" ? [...KINDS] : this.#kinds.split(",");
+  }
+
+  /**
+   * @param {MessageEvent} ev
+   * @param {string} kind the event's name
+   */
+  #onStreamObservation(ev, kind) {
     const data = parseJson(ev.data);
     if (!data || typeof data !== "object") {
-      this.#log("warn", "ignoring an observation that is not JSON");
+      this.#log("warn", `ignoring a${kind === "observation" ? "n" : ""} ${kind} event that is not JSON`);
       return;
     }
     // EventSource repeats the previous id for an event that has none (a producer's observation
@@ -392,7 +481,7 @@ export class BuoycastClient {
     const raw = ev.lastEventId;
     const hasId = raw !== "" && raw !== this.#prevStreamId;
     this.#prevStreamId = raw;
-    this.#deliver(data, hasId ? Number(raw) : null, "sse");
+    this.#deliver(data, hasId ? Number(raw) : null, "sse", kind);
   }
 
   /**
@@ -448,9 +537,12 @@ export class BuoycastClient {
   /**
    * @param {string} reason
    * @param {number} [atLeastMs] the server's own retry delay, if it gave one
+   * @param {string} [detail] what the server said, if it said anything
    */
-  #onStreamFailure(reason, atLeastMs = 0) {
+  #onStreamFailure(reason, atLeastMs = 0, detail = "") {
     if (this.#closed) return;
+    // The close that follows an announced shutdown is expected, not an error.
+    if (!this.#serverClosing) this.#setError(detail ? `${reason}: ${detail}` : reason);
     if (this.#mode === "polling") {
       this.#log("info", `stream retry failed (${reason}); still polling`);
       this.#scheduleProbe();
@@ -506,6 +598,7 @@ export class BuoycastClient {
   #streamUrl() {
     const url = new URL(STREAM_PATH, this.#base);
     if (this.#stations) url.searchParams.set("stations", this.#stations.join(","));
+    if (this.#kinds !== null) url.searchParams.set("kinds", this.#kinds);
     if (this.#lastId !== null) {
       url.searchParams.set("lastEventId", String(this.#lastId));
     } else if (this.#since) {
@@ -551,6 +644,7 @@ export class BuoycastClient {
     } catch (error) {
       if (!abort.signal.aborted) {
         this.#stats.pollFailures += 1;
+        this.#setError(`poll failed: ${errorText(error)}`);
         this.#log("warn", "poll failed:", errorText(error));
       }
     } finally {
@@ -581,6 +675,7 @@ export class BuoycastClient {
       url.searchParams.set("after", String(this.#lastId ?? 0));
       url.searchParams.set("limit", String(this.#opts.pollLimit));
       if (this.#stations) url.searchParams.set("stations", this.#stations.join(","));
+      if (this.#kinds !== null) url.searchParams.set("kinds", this.#kinds);
       const page = await this.#getJson(url, signal);
       if (signal.aborted) return;
       this.#stats.polls += 1;
@@ -588,7 +683,9 @@ export class BuoycastClient {
       for (const item of list) {
         if (signal.aborted) return;
         const { seq, ...observation } = item ?? {};
-        this.#deliver(observation, Number(seq), "poll");
+        // Every item names its kind; an older server's have none: they are observations.
+        const kind = typeof observation.kind === "string" ? observation.kind : "observation";
+        this.#deliver(observation, Number(seq), "poll", kind);
       }
       const lastSeq = Number(page?.lastSeq);
       // Everything up to lastSeq that matches the filter has been returned.
@@ -652,7 +749,7 @@ export class BuoycastClient {
    * @param {ShareApis} apis
    */
   #joinGroup(apis) {
-    const name = groupName(this.#base, this.#stations, this.#token);
+    const name = groupName(this.#base, this.#stations, this.#token, this.#kinds);
     this.#setRole("follower", "joined the tabs sharing this stream");
     this.#group = new TabGroup(apis, name, {
       lead: () => this.#lead(),
@@ -746,6 +843,10 @@ export class BuoycastClient {
   #fromLeader(msg) {
     if (this.#closed || this.#role !== "follower") return;
     if (msg.k === "state") {
+      // The leader's last error is this tab's too: its stream is this tab's.
+      if (typeof msg.error === "string" && typeof msg.errorAt === "string" && msg.errorAt !== this.#lastErrorAt) {
+        this.#setError(msg.error, msg.errorAt);
+      }
       this.#mirrorState(msg.state, msg.reason);
       return;
     }
@@ -780,7 +881,7 @@ export class BuoycastClient {
         break;
       case "obs":
         this.#deliver(msg.observation ?? {}, Number.isSafeInteger(msg.id) ? msg.id : null,
-          msg.via === "poll" ? "poll" : "sse");
+          msg.via === "poll" ? "poll" : "sse", typeof msg.kind === "string" ? msg.kind : "observation");
         break;
       case "pos":
         if (Number.isSafeInteger(msg.id) && (this.#lastId === null || msg.id > this.#lastId)) this.#lastId = msg.id;
@@ -816,6 +917,7 @@ export class BuoycastClient {
       } catch (error) {
         if (signal.aborted) return;
         this.#stats.pollFailures += 1;
+        this.#setError(`catching up failed: ${errorText(error)}`);
         this.#log("warn", "catching up failed:", errorText(error));
         await new Promise((resolve) => setTimeout(resolve, this.#opts.pollIntervalMs));
         if (signal.aborted) return;
@@ -857,18 +959,19 @@ export class BuoycastClient {
     try {
       this.#onRoleChange?.(role, { previous, reason });
     } catch (error) {
-      this.#logger?.error?.(LOG_PREFIX, "onRoleChange threw:", error);
+      this.#logError("onRoleChange threw:", error);
     }
   }
 
   // --- delivery -------------------------------------------------------------------------------
 
   /**
-   * @param {Observation} observation
+   * @param {Observation} observation an event of any kind
    * @param {number | null} id
    * @param {"sse" | "poll"} via
+   * @param {string} kind
    */
-  #deliver(observation, id, via) {
+  #deliver(observation, id, via, kind) {
     const after = this.#lastId;
     if (id !== null) {
       if (!Number.isSafeInteger(id)) {
@@ -881,13 +984,23 @@ export class BuoycastClient {
       }
       this.#lastId = id;
     }
-    this.#share({ k: "obs", after, id, observation, via });
+    this.#share({ k: "obs", after, id, observation, via, kind });
     this.#stats.received += 1;
     this.#stats.lastEventAt = Date.now();
-    try {
-      this.#onObservation(observation, { id, via, receivedAt: Date.now() });
-    } catch (error) {
-      this.#logger?.error?.(LOG_PREFIX, "onObservation threw:", error);
+    const meta = { id, via, receivedAt: Date.now(), kind };
+    if (kind === "observation" && this.#onObservation) {
+      try {
+        this.#onObservation(observation, meta);
+      } catch (error) {
+        this.#logError("onObservation threw:", error);
+      }
+    }
+    for (const handler of this.#kindHandlers.get(kind) ?? []) {
+      try {
+        handler(observation, meta);
+      } catch (error) {
+        this.#logError(`onEvent(${JSON.stringify(kind)}) handler threw:`, error);
+      }
     }
   }
 
@@ -899,12 +1012,14 @@ export class BuoycastClient {
     if (this.#closed || (state === this.#state && state !== "connecting")) return;
     const previous = this.#state;
     this.#state = state;
-    if (state !== "disconnected") this.#share({ k: "state", state, reason });
+    if (state !== "disconnected") {
+      this.#share({ k: "state", state, reason, error: this.#lastError, errorAt: this.#lastErrorAt });
+    }
     if (state === "connected") this.#log("info", previous === "connecting" ? "connected" : `connected (was ${previous})`);
     try {
       this.#onStateChange?.(state, { previous, reason });
     } catch (error) {
-      this.#logger?.error?.(LOG_PREFIX, "onStateChange threw:", error);
+      this.#logError("onStateChange threw:", error);
     }
   }
 
@@ -916,7 +1031,7 @@ export class BuoycastClient {
     try {
       this.#onEvent?.(type, data);
     } catch (error) {
-      this.#logger?.error?.(LOG_PREFIX, "onEvent threw:", error);
+      this.#logError("onEvent threw:", error);
     }
   }
 
@@ -934,7 +1049,22 @@ export class BuoycastClient {
    */
   #log(level, ...args) {
     if (this.#opts.quiet) return;
-    this.#logger?.[level]?.(LOG_PREFIX, ...args.filter((a) => a !== ""));
+    this.#logger?.[level]?.(LOG_PREFIX, new Date().toISOString(), ...args.filter((a) => a !== ""));
+  }
+
+  /** A callback of the application threw: always logged (even when quiet), as an error. @param {...unknown} args */
+  #logError(...args) {
+    this.#logger?.error?.(LOG_PREFIX, new Date().toISOString(), ...args);
+  }
+
+  /**
+   * Records a failure as the last error (kept across reconnects until the next one).
+   * @param {string} message
+   * @param {string} [at] when it happened (ISO 8601), if not now
+   */
+  #setError(message, at) {
+    this.#lastError = message;
+    this.#lastErrorAt = at ?? new Date().toISOString();
   }
 }
 
@@ -957,14 +1087,17 @@ function shareApis() {
 /**
  * The name of the lock and channel of the clients that may share one stream: same base URL,
  * same station filter (in any order), same token (by a fingerprint: tabs with different tokens
- * never share, and the token itself is not put into a name).
+ * never share, and the token itself is not put into a name), same kinds.
  * @param {string} base
  * @param {string[] | null} stations
  * @param {string | null} token
+ * @param {string | null} kinds
  */
-function groupName(base, stations, token) {
+function groupName(base, stations, token, kinds) {
   const filter = stations ? [...stations].sort().join(",") : "*";
-  return `buoycast stream ${base} stations=${filter} token=${token ? fingerprint(token) : "-"}`;
+  const name = `buoycast stream ${base} stations=${filter} token=${token ? fingerprint(token) : "-"}`;
+  // Without `kinds` the name is what it was, so tabs of older pages still share with these.
+  return kinds === null ? name : `${name} kinds=${kinds}`;
 }
 
 /**
@@ -1303,6 +1436,27 @@ export function normaliseStations(stations) {
   const list = Array.isArray(stations) ? stations : String(stations).split(",");
   const ids = [...new Set(list.map((s) => String(s).trim().toUpperCase()).filter(Boolean))];
   return ids.length ? ids : null;
+}
+
+/**
+ * The `kinds` option as sent to the server: `"*"`, a comma list of known kinds (de-duplicated,
+ * in the order given), or null when not given (the server's default: `observation` only).
+ * @param {readonly string[] | string | null | undefined} kinds
+ * @returns {string | null}
+ */
+export function normaliseKinds(kinds) {
+  if (kinds === undefined || kinds === null) return null;
+  if (kinds === "*") return "*";
+  const list = Array.isArray(kinds) ? kinds : String(kinds).split(",");
+  const names = [...new Set(list.map((k) => String(k).trim()).filter(Boolean))];
+  if (names.includes("*")) return "*";
+  for (const name of names) {
+    if (!KINDS.includes(/** @type {any} */ (name))) {
+      throw new TypeError(`${LOG_PREFIX} options.kinds: unknown kind ${JSON.stringify(name)}; one of ${KINDS.join(", ")} or "*"`);
+    }
+  }
+  if (!names.length) throw new TypeError(`${LOG_PREFIX} options.kinds: name at least one kind, or "*"`);
+  return names.join(",");
 }
 
 /** @param {string[] | null} a @param {string[] | null} b */

@@ -32,7 +32,7 @@ pub(super) fn decode_message(data: &[Value]) -> BusEvent {
 }
 
 fn invalid(reason: String) -> BusEvent {
-    tracing::warn!(event = "redis_subscriber_error", message = %reason, "invalid bus message skipped");
+    tracing::warn!(event = "redis_subscriber_error", text = %reason, "invalid bus message skipped");
     BusEvent::Invalid(reason)
 }
 

@@ -92,7 +92,7 @@ pub(super) async fn run_subscriber(
         let manager = match ConnectionManager::new_lazy_with_config(client.clone(), config) {
             Ok(manager) => manager,
             Err(e) => {
-                tracing::warn!(event = "redis_subscriber_error", message = %e, address = %super::address(&client), "cannot create the Redis subscriber; retrying");
+                tracing::warn!(event = "redis_subscriber_error", text = %e, address = %super::address(&client), "cannot create the Redis subscriber; retrying");
                 failures += 1;
                 tokio::select! {
                     () = out.tx.closed() => return,
@@ -115,9 +115,9 @@ pub(super) async fn run_subscriber(
         match ended {
             Ended::Dropped => return,
             Ended::Dead => {
-                tracing::warn!(
+                tracing::error!(
                     event = "redis_subscriber_error",
-                    message = "Redis stopped answering PINGs; opening a new connection",
+                    text = "Redis stopped answering PINGs; opening a new connection",
                     "Redis subscriber connection is dead"
                 );
             }
@@ -195,14 +195,14 @@ impl Subscriber<'_> {
                     } else {
                         state.failed_pings += 1;
                         if state.subscribed {
-                            tracing::warn!(event = "redis_subscriber_error", message = "PING timed out", address = %super::address(self.client), failedPings = state.failed_pings, "Redis did not answer a PING");
+                            tracing::warn!(event = "redis_subscriber_error", text = "PING timed out", address = %super::address(self.client), failedPings = state.failed_pings, "Redis did not answer a PING");
                         } else if state.failed_pings % UNREACHABLE_LOG_EVERY == 1 {
                             // Down for a while: say where and why, now and then.
                             let address = super::address(self.client);
                             if let Err(cause) = super::probe(self.client, Duration::from_secs(1)).await {
-                                tracing::warn!(
+                                tracing::error!(
                                     event = "redis_subscriber_error",
-                                    message = %format!("Redis at {address} unreachable: {cause}; reconnecting"),
+                                    text = %format!("Redis at {address} unreachable: {cause}; reconnecting"),
                                     address = %address,
                                     cause = %cause,
                                     failedPings = state.failed_pings,
@@ -246,9 +246,9 @@ impl Subscriber<'_> {
                 state.reconnecting = true;
                 state.subscribed = false;
                 self.connected.store(false, Ordering::Release);
-                tracing::warn!(
+                tracing::error!(
                     event = "redis_subscriber_error",
-                    message = "connection to Redis lost; reconnecting",
+                    text = "connection to Redis lost; reconnecting",
                     address = %super::address(self.client),
                     "Redis subscriber disconnected"
                 );
@@ -277,9 +277,9 @@ impl Subscriber<'_> {
                         .await
                         .err()
                         .unwrap_or_else(|| "answering again; subscribing".to_owned());
-                    tracing::warn!(
+                    tracing::error!(
                         event = "redis_subscriber_error",
-                        message = %format!("Redis at {address} unreachable: {cause}; still trying to subscribe"),
+                        text = %format!("Redis at {address} unreachable: {cause}; still trying to subscribe"),
                         address = %address,
                         cause = %cause,
                         "waiting for Redis"
@@ -288,7 +288,7 @@ impl Subscriber<'_> {
                 result = attempt => match result {
                     Ok(()) => return true,
                     Err(e) => {
-                        tracing::warn!(event = "redis_subscriber_error", message = %e, address = %super::address(self.client), "subscribing failed; retrying");
+                        tracing::warn!(event = "redis_subscriber_error", text = %e, address = %super::address(self.client), "subscribing failed; retrying");
                         failures += 1;
                         tokio::select! {
                             () = self.out.tx.closed() => return false,
