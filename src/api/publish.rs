@@ -19,9 +19,9 @@ use utoipa_axum::routes;
 
 use super::{ApiError, AppState, FieldError};
 use crate::domain::{
-    Entry, Observation, StationId, StoredObservation, VALUE_RANGES, parse_timestamp,
+    Entry, Fields, Observation, StationId, StoredEntry, VALUE_RANGES, parse_timestamp,
 };
-use crate::ingest::store_and_publish_stored;
+use crate::ingest::store_and_publish_entries;
 
 /// Most observations in one request.
 pub const MAX_BATCH: usize = 1000;
@@ -37,8 +37,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Published {
-    /// Observations stored by this request (new or changed), with their seq.
-    pub observations: Vec<StoredObservation>,
+    /// Entries stored by this request (new or changed), with their seq.
+    pub observations: Vec<StoredEntry>,
     /// How many were stored.
     pub stored: usize,
     /// How many were already stored with the same values (idempotent re-publish).
@@ -76,7 +76,7 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Parses and validates the body: every problem of every item, with its index and field.
-pub fn parse_batch(body: &[u8]) -> Result<Vec<Observation>, ApiError> {
+pub fn parse_batch(body: &[u8]) -> Result<Vec<Entry>, ApiError> {
     let items = match serde_json::from_slice::<PublishBody>(body) {
         Ok(PublishBody::Many(items)) => items,
         Ok(PublishBody::One(object)) => vec![serde_json::Value::Object(object)],
@@ -115,7 +115,18 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Observation>, ApiError> {
             errors.extend(shape);
             continue;
         }
-        match serde_json::from_value::<Observation>(item) {
+        let entry = if is_observation(&item) {
+            serde_json::from_value::<Observation>(item)
+                .map(Entry::Observation)
+                .map_err(|e| e.to_string())
+        } else {
+            // Another kind (SPEC §3a): the envelope was checked above; its other members are
+            // its fields.
+            serde_json::from_value::<Fields>(item)
+                .map_err(|e| e.to_string())
+                .and_then(|Fields(members)| Entry::from_members(members))
+        };
+        match entry {
             Ok(o) => match o.validate(now) {
                 Ok(()) => observations.push(o),
                 Err(problems) => errors.extend(problems.into_iter().map(|p| FieldError {
@@ -124,10 +135,10 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Observation>, ApiError> {
                     message: p.message,
                 })),
             },
-            Err(e) => errors.push(FieldError {
+            Err(message) => errors.push(FieldError {
                 index,
                 field: None,
-                message: e.to_string(),
+                message,
             }),
         }
     }
@@ -172,6 +183,9 @@ fn check_shape(index: usize, item: &serde_json::Value) -> Vec<FieldError> {
         }
         Some(_) => errors.push(problem("timestamp", "must be a string".into())),
     }
+    if !is_observation(item) {
+        return errors;
+    }
     for (name, _, _) in VALUE_RANGES {
         if let Some(v) = item.get(name)
             && !(v.is_number() || v.is_null())
@@ -180,6 +194,12 @@ fn check_shape(index: usize, item: &serde_json::Value) -> Vec<FieldError> {
         }
     }
     errors
+}
+
+/// Whether an item is an observation: no `kind`, or `kind: "observation"`.
+fn is_observation(item: &serde_json::Value) -> bool {
+    item.get("kind")
+        .is_none_or(|kind| kind.as_str() == Some("observation"))
 }
 
 /// A request body: one observation or an array of them.
@@ -236,11 +256,11 @@ async fn publish(
         ));
     }
     let batch = parse_batch(&body)?;
-    let stored = store_and_publish_stored(state.store.as_ref(), state.bus.as_ref(), &batch).await?;
+    let stored =
+        store_and_publish_entries(state.store.as_ref(), state.bus.as_ref(), &batch).await?;
     metrics::counter!("publish_observations_total", "result" => "stored")
         .increment(stored.len() as u64);
-    let entries: Vec<Entry> = batch.iter().cloned().map(Entry::Observation).collect();
-    let unchanged = crate::store::normalised_len(&entries) - stored.len();
+    let unchanged = crate::store::normalised_len(&batch) - stored.len();
     metrics::counter!("publish_observations_total", "result" => "unchanged")
         .increment(unchanged as u64);
     let status = if stored.is_empty() {
@@ -316,5 +336,43 @@ mod tests {
             parse_batch(b"\"x\""),
             Err(ApiError::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn entries_of_other_kinds_keep_their_fields_and_bad_kinds_name_their_item() {
+        let body = br#"[
+            {"kind":"observation","stationId":"44009","timestamp":"2025-11-15T12:00:00Z","waveHeightM":1.0},
+            {"kind":"tsunami","stationId":"41421","timestamp":"2025-11-15T12:00:15Z","measurementType":3,"waterColumnHeightM":5783.4}
+        ]"#;
+        let batch = parse_batch(body).unwrap();
+        assert_eq!(batch[0].kind(), crate::domain::Kind::Observation);
+        let Entry::Other(tsunami) = &batch[1] else {
+            panic!("a tsunami entry")
+        };
+        assert_eq!(
+            tsunami.fields.to_json(),
+            r#"{"measurementType":3,"waterColumnHeightM":5783.4}"#
+        );
+        let body = br#"[
+            {"kind":"waves","stationId":"44009","timestamp":"2025-11-15T12:00:00Z"},
+            {"kind":"rain","stationId":"44009"},
+            {"kind":"rain","stationId":"44009","timestamp":"2999-01-01T00:00:00Z","accumulationMm":1}
+        ]"#;
+        let Err(ApiError::Invalid(errors)) = parse_batch(body) else {
+            panic!("invalid items are a 422")
+        };
+        let found: Vec<(usize, Option<&str>)> = errors
+            .iter()
+            .map(|e| (e.index, e.field.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            [(0, None), (1, Some("timestamp")), (2, Some("timestamp"))]
+        );
+        assert!(
+            errors[0].message.contains("unknown kind \"waves\""),
+            "{}",
+            errors[0].message
+        );
     }
 }

@@ -2,10 +2,8 @@
 //! An `observation` is the original contract's message (no `kind`, or `kind: "observation"`);
 //! every other kind names itself in `kind`, and its other members are its fields.
 
-use crate::domain::{
-    Entry, Fields, Kind, KindEntry, Observation, Seq, StationId, StoredEntry, StoredObservation,
-    Violation, parse_timestamp,
-};
+use crate::domain::take_member as take;
+use crate::domain::{Entry, Fields, Observation, Seq, StoredEntry, StoredObservation, Violation};
 
 /// One message: an entry, with its seq when it was stored first.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,61 +71,13 @@ impl<'de> serde::Deserialize<'de> for BusMessage {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let Fields(mut members) = Fields::deserialize(deserializer)?;
-        let mut take = |name: &str| {
-            members
-                .iter()
-                .position(|(k, _)| k == name)
-                .map(|i| members.remove(i).1)
-        };
-        let seq = match take("seq") {
+        let seq = match take(&mut members, "seq") {
             None | Some(serde_json::Value::Null) => None,
             Some(v) => Some(Seq::new(v.as_i64().ok_or_else(|| {
                 D::Error::custom(format!("seq: expected an integer, got {v}"))
             })?)),
         };
-        let kind = match take("kind") {
-            None => Kind::Observation,
-            Some(serde_json::Value::String(name)) => Kind::from_name(&name)
-                .ok_or_else(|| D::Error::custom(format!("unknown kind {name:?}")))?,
-            Some(other) => {
-                return Err(D::Error::custom(format!(
-                    "kind: expected a name, got {other}"
-                )));
-            }
-        };
-        let station = take("stationId");
-        let timestamp = take("timestamp");
-        let entry = if kind == Kind::Observation {
-            let mut object: serde_json::Map<String, serde_json::Value> =
-                members.into_iter().collect();
-            object.extend(station.map(|v| ("stationId".to_owned(), v)));
-            object.extend(timestamp.map(|v| ("timestamp".to_owned(), v)));
-            Entry::Observation(
-                Observation::deserialize(serde_json::Value::Object(object))
-                    .map_err(D::Error::custom)?,
-            )
-        } else {
-            let station = station
-                .as_ref()
-                .and_then(serde_json::Value::as_str)
-                .ok_or_else(|| D::Error::custom("missing field `stationId`"))?;
-            let station_id = StationId::parse(station).map_err(D::Error::custom)?;
-            let timestamp = timestamp
-                .as_ref()
-                .and_then(serde_json::Value::as_str)
-                .ok_or_else(|| D::Error::custom("missing field `timestamp`"))?;
-            let timestamp = parse_timestamp(timestamp).ok_or_else(|| {
-                D::Error::custom(format!("timestamp: not ISO 8601: {timestamp:?}"))
-            })?;
-            let fields = Fields(members);
-            fields.check().map_err(D::Error::custom)?;
-            Entry::Other(KindEntry {
-                kind,
-                station_id,
-                timestamp,
-                fields,
-            })
-        };
+        let entry = Entry::from_members(members).map_err(D::Error::custom)?;
         Ok(BusMessage { seq, entry })
     }
 }

@@ -200,6 +200,64 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// An entry from the members of a JSON object, as producers send it (publish API, bus):
+    /// `kind` (absent means `observation`, the original contract), `stationId`, `timestamp`,
+    /// and the fields. An observation is read by its typed schema; another kind keeps its
+    /// other members as its fields, checked by [`Fields::check`].
+    pub fn from_members(mut members: Vec<(String, serde_json::Value)>) -> Result<Entry, String> {
+        let kind = match take_member(&mut members, "kind") {
+            None => Kind::Observation,
+            Some(serde_json::Value::String(name)) => Kind::from_name(&name).ok_or_else(|| {
+                format!(
+                    "kind: unknown kind {name:?} (known: {})",
+                    KindSet::ALL.names().join(", ")
+                )
+            })?,
+            Some(other) => return Err(format!("kind: expected a kind name, got {other}")),
+        };
+        let station = take_member(&mut members, "stationId");
+        let timestamp = take_member(&mut members, "timestamp");
+        if kind == Kind::Observation {
+            let mut object: serde_json::Map<String, serde_json::Value> =
+                members.into_iter().collect();
+            object.extend(station.map(|v| ("stationId".to_owned(), v)));
+            object.extend(timestamp.map(|v| ("timestamp".to_owned(), v)));
+            return serde::Deserialize::deserialize(serde_json::Value::Object(object))
+                .map(Entry::Observation)
+                .map_err(|e: serde_json::Error| e.to_string());
+        }
+        let station = station
+            .as_ref()
+            .and_then(serde_json::Value::as_str)
+            .ok_or("missing field `stationId`")?;
+        let station_id = StationId::parse(station).map_err(|e| format!("stationId: {e}"))?;
+        let timestamp = timestamp
+            .as_ref()
+            .and_then(serde_json::Value::as_str)
+            .ok_or("missing field `timestamp`")?;
+        let timestamp = super::parse_timestamp(timestamp)
+            .ok_or_else(|| format!("timestamp: not an ISO 8601 time: {timestamp:?}"))?;
+        let fields = Fields(members);
+        fields.check().map_err(|e| e.to_string())?;
+        Ok(Entry::Other(KindEntry {
+            kind,
+            station_id,
+            timestamp,
+            fields,
+        }))
+    }
+}
+
+/// Removes and returns the member `name` of an object's members.
+pub fn take_member(
+    members: &mut Vec<(String, serde_json::Value)>,
+    name: &str,
+) -> Option<serde_json::Value> {
+    let i = members.iter().position(|(k, _)| k == name)?;
+    Some(members.remove(i).1)
+}
+
 impl From<Observation> for Entry {
     fn from(o: Observation) -> Self {
         Entry::Observation(o)

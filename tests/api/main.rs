@@ -4,6 +4,7 @@ mod adversarial;
 mod assets;
 mod auth;
 mod ingest;
+mod kinds;
 mod publish;
 mod request_id;
 mod rest;

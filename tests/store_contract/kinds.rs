@@ -104,7 +104,7 @@ pub async fn changed_fields_get_a_new_seq(store: &dyn Store) {
     assert_eq!(
         seqs(
             &store
-                .insert_entries(&[first.clone()])
+                .insert_entries(std::slice::from_ref(&first))
                 .await
                 .expect("insert")
         ),

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use buoycast::app::{Application, IngestSource, ServerSettings, Settings};
 use buoycast::bus::Bus;
-use buoycast::domain::Observation;
-use buoycast::ingest::store_and_publish;
+use buoycast::domain::{Entry, Observation, StoredEntry};
+use buoycast::ingest::{store_and_publish, store_and_publish_entries};
 use buoycast::store::Store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -130,6 +130,13 @@ impl TestApp {
     /// Stores and publishes observations as ingest does.
     pub async fn publish(&self, observations: &[Observation]) -> usize {
         store_and_publish(self.store.as_ref(), self.bus.as_ref(), observations)
+            .await
+            .expect("store and publish")
+    }
+
+    /// Stores and publishes entries of any kinds as ingest does; returns what was stored.
+    pub async fn publish_entries(&self, entries: &[Entry]) -> Vec<StoredEntry> {
+        store_and_publish_entries(self.store.as_ref(), self.bus.as_ref(), entries)
             .await
             .expect("store and publish")
     }
