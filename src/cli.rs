@@ -15,7 +15,7 @@ use crate::config::{
     BridgeKind, Cli, Command, ConfigAction, IngestArgs, OscBridgeArgs, ParseArgs, Secret,
     ServerArgs, SourceKind, StoreArgs,
 };
-use crate::domain::{Observation, Seq, StationFilter, StationId};
+use crate::domain::{KindSet, Observation, Seq, StationFilter, StationId};
 use crate::hub::HubConfig;
 use crate::ingest::ndbc::NdbcConfig;
 use crate::ingest::replay::ReplayConfig;
@@ -269,6 +269,10 @@ async fn osc_bridge(args: &OscBridgeArgs) -> anyhow::Result<()> {
         }),
         None => None,
     };
+    let kinds = match args.kinds.as_deref() {
+        Some(raw) => Some(KindSet::parse(raw).context("--kinds")?.names().join(",")),
+        None => None,
+    };
     let after = args
         .last_event_id
         .map(|id| i64::try_from(id).map(Seq::new))
@@ -278,6 +282,7 @@ async fn osc_bridge(args: &OscBridgeArgs) -> anyhow::Result<()> {
         subscription: SubscriptionConfig {
             url: args.url.clone(),
             stations,
+            kinds,
             after,
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(args.max_backoff_secs),

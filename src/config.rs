@@ -154,6 +154,10 @@ pub struct OscBridgeArgs {
     /// Only these stations (comma-separated ids); default: all.
     #[arg(long, env = "BUOYCAST_BRIDGE_STATIONS")]
     pub stations: Option<String>,
+    /// Kinds to send (comma-separated, e.g. `observation,spectrum`, or `*`); default:
+    /// `observation` only. Each kind's addresses are in docs/AUDIO_CLIENTS.md.
+    #[arg(long, env = "BUOYCAST_BRIDGE_KINDS")]
+    pub kinds: Option<String>,
     /// First part of every OSC address.
     #[arg(long, env = "BUOYCAST_OSC_PREFIX", default_value = "/buoy")]
     pub prefix: String,

@@ -561,3 +561,82 @@ async fn the_bridge_sends_its_token_to_a_server_with_subscriber_auth() {
     check_bundle(&receiver.next_bundle(&mut statuses), 2, &granted);
     assert_eq!(statuses, ["connected"]);
 }
+
+/// With `--kinds`, entries of other kinds arrive under `/buoy/<id>/<kind>/…`: numbers as floats,
+/// arrays one message per item with its index, the null fields named in `…/missing`, and the
+/// closing `/buoy/<kind>`; kinds not asked for (here observations) are not sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn other_kinds_arrive_per_value_and_per_array_item() {
+    use buoycast::domain::{Entry, Fields, Kind, KindEntry};
+    let app = spawn_app().await;
+    let entry = |kind, station: &str, fields: &str| {
+        Entry::Other(KindEntry {
+            kind,
+            station_id: StationId::parse(station).expect("station"),
+            timestamp: at(0),
+            fields: Fields::parse(fields).expect("fields"),
+        })
+    };
+    app.publish_entries(&[
+        entry(
+            Kind::Tsunami,
+            "41421",
+            r#"{"measurementType":3,"waterColumnHeightM":5783.412}"#,
+        ),
+        Entry::Observation(observation("44013", 0, [Some(1.0); VALUE_COUNT])),
+        entry(
+            Kind::Spectrum,
+            "44013",
+            r#"{"separationFreqHz":null,"frequenciesHz":[0.02,0.0325],"energyDensityM2PerHz":[0.0,1.25],"r1":[null,0.5]}"#,
+        ),
+    ])
+    .await;
+    let receiver = Receiver::start();
+    let _bridge = Bridge::start(
+        app.addr,
+        receiver.port,
+        &["--kinds", "tsunami,spectrum", "--last-event-id", "0"],
+    );
+    let mut statuses = Vec::new();
+    let tsunami = receiver.next_bundle(&mut statuses);
+    assert_eq!(
+        tsunami["messages"],
+        json!([
+            ["/buoy/41421/tsunami/measurementType", "f", [3.0]],
+            [
+                "/buoy/41421/tsunami/waterColumnHeightM",
+                "f",
+                [5783.412_f32]
+            ],
+            ["/buoy/41421/tsunami/missing", "", []],
+            [
+                "/buoy/tsunami",
+                "sis",
+                ["41421", 1, "2025-11-15T12:00:00.000Z"]
+            ],
+        ]),
+        "{tsunami}"
+    );
+    let spectrum = receiver.next_bundle(&mut statuses);
+    assert_eq!(
+        spectrum["messages"],
+        json!([
+            ["/buoy/44013/spectrum/frequenciesHz", "if", [0, 0.02_f32]],
+            ["/buoy/44013/spectrum/frequenciesHz", "if", [1, 0.0325_f32]],
+            ["/buoy/44013/spectrum/energyDensityM2PerHz", "if", [0, 0.0]],
+            ["/buoy/44013/spectrum/energyDensityM2PerHz", "if", [1, 1.25]],
+            ["/buoy/44013/spectrum/r1", "if", [1, 0.5]],
+            ["/buoy/44013/spectrum/missing", "s", ["separationFreqHz"]],
+            [
+                "/buoy/spectrum",
+                "sis",
+                ["44013", 3, "2025-11-15T12:00:00.000Z"]
+            ],
+        ]),
+        "{spectrum}"
+    );
+    assert_eq!(statuses, ["connected"]);
+    if let Some(extra) = receiver.next(Duration::from_millis(500)) {
+        panic!("the observation (another kind) may not arrive, got {extra}");
+    }
+}

@@ -11,6 +11,22 @@
 //! Receivers handle a bundle's messages in order, so the closing `/buoy/observation` is where a
 //! patch triggers a note with the values it has just stored.
 //!
+//! Entries of the other kinds (`--kinds`, SPEC §3a) have the kind in their addresses, and one
+//! message per value; an array (a spectrum's bands, the current profile's bins) is one message
+//! per item that has a value, with the item's index first:
+//!
+//! ```text
+//! /buoy/44013/spectrum/separationFreqHz  f:0.1            a number
+//! /buoy/44013/spectrum/frequenciesHz  i:0 f:0.033         an array: one message per item
+//! /buoy/44013/spectrum/energyDensityM2PerHz  i:0 f:0.52
+//! /buoy/44029/currents/speedCmPerS  i:2 f:14.0             an array of objects: per item, per member
+//! /buoy/44013/waveSummary/swellDir  s:SSE                  a text
+//! /buoy/44013/spectrum/missing  s:r2 …                     the null fields (whole, not items)
+//! /buoy/spectrum  s:stationId i:seq s:timestamp           last, as for observations
+//! ```
+//!
+//! A null item of an array sends nothing (the null rule below, per item).
+//!
 //! **Null rule:** a null field sends no value message, and is named in `…/missing`. A missing
 //! message leaves whatever a patch holds for that field untouched (sample-and-hold), which is
 //! what a synth parameter wants. OSC's nil (`N`) is not an option: Pd's `[oscparse]` reports an
@@ -26,7 +42,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use super::sse::{Delivery, Subscription, SubscriptionConfig};
-use crate::domain::{Observation, Seq, VALUE_COUNT, VALUE_NAMES, format_timestamp};
+use crate::domain::{KindEntry, Observation, Seq, VALUE_COUNT, VALUE_NAMES, format_timestamp};
 
 /// JSON (and OSC) names of the measured values, in [`Observation::values`] order: the
 /// observation's field table ([`VALUE_NAMES`]).
@@ -76,10 +92,6 @@ pub fn observation_bundle(
 ) -> OscPacket {
     let p = prefix.as_str();
     let station = observation.station_id.as_str();
-    let seq_arg = match seq.map(Seq::get) {
-        None => OscType::Int(-1),
-        Some(s) => i32::try_from(s).map_or(OscType::Long(s), OscType::Int),
-    };
     let mut content = Vec::with_capacity(VALUE_COUNT + 2);
     let mut missing = Vec::new();
     for (name, value) in FIELD_NAMES.iter().zip(observation.values()) {
@@ -96,7 +108,7 @@ pub fn observation_bundle(
         format!("{p}/observation"),
         vec![
             OscType::String(station.to_owned()),
-            seq_arg,
+            seq_arg(seq),
             OscType::String(format_timestamp(observation.timestamp)),
         ],
     ));
@@ -104,6 +116,82 @@ pub fn observation_bundle(
         timetag: IMMEDIATELY,
         content,
     })
+}
+
+/// The bundle for one entry of a kind other than `observation` (see the module docs).
+pub fn entry_bundle(prefix: &OscPrefix, seq: Option<Seq>, entry: &KindEntry) -> OscPacket {
+    let p = prefix.as_str();
+    let (station, kind) = (entry.station_id.as_str(), entry.kind.name());
+    let base = format!("{p}/{station}/{kind}");
+    let mut content = Vec::new();
+    let mut missing = Vec::new();
+    for (name, value) in &entry.fields.0 {
+        match value {
+            serde_json::Value::Null => missing.push(OscType::String(name.clone())),
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let index = OscType::Int(i32::try_from(i).unwrap_or(i32::MAX));
+                    match item {
+                        serde_json::Value::Object(members) => {
+                            for (member, v) in members {
+                                if let Some(arg) = scalar(v) {
+                                    content.push(message(
+                                        format!("{base}/{member}"),
+                                        vec![index.clone(), arg],
+                                    ));
+                                }
+                            }
+                        }
+                        other => {
+                            if let Some(arg) = scalar(other) {
+                                content.push(message(
+                                    format!("{base}/{name}"),
+                                    vec![index.clone(), arg],
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            other => {
+                if let Some(arg) = scalar(other) {
+                    content.push(message(format!("{base}/{name}"), vec![arg]));
+                }
+            }
+        }
+    }
+    content.push(message(format!("{base}/missing"), missing));
+    content.push(message(
+        format!("{p}/{kind}"),
+        vec![
+            OscType::String(station.to_owned()),
+            seq_arg(seq),
+            OscType::String(format_timestamp(entry.timestamp)),
+        ],
+    ));
+    OscPacket::Bundle(OscBundle {
+        timetag: IMMEDIATELY,
+        content,
+    })
+}
+
+/// One JSON value as an OSC argument: a number as a float, a text as a string, `true`/`false` as
+/// 1/0; nothing for null and nested values.
+fn scalar(value: &serde_json::Value) -> Option<OscType> {
+    match value {
+        serde_json::Value::Number(n) => n.as_f64().map(|v| OscType::Float(v as f32)),
+        serde_json::Value::String(s) => Some(OscType::String(s.clone())),
+        serde_json::Value::Bool(b) => Some(OscType::Int(i32::from(*b))),
+        _ => None,
+    }
+}
+
+/// The seq argument of a closing message: an int, a long beyond 32 bits, -1 when there is none.
+fn seq_arg(seq: Option<Seq>) -> OscType {
+    match seq.map(Seq::get) {
+        None => OscType::Int(-1),
+        Some(s) => i32::try_from(s).map_or(OscType::Long(s), OscType::Int),
+    }
 }
 
 /// `…/status` with one word: `connected`, `reconnecting` or `stopped`.
@@ -185,6 +273,19 @@ pub async fn run(config: OscBridgeConfig, shutdown: CancellationToken) -> anyhow
                 sender
                     .send(&status_message(&config.prefix, "reconnecting"))
                     .await;
+            }
+            Delivery::Entry { seq, entry } => {
+                let packet = entry_bundle(&config.prefix, seq, &entry);
+                if sender.send(&packet).await {
+                    sent += 1;
+                }
+                tracing::debug!(
+                    event = "bridge_entry_sent",
+                    stationId = entry.station_id.as_str(),
+                    kind = %entry.kind,
+                    seq = seq.map(Seq::get),
+                    "entry sent"
+                );
             }
             Delivery::Observation { seq, observation } => {
                 let packet = observation_bundle(&config.prefix, seq, &observation);
@@ -385,5 +486,58 @@ mod tests {
         for bad in ["", "/", "buoy", "/bu oy", "/b*", "/a//b", "/é"] {
             assert!(OscPrefix::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn an_entry_bundle_sends_numbers_arrays_per_item_texts_and_the_missing_fields() {
+        use crate::domain::{Fields, Kind, StationId};
+        let entry = KindEntry {
+            kind: Kind::Spectrum,
+            station_id: StationId::parse("44013").unwrap(),
+            timestamp: parse_timestamp("2025-11-15T12:40:00Z").unwrap(),
+            fields: Fields::parse(
+                r#"{"separationFreqHz":0.1,"frequenciesHz":[0.03,0.04],"energyDensityM2PerHz":[0.5,null],"r1":null,"note":"x","bins":[{"depthM":2.0,"dirDeg":null}]}"#,
+            )
+            .unwrap(),
+        };
+        let prefix = OscPrefix::parse("/buoy").unwrap();
+        let got = messages(&entry_bundle(&prefix, Some(Seq::new(7)), &entry));
+        let f = |v: f64| OscType::Float(v as f32);
+        let i = OscType::Int;
+        assert_eq!(
+            got,
+            [
+                ("/buoy/44013/spectrum/separationFreqHz".into(), vec![f(0.1)]),
+                (
+                    "/buoy/44013/spectrum/frequenciesHz".into(),
+                    vec![i(0), f(0.03)]
+                ),
+                (
+                    "/buoy/44013/spectrum/frequenciesHz".into(),
+                    vec![i(1), f(0.04)]
+                ),
+                (
+                    "/buoy/44013/spectrum/energyDensityM2PerHz".into(),
+                    vec![i(0), f(0.5)]
+                ),
+                (
+                    "/buoy/44013/spectrum/note".into(),
+                    vec![OscType::String("x".into())]
+                ),
+                ("/buoy/44013/spectrum/depthM".into(), vec![i(0), f(2.0)]),
+                (
+                    "/buoy/44013/spectrum/missing".into(),
+                    vec![OscType::String("r1".into())]
+                ),
+                (
+                    "/buoy/spectrum".into(),
+                    vec![
+                        OscType::String("44013".into()),
+                        i(7),
+                        OscType::String("2025-11-15T12:40:00.000Z".into()),
+                    ]
+                ),
+            ]
+        );
     }
 }

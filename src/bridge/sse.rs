@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, RETRY_AFTER};
 
 use crate::config::Secret;
-use crate::domain::{Observation, Seq};
+use crate::domain::{Entry, Fields, Kind, KindEntry, Observation, Seq};
 use crate::retry::Backoff;
 
 /// Path of the stream, relative to a server's base URL.
@@ -150,6 +150,13 @@ pub enum Delivery {
         /// The observation.
         observation: Box<Observation>,
     },
+    /// An entry of another kind, once per seq, in seq order.
+    Entry {
+        /// Its seq (`None` when it was not stored).
+        seq: Option<Seq>,
+        /// The entry.
+        entry: Box<KindEntry>,
+    },
 }
 
 /// Settings of a [`Subscription`].
@@ -159,6 +166,8 @@ pub struct SubscriptionConfig {
     pub url: String,
     /// Station filter, comma-separated (`None`: every station).
     pub stations: Option<String>,
+    /// Kinds, comma-separated (`None`: the server's default, `observation`).
+    pub kinds: Option<String>,
     /// Resume after this seq on the first connection (`None`: live from the server's position).
     pub after: Option<Seq>,
     /// First reconnection delay; doubles per failure in a row.
@@ -199,7 +208,11 @@ pub struct Subscription {
 impl Subscription {
     /// Prepares a subscription; nothing is connected until [`Subscription::next`].
     pub fn new(config: SubscriptionConfig) -> anyhow::Result<Self> {
-        let url = stream_url(&config.url, config.stations.as_deref())?;
+        let url = stream_url(
+            &config.url,
+            config.stations.as_deref(),
+            config.kinds.as_deref(),
+        )?;
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()
@@ -334,7 +347,7 @@ impl Subscription {
                 self.advance(event.id.as_deref());
                 None
             }
-            "observation" => {
+            name if Kind::from_name(name).is_some() => {
                 let seq = match event.id.as_deref().map(Seq::parse) {
                     None => None,
                     Some(Some(seq)) => Some(seq),
@@ -351,13 +364,25 @@ impl Subscription {
                 {
                     return None;
                 }
-                let observation: Observation = match serde_json::from_str(&event.data) {
-                    Ok(o) => o,
+                let entry = serde_json::from_str::<Fields>(&event.data)
+                    .map_err(|e| e.to_string())
+                    .and_then(|Fields(members)| Entry::from_members(members));
+                let entry = match entry {
+                    Ok(entry) if entry.kind().name() == name => entry,
+                    Ok(entry) => {
+                        tracing::warn!(
+                            event = "bridge_bad_event",
+                            kind = %entry.kind(),
+                            eventName = name,
+                            "an event whose data names another kind was skipped"
+                        );
+                        return None;
+                    }
                     Err(e) => {
                         tracing::warn!(
                             event = "bridge_bad_event",
                             error = %e,
-                            "an observation that is not valid JSON was skipped"
+                            "an event whose data is not a valid entry was skipped"
                         );
                         return None;
                     }
@@ -365,9 +390,15 @@ impl Subscription {
                 if seq.is_some() {
                     self.last = seq;
                 }
-                Some(Delivery::Observation {
-                    seq,
-                    observation: Box::new(observation),
+                Some(match entry {
+                    Entry::Observation(observation) => Delivery::Observation {
+                        seq,
+                        observation: Box::new(observation),
+                    },
+                    Entry::Other(entry) => Delivery::Entry {
+                        seq,
+                        entry: Box::new(entry),
+                    },
                 })
             }
             "reset" => {
@@ -441,8 +472,12 @@ enum Attempt {
     Fatal(anyhow::Error),
 }
 
-/// The stream URL for a base URL (or a stream URL), with the station filter.
-pub fn stream_url(base: &str, stations: Option<&str>) -> anyhow::Result<reqwest::Url> {
+/// The stream URL for a base URL (or a stream URL), with the station and kind filters.
+pub fn stream_url(
+    base: &str,
+    stations: Option<&str>,
+    kinds: Option<&str>,
+) -> anyhow::Result<reqwest::Url> {
     let mut url = reqwest::Url::parse(base).with_context(|| format!("--url {base}"))?;
     anyhow::ensure!(
         matches!(url.scheme(), "http" | "https"),
@@ -457,6 +492,9 @@ pub fn stream_url(base: &str, stations: Option<&str>) -> anyhow::Result<reqwest:
     url.set_fragment(None);
     if let Some(stations) = stations.map(str::trim).filter(|s| !s.is_empty()) {
         url.query_pairs_mut().append_pair("stations", stations);
+    }
+    if let Some(kinds) = kinds.map(str::trim).filter(|s| !s.is_empty()) {
+        url.query_pairs_mut().append_pair("kinds", kinds);
     }
     Ok(url)
 }
@@ -528,7 +566,11 @@ mod tests {
     #[test]
     fn builds_the_stream_url_from_a_base_or_a_stream_url() {
         let check = |base: &str, stations: Option<&str>, want: &str| {
-            assert_eq!(stream_url(base, stations).unwrap().as_str(), want, "{base}");
+            assert_eq!(
+                stream_url(base, stations, None).unwrap().as_str(),
+                want,
+                "{base}"
+            );
         };
         check(
             "http://127.0.0.1:8080",
@@ -545,8 +587,14 @@ mod tests {
             Some(" "),
             "http://h/v1/observations/stream",
         );
-        assert!(stream_url("ftp://h", None).is_err());
-        assert!(stream_url("not a url", None).is_err());
+        assert_eq!(
+            stream_url("http://h:1", Some("44009"), Some("spectrum,rain"))
+                .unwrap()
+                .as_str(),
+            "http://h:1/v1/observations/stream?stations=44009&kinds=spectrum%2Crain"
+        );
+        assert!(stream_url("ftp://h", None, None).is_err());
+        assert!(stream_url("not a url", None, None).is_err());
     }
 
     #[test]
@@ -554,6 +602,7 @@ mod tests {
         let mut sub = Subscription::new(SubscriptionConfig {
             url: "http://127.0.0.1:9".into(),
             stations: None,
+            kinds: None,
             after: None,
             backoff_base: Duration::from_millis(1000),
             backoff_max: Duration::from_millis(5000),
@@ -587,6 +636,7 @@ mod tests {
         let mut sub = Subscription::new(SubscriptionConfig {
             url: "http://127.0.0.1:9".into(),
             stations: None,
+            kinds: None,
             after: Some(Seq::new(5)),
             backoff_base: Duration::from_millis(10),
             backoff_max: Duration::from_millis(10),
@@ -628,6 +678,7 @@ mod tests {
         let mut sub = Subscription::new(SubscriptionConfig {
             url: "http://127.0.0.1:9".into(),
             stations: Some("44009".into()),
+            kinds: None,
             after: None,
             backoff_base: Duration::from_millis(10),
             backoff_max: Duration::from_millis(10),
