@@ -19,8 +19,22 @@
 //! assert!(parsed.skipped.is_empty());
 //! ```
 
+mod engine;
+pub mod kind;
+pub mod latest_obs;
+pub mod payload;
+mod products;
 pub mod realtime;
+pub mod spectrum;
 pub mod stations;
 
+pub use kind::{Kind, Product, UnknownKind};
+pub use latest_obs::{LatestObs, parse_latest_obs};
+pub use payload::{
+    ContinuousWind, CurrentBin, Currents, Derived, Drift, Entry, Ocean, Payload, Rain,
+    SolarRadiation, Supplemental, Tsunami, WaveSummary,
+};
+pub use products::parse_product;
 pub use realtime::{ParseError, Parsed, Record, RowError, parse_realtime};
+pub use spectrum::{Spectrum, join_spectra};
 pub use stations::{StationMeta, StationsError, parse_active_stations};
