@@ -60,8 +60,9 @@ impl<'a> Lines<'a> {
         }
     }
 
-    pub(crate) fn rest_len(&self) -> usize {
-        self.rest.len()
+    /// Number of lines left (an upper bound on the data rows).
+    pub(crate) fn rest_lines(&self) -> usize {
+        self.rest.iter().filter(|&&b| b == b'\n').count() + 1
     }
 }
 
@@ -413,11 +414,10 @@ fn check_time_columns(cols: &[TimeCol], line: usize) -> Result<(), ParseError> {
 ///
 /// Strips a UTF-8 BOM, finds the first non-blank line and hands its tokens (the leading `#`
 /// removed) to `header`; then every non-blank line not starting with `#` goes to `row`, and a
-/// row's `Err(reason)` becomes a [`RowError`] with its line number. `capacity_hint` is the
-/// expected bytes per row, to pre-size the output.
+/// row's `Err(reason)` becomes a [`RowError`] with its line number. The output is pre-sized
+/// to the number of lines left.
 pub(crate) fn parse_lines<'a, H, T>(
     input: &'a [u8],
-    capacity_hint: usize,
     header: impl FnOnce(&[&str], usize) -> Result<H, ParseError>,
     mut row: impl FnMut(&H, &'a [u8], bool) -> Result<T, String>,
 ) -> Result<Parsed<T>, ParseError> {
@@ -434,7 +434,7 @@ pub(crate) fn parse_lines<'a, H, T>(
         break header(&tokens, line_no)?;
     };
     let mut parsed = Parsed {
-        records: Vec::with_capacity(lines.rest_len() / capacity_hint.max(1) + 1),
+        records: Vec::with_capacity(lines.rest_lines()),
         skipped: Vec::new(),
     };
     for (line_no, line, terminated) in lines {
@@ -665,33 +665,40 @@ impl Row<'_> {
 /// The time of day `h:m` on the row's date, the day before or the day after, whichever is
 /// nearest the row's time (a 23:58 gust reported in the 00:00 row was yesterday).
 pub(crate) fn nearest_clock(row: NaiveDateTime, h: u32, m: u32) -> NaiveDateTime {
-    let date = row.date();
+    use chrono::Timelike;
     let Some(t) = NaiveTime::from_hms_opt(h, m, 0) else {
         return row;
     };
-    let same = NaiveDateTime::new(date, t);
-    let day = chrono::TimeDelta::days(1);
-    let diff = same - row;
-    if diff > chrono::TimeDelta::hours(12) {
-        same.checked_sub_signed(day).unwrap_or(same)
-    } else if diff < -chrono::TimeDelta::hours(12) {
-        same.checked_add_signed(day).unwrap_or(same)
+    // Minutes from the row's time of day to `h:m` on the same date.
+    let diff = i64::from(h * 60 + m) - i64::from(row.hour() * 60 + row.minute());
+    let date = row.date();
+    let date = if diff > 12 * 60 {
+        date.pred_opt().unwrap_or(date)
+    } else if diff < -12 * 60 {
+        date.succ_opt().unwrap_or(date)
     } else {
-        same
-    }
+        date
+    };
+    NaiveDateTime::new(date, t)
 }
 
-/// `YYYY-MM-DDTHH:MM:00.000Z`.
+/// `YYYY-MM-DDTHH:MM:00.000Z` (years outside 0..=9999 are clamped; NDBC's are four digits).
 pub(crate) fn iso_minute(t: NaiveDateTime) -> String {
     use chrono::{Datelike, Timelike};
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:00.000Z",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute()
-    )
+    fn two(out: &mut [u8], v: u32) {
+        out[0] = b'0' + (v / 10 % 10) as u8;
+        out[1] = b'0' + (v % 10) as u8;
+    }
+    let mut buf = *b"0000-00-00T00:00:00.000Z";
+    let year = t.year().clamp(0, 9999).unsigned_abs();
+    two(&mut buf[0..2], year / 100);
+    two(&mut buf[2..4], year);
+    two(&mut buf[5..7], t.month());
+    two(&mut buf[8..10], t.day());
+    two(&mut buf[11..13], t.hour());
+    two(&mut buf[14..16], t.minute());
+    // Only ASCII digits were written.
+    String::from_utf8(buf.to_vec()).unwrap_or_default()
 }
 
 /// Read one value of a table column.

@@ -50,7 +50,6 @@ pub fn parse_latest_obs(bytes: &[u8]) -> Result<Parsed<LatestObs>, ParseError> {
     let mut cache = DateCache::default();
     parse_lines(
         bytes,
-        130,
         |tokens, line| LATEST_OBS.layout(tokens, line),
         |layout, line, _| {
             let r = layout.row(line, &mut cache)?;

@@ -59,7 +59,7 @@
 use chrono::{NaiveDateTime, NaiveTime};
 
 use crate::engine::{
-    DateCache, FieldFault, Lines, header_tokens, is_ws, parse_number, parse_small, parse_year,
+    DateCache, FieldFault, is_ws, parse_lines, parse_number, parse_small, parse_year,
 };
 
 /// One row of a standard meteorological file. All values in the file's units; None = `MM` / missing / absent column.
@@ -278,48 +278,33 @@ struct Layout {
 /// Returns `Err` only if the file as a whole is unusable (see [`ParseError`]);
 /// individual bad rows are reported in [`Parsed::skipped`]. Never panics.
 pub fn parse_realtime(input: &[u8]) -> Result<Parsed, ParseError> {
-    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
-    let mut lines = Lines::new(input);
-
-    let layout = loop {
-        let Some((line_no, line, _)) = lines.next() else {
-            return Err(ParseError::Empty);
-        };
-        if line.iter().all(|&b| is_ws(b)) {
-            continue;
-        }
-        break parse_header(line, line_no)?;
-    };
-
-    let mut parsed = Parsed {
-        records: Vec::with_capacity(lines.rest_len() / 96 + 1),
-        skipped: Vec::new(),
-    };
-    let mut cache = DateCache::default();
-    for (line_no, line, terminated) in lines {
-        let Some(first) = line.iter().position(|&b| !is_ws(b)) else {
-            continue;
-        };
-        if line[first] == b'#' {
-            continue;
-        }
-        match parse_row(&line[first..], &layout, terminated, &mut cache) {
-            Ok(rec) => parsed.records.push(rec),
-            Err(reason) => parsed.skipped.push(RowError {
-                line: line_no,
-                reason,
-            }),
-        }
-    }
-    Ok(parsed)
+    parse_stdmet(input, |r| r)
 }
 
+/// [`parse_realtime`] with each record wrapped by `wrap` as it is read (into an
+/// [`Entry`](crate::Entry) for [`parse_product`](crate::parse_product)).
+pub(crate) fn parse_stdmet<T>(
+    input: &[u8],
+    mut wrap: impl FnMut(Record) -> T,
+) -> Result<Parsed<T>, ParseError> {
+    let mut cache = DateCache::default();
+    parse_lines(input, layout_from_tokens, |layout, line, terminated| {
+        parse_row(line, layout, terminated, &mut cache).map(&mut wrap)
+    })
+}
+
+#[cfg(test)]
 fn parse_header(line: &[u8], line_no: usize) -> Result<Layout, ParseError> {
-    let tokens = header_tokens(line, line_no)?;
+    let tokens = crate::engine::header_tokens(line, line_no)?;
+    layout_from_tokens(&tokens, line_no)
+}
+
+/// The column layout of a stdmet header's tokens (leading `#` removed).
+fn layout_from_tokens(tokens: &[&str], line_no: usize) -> Result<Layout, ParseError> {
     let mut cols = Vec::with_capacity(tokens.len());
     let mut seen_time = [false; 5];
     let mut seen_value = [false; N_VALUES];
-    for &tok in &tokens {
+    for &tok in tokens {
         if let Some(&(_, product)) = OTHER_PRODUCTS.iter().find(|(name, _)| *name == tok) {
             return Err(ParseError::OtherProduct {
                 line: line_no,

@@ -9,7 +9,7 @@ mod spectral;
 use crate::engine::{DateCache, Row, Table, parse_lines};
 use crate::kind::Product;
 use crate::payload::{Entry, Payload};
-use crate::realtime::{ParseError, Parsed, parse_realtime};
+use crate::realtime::{ParseError, Parsed, parse_stdmet};
 use spectral::{Array, SpectralLayout};
 
 /// Parse a whole file of one product into entries, in file order (realtime2: newest first).
@@ -20,20 +20,10 @@ use spectral::{Array, SpectralLayout};
 /// join them with [`join_spectra`](crate::join_spectra).
 pub fn parse_product(product: Product, bytes: &[u8]) -> Result<Parsed<Entry>, ParseError> {
     match product {
-        Product::Stdmet => {
-            let parsed = parse_realtime(bytes)?;
-            Ok(Parsed {
-                records: parsed
-                    .records
-                    .into_iter()
-                    .map(|r| Entry {
-                        time: r.time,
-                        payload: Payload::Observation(r),
-                    })
-                    .collect(),
-                skipped: parsed.skipped,
-            })
-        }
+        Product::Stdmet => parse_stdmet(bytes, |r| Entry {
+            time: r.time,
+            payload: Payload::Observation(r),
+        }),
         Product::Spec => table(&fixed::SPEC, fixed::wave_summary, bytes),
         Product::Ocean => table(&fixed::OCEAN, fixed::ocean, bytes),
         Product::Cwind => table(&fixed::CWIND, fixed::continuous_wind, bytes),
@@ -51,7 +41,7 @@ pub fn parse_product(product: Product, bytes: &[u8]) -> Result<Parsed<Entry>, Pa
         Product::Adcp => {
             let mut cache = DateCache::default();
             let mut hint = 0usize;
-            parse_lines(bytes, 250, adcp::AdcpLayout::new, |layout, line, _| {
+            parse_lines(bytes, adcp::AdcpLayout::new, |layout, line, _| {
                 let (time, c) = layout.row(line, &mut cache, hint)?;
                 hint = c.bins.len();
                 Ok(Entry {
@@ -69,7 +59,6 @@ fn spectral(array: Array, bytes: &[u8]) -> Result<Parsed<Entry>, ParseError> {
     let mut hint = 0usize;
     parse_lines(
         bytes,
-        600,
         |tokens, line| SpectralLayout::new(array, tokens, line),
         |layout, line, _| {
             let (time, s) = layout.row(line, &mut cache, hint)?;
@@ -91,7 +80,6 @@ fn table(
     let mut cache = DateCache::default();
     parse_lines(
         bytes,
-        48,
         |tokens, line| table.layout(tokens, line),
         |layout, line, _| {
             let row = layout.row(line, &mut cache)?;
