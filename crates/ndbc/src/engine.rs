@@ -62,7 +62,7 @@ impl<'a> Lines<'a> {
 
     /// Number of lines left (an upper bound on the data rows).
     pub(crate) fn rest_lines(&self) -> usize {
-        self.rest.iter().filter(|&&b| b == b'\n').count() + 1
+        memchr::memchr_iter(b'\n', self.rest).count() + 1
     }
 }
 
@@ -74,7 +74,7 @@ impl<'a> Iterator for Lines<'a> {
             return None;
         }
         self.line_no += 1;
-        let (line, terminated) = match self.rest.iter().position(|&b| b == b'\n') {
+        let (line, terminated) = match memchr::memchr(b'\n', self.rest) {
             Some(i) => {
                 let line = &self.rest[..i];
                 self.rest = &self.rest[i + 1..];
@@ -635,6 +635,15 @@ pub(crate) struct Row<'a> {
     pub(crate) values: [Value<'a>; MAX_COLUMNS],
 }
 
+impl Default for Row<'_> {
+    fn default() -> Self {
+        Row {
+            time: NaiveDateTime::default(),
+            values: [Value::Missing; MAX_COLUMNS],
+        }
+    }
+}
+
 impl Row<'_> {
     /// Column `k` as a number.
     #[inline]
@@ -745,10 +754,19 @@ pub(crate) fn number_or_fill(field: &[u8], fill: Option<f64>) -> Result<Option<f
 impl TableLayout {
     /// Read one data row (leading whitespace removed). Rows may stop early after the time
     /// columns (the values not written are missing); more fields than the header is an error.
+    /// The row is written into `out`, a buffer reused from row to row.
     #[inline]
-    pub(crate) fn row<'a>(&self, line: &'a [u8], cache: &mut DateCache) -> Result<Row<'a>, String> {
+    pub(crate) fn row<'a>(
+        &self,
+        line: &'a [u8],
+        cache: &mut DateCache,
+        out: &mut Row<'a>,
+    ) -> Result<(), String> {
         let mut time = TimeParts::default();
-        let mut values = [Value::Missing; MAX_COLUMNS];
+        let values = &mut out.values;
+        for v in values.iter_mut().take(self.table.columns.len()) {
+            *v = Value::Missing;
+        }
         let mut n = 0usize;
         for field in Fields::new(line) {
             let Some(&slot) = self.slots.get(n) else {
@@ -783,9 +801,7 @@ impl TableLayout {
                 self.min_fields
             ));
         }
-        Ok(Row {
-            time: time.build(cache)?,
-            values,
-        })
+        out.time = time.build(cache)?;
+        Ok(())
     }
 }

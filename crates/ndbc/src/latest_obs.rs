@@ -3,7 +3,7 @@
 //! Columns are mapped by name with the shared engine's table reader; `MM` is `None` (this is a
 //! realtime file: numbers are taken literally, no 9-fill).
 
-use crate::engine::{Column, DateCache, Table, Value, parse_lines};
+use crate::engine::{Column, DateCache, Row, Table, Value, parse_lines};
 use crate::realtime::{ParseError, Parsed, Record};
 
 /// One station's latest observation.
@@ -48,11 +48,12 @@ static LATEST_OBS: Table = Table {
 /// Never panics.
 pub fn parse_latest_obs(bytes: &[u8]) -> Result<Parsed<LatestObs>, ParseError> {
     let mut cache = DateCache::default();
+    let mut r = Row::default();
     parse_lines(
         bytes,
         |tokens, line| LATEST_OBS.layout(tokens, line),
         |layout, line, _| {
-            let r = layout.row(line, &mut cache)?;
+            layout.row(line, &mut cache, &mut r)?;
             let Value::Text(station) = r.values[0] else {
                 return Err("no station id (STN)".to_owned());
             };

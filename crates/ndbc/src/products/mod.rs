@@ -74,15 +74,16 @@ fn spectral(array: Array, bytes: &[u8]) -> Result<Parsed<Entry>, ParseError> {
 /// Parse a fixed-column product with its table and builder.
 fn table(
     table: &'static Table,
-    build: fn(&Row<'_>) -> Payload,
+    build: impl Fn(&Row<'_>) -> Payload,
     bytes: &[u8],
 ) -> Result<Parsed<Entry>, ParseError> {
     let mut cache = DateCache::default();
+    let mut row = Row::default();
     parse_lines(
         bytes,
         |tokens, line| table.layout(tokens, line),
         |layout, line, _| {
-            let row = layout.row(line, &mut cache)?;
+            layout.row(line, &mut cache, &mut row)?;
             Ok(Entry {
                 time: row.time,
                 payload: build(&row),
