@@ -56,12 +56,21 @@
 //! leading or trailing `.` is fine, exponents and `inf`/`nan` are not) and
 //! parse to exactly the same `f64` as `str::parse::<f64>`.
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{NaiveDateTime, NaiveTime};
+
+use crate::engine::{
+    DateCache, FieldFault, is_ws, parse_lines, parse_number, parse_small, parse_year,
+};
 
 /// One row of a standard meteorological file. All values in the file's units; None = `MM` / missing / absent column.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serializes (serde) to the SPEC §3 camelCase names (`windDirDeg`, `waveHeightM`, ...), `None`
+/// as `null`, without the time (the stream carries it as `timestamp`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Record {
     /// Observation time (UTC), from the `YY MM DD hh mm` columns (minute 0 if there is no `mm` column).
+    #[serde(skip)]
     pub time: NaiveDateTime,
     /// `WDIR` (or `WD` in old files): direction the wind is coming from, degrees clockwise from true north.
     pub wind_dir_deg: Option<f64>,
@@ -94,12 +103,25 @@ pub struct Record {
 }
 
 /// Result of parsing a whole file: good rows in file order (realtime2 = newest first) and the rows that were skipped.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Parsed {
+///
+/// `T` is [`Record`] for [`parse_realtime`], [`Entry`](crate::Entry) for
+/// [`parse_product`](crate::parse_product) and [`LatestObs`](crate::LatestObs) for
+/// [`parse_latest_obs`](crate::parse_latest_obs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed<T = Record> {
     /// Successfully parsed rows, in file order.
-    pub records: Vec<Record>,
+    pub records: Vec<T>,
     /// Data rows that could not be read, in file order.
     pub skipped: Vec<RowError>,
+}
+
+impl<T> Default for Parsed<T> {
+    fn default() -> Self {
+        Parsed {
+            records: Vec::new(),
+            skipped: Vec::new(),
+        }
+    }
 }
 
 /// A data row that could not be read (kept going: one bad row never loses the others).
@@ -170,6 +192,14 @@ pub enum ParseError {
         /// The product that column belongs to.
         product: &'static str,
     },
+    /// The header names none of the columns that identify the product being parsed.
+    #[error("line {line}: header has none of the columns of an NDBC {product} file")]
+    NoProductColumns {
+        /// 1-based line number of the header.
+        line: usize,
+        /// The product that was expected.
+        product: &'static str,
+    },
 }
 
 /// Number of value columns a [`Record`] can hold.
@@ -221,12 +251,6 @@ const OTHER_PRODUCTS: [(&str, &str); 13] = [
     ("STEEPNESS", "spectral wave summary (.spec)"),
 ];
 
-/// Exact powers of ten representable in an `f64`.
-const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-];
-
 /// What a header column holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Col {
@@ -249,159 +273,38 @@ struct Layout {
     tide_optional: bool,
 }
 
-/// Cache of the last date built, since consecutive rows nearly always share a day.
-#[derive(Debug, Default)]
-struct DateCache {
-    key: Option<(i32, u32, u32)>,
-    date: Option<NaiveDate>,
-}
-
-impl DateCache {
-    fn get(&mut self, y: i32, m: u32, d: u32) -> Option<NaiveDate> {
-        if self.key != Some((y, m, d)) {
-            self.key = Some((y, m, d));
-            self.date = NaiveDate::from_ymd_opt(y, m, d);
-        }
-        self.date
-    }
-}
-
-/// What went wrong in a field; the message is only built if the row is really reported.
-#[derive(Debug, Clone, Copy)]
-enum FieldFault {
-    NotNumber,
-    NotFinite,
-    BadYear,
-    BadTimeField,
-}
-
 /// Parse a whole standard meteorological file (realtime2 or historical stdmet).
 ///
 /// Returns `Err` only if the file as a whole is unusable (see [`ParseError`]);
 /// individual bad rows are reported in [`Parsed::skipped`]. Never panics.
 pub fn parse_realtime(input: &[u8]) -> Result<Parsed, ParseError> {
-    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
-    let mut lines = Lines::new(input);
+    parse_stdmet(input, |r| r)
+}
 
-    let layout = loop {
-        let Some((line_no, line, _)) = lines.next() else {
-            return Err(ParseError::Empty);
-        };
-        if line.iter().all(|&b| is_ws(b)) {
-            continue;
-        }
-        break parse_header(line, line_no)?;
-    };
-
-    let mut parsed = Parsed {
-        records: Vec::with_capacity(lines.rest_len() / 96 + 1),
-        skipped: Vec::new(),
-    };
+/// [`parse_realtime`] with each record wrapped by `wrap` as it is read (into an
+/// [`Entry`](crate::Entry) for [`parse_product`](crate::parse_product)).
+pub(crate) fn parse_stdmet<T>(
+    input: &[u8],
+    mut wrap: impl FnMut(Record) -> T,
+) -> Result<Parsed<T>, ParseError> {
     let mut cache = DateCache::default();
-    for (line_no, line, terminated) in lines {
-        let Some(first) = line.iter().position(|&b| !is_ws(b)) else {
-            continue;
-        };
-        if line[first] == b'#' {
-            continue;
-        }
-        match parse_row(&line[first..], &layout, terminated, &mut cache) {
-            Ok(rec) => parsed.records.push(rec),
-            Err(reason) => parsed.skipped.push(RowError {
-                line: line_no,
-                reason,
-            }),
-        }
-    }
-    Ok(parsed)
+    parse_lines(input, layout_from_tokens, |layout, line, terminated| {
+        parse_row(line, layout, terminated, &mut cache).map(&mut wrap)
+    })
 }
 
-/// Iterator over `(1-based line number, line without its terminator, had a '\n')`.
-#[derive(Debug)]
-struct Lines<'a> {
-    rest: &'a [u8],
-    line_no: usize,
-}
-
-impl<'a> Lines<'a> {
-    fn new(input: &'a [u8]) -> Self {
-        Lines {
-            rest: input,
-            line_no: 0,
-        }
-    }
-
-    fn rest_len(&self) -> usize {
-        self.rest.len()
-    }
-}
-
-impl<'a> Iterator for Lines<'a> {
-    type Item = (usize, &'a [u8], bool);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        self.line_no += 1;
-        let (line, terminated) = match self.rest.iter().position(|&b| b == b'\n') {
-            Some(i) => {
-                let line = &self.rest[..i];
-                self.rest = &self.rest[i + 1..];
-                (line, true)
-            }
-            None => {
-                let line = self.rest;
-                self.rest = &[];
-                (line, false)
-            }
-        };
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        Some((self.line_no, line, terminated))
-    }
-}
-
-#[inline]
-fn is_ws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | 0x0b | 0x0c)
-}
-
-/// Split a line into whitespace-separated fields.
-fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|&b| is_ws(b)).filter(|f| !f.is_empty())
-}
-
+#[cfg(test)]
 fn parse_header(line: &[u8], line_no: usize) -> Result<Layout, ParseError> {
-    if line.iter().any(|&b| !(b.is_ascii_graphic() || is_ws(b))) {
-        return Err(ParseError::NotText { line: line_no });
-    }
-    let mut tokens: Vec<&str> = Vec::new();
-    for (i, tok) in fields(line).enumerate() {
-        // Header is checked ASCII above, so this never fails.
-        let tok = std::str::from_utf8(tok).unwrap_or_default();
-        let tok = if i == 0 {
-            tok.strip_prefix('#').unwrap_or(tok)
-        } else {
-            tok
-        };
-        if !tok.is_empty() {
-            tokens.push(tok);
-        }
-    }
-    let starts_with_hash = line.iter().find(|&&b| !is_ws(b)) == Some(&b'#');
-    let first_is_year = matches!(tokens.first(), Some(&("YY" | "YYYY")));
-    if !starts_with_hash && !first_is_year {
-        let text = String::from_utf8_lossy(line);
-        return Err(ParseError::NoHeader {
-            line: line_no,
-            found: text.trim().chars().take(60).collect(),
-        });
-    }
+    let tokens = crate::engine::header_tokens(line, line_no)?;
+    layout_from_tokens(&tokens, line_no)
+}
 
+/// The column layout of a stdmet header's tokens (leading `#` removed).
+fn layout_from_tokens(tokens: &[&str], line_no: usize) -> Result<Layout, ParseError> {
     let mut cols = Vec::with_capacity(tokens.len());
     let mut seen_time = [false; 5];
     let mut seen_value = [false; N_VALUES];
-    for &tok in &tokens {
+    for &tok in tokens {
         if let Some(&(_, product)) = OTHER_PRODUCTS.iter().find(|(name, _)| *name == tok) {
             return Err(ParseError::OtherProduct {
                 line: line_no,
@@ -534,12 +437,7 @@ fn parse_row(
             _ => "?",
         };
         let shown: String = String::from_utf8_lossy(field).chars().take(40).collect();
-        let what = match f {
-            FieldFault::NotNumber => "not a number",
-            FieldFault::NotFinite => "number out of range",
-            FieldFault::BadYear => "year must be 2 or 4 digits",
-            FieldFault::BadTimeField => "not a 1- or 2-digit number",
-        };
+        let what = f.describe();
         return Err(format!("field {} ({name}): {what}: {shown:?}", idx + 1));
     }
 
@@ -596,83 +494,10 @@ fn parse_value(field: &[u8], k: usize, historical: bool) -> Result<Option<f64>, 
     Ok(Some(v))
 }
 
-/// Year: two digits mean 19yy, otherwise exactly four digits.
-fn parse_year(field: &[u8]) -> Result<i32, FieldFault> {
-    let century = match field.len() {
-        2 => 1900,
-        4 => 0,
-        _ => return Err(FieldFault::BadYear),
-    };
-    if !field.iter().all(u8::is_ascii_digit) {
-        return Err(FieldFault::BadYear);
-    }
-    let v = field
-        .iter()
-        .fold(0i32, |acc, &b| acc * 10 + i32::from(b - b'0'));
-    Ok(century + v)
-}
-
-/// Month, day, hour or minute: one or two ASCII digits (range checked when the date is built).
-#[inline]
-fn parse_small(field: &[u8]) -> Result<u32, FieldFault> {
-    match *field {
-        [a] if a.is_ascii_digit() => Ok(u32::from(a - b'0')),
-        [a, b] if a.is_ascii_digit() && b.is_ascii_digit() => {
-            Ok(u32::from(a - b'0') * 10 + u32::from(b - b'0'))
-        }
-        _ => Err(FieldFault::BadTimeField),
-    }
-}
-
-/// Parse `[+-]digits[.digits]` to the same `f64` as `str::parse`, rejecting non-finite results.
-#[inline]
-fn parse_number(field: &[u8]) -> Result<f64, FieldFault> {
-    let (neg, body) = match field.first() {
-        Some(b'-') => (true, &field[1..]),
-        Some(b'+') => (false, &field[1..]),
-        _ => (false, field),
-    };
-    let mut mantissa: u64 = 0;
-    let mut digits = 0usize;
-    let mut frac_digits = 0usize;
-    let mut seen_dot = false;
-    for &b in body {
-        if b.is_ascii_digit() {
-            if digits < 19 {
-                mantissa = mantissa * 10 + u64::from(b - b'0');
-            }
-            digits += 1;
-            frac_digits += usize::from(seen_dot);
-        } else if b == b'.' && !seen_dot {
-            seen_dot = true;
-        } else {
-            return Err(FieldFault::NotNumber);
-        }
-    }
-    if digits == 0 {
-        return Err(FieldFault::NotNumber);
-    }
-    // Clinger's fast path: an integer below 2^53 divided by an exact power of
-    // ten is a single correctly rounded operation, i.e. the exact answer.
-    let v = if digits <= 15 && frac_digits < POW10.len() {
-        #[allow(clippy::cast_precision_loss)] // mantissa < 10^15 < 2^53: exact
-        let m = mantissa as f64;
-        let v = m / POW10[frac_digits];
-        if neg { -v } else { v }
-    } else {
-        let text = std::str::from_utf8(field).map_err(|_| FieldFault::NotNumber)?;
-        text.parse::<f64>().map_err(|_| FieldFault::NotNumber)?
-    };
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(FieldFault::NotFinite)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
 
     const HEADER: &str = "#YY  MM DD hh mm WDIR WSPD GST  WVHT   DPD   APD MWD   PRES  ATMP  WTMP  DEWP  VIS PTDY  TIDE\n#yr  mo dy hr mn degT m/s  m/s     m   sec   sec degT   hPa  degC  degC  degC  nmi  hPa    ft\n";
 

@@ -1,0 +1,4 @@
+//! Fuzz target: `ndbc::parse_product(Product::DataSpec, ..)` (`.data_spec` files) must never panic.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ndbc_fuzz::check_product(ndbc::Product::DataSpec, data));
