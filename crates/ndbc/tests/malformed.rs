@@ -258,3 +258,70 @@ fn subset_and_reordered_columns() {
     assert_eq!(r.wind_dir_deg, None);
     assert_eq!(r.tide_ft, None);
 }
+
+/// Bad rows of the other products are skipped with a reason naming the field; the rest is kept.
+#[test]
+fn product_rows_with_reasons() {
+    use ndbc::{Payload, Product, parse_product};
+    let cases: &[(Product, &str, &str)] = &[
+        (
+            Product::Cwind,
+            "#YY  MM DD hh mm WDIR WSPD GDR GST GTIME\n2018 08 01 14 50 158 6.0 150 9.0 2460\n",
+            "field 10 (GTIME): not an hhmm time: \"2460\"",
+        ),
+        (
+            Product::Ocean,
+            "#YY  MM DD hh mm   DEPTH  OTMP\n2022 06 05 12 04 1.0 13.1 7\n",
+            "expected at most 7 fields, found more",
+        ),
+        (
+            Product::Rain,
+            "#YY  MM DD hh mm  ACCUM\n2018 02 30 14 00 0.0\n",
+            "impossible date 2018-02-30",
+        ),
+        (
+            Product::Srad,
+            "#YY  MM DD hh mm  SRAD1  SWRAD  LWRAD\n2018 08 01\n",
+            "expected at least 5 fields (the date and time), found 3",
+        ),
+        (
+            Product::Swr1,
+            "#YY  MM DD hh mm r1_1 (freq_1) r1_2 (freq_2)\n2022 06 05 12 50 0.19 (0.068) 0.25\n",
+            "row ends with a value without its (frequency)",
+        ),
+        (
+            Product::DataSpec,
+            "#YY  MM DD hh mm Sep_Freq  < spec_1 (freq_1) >\n2022 06 05 12 50 0.25 0.1 (x)\n",
+            "field 8 ((frequency)): not a number: \"(x)\"",
+        ),
+        (
+            Product::Adcp,
+            "#YY  MM DD hh mm DEP01 DIR01 SPD01\n2022 06 05 12 04 2 190 fast\n",
+            "field 8 (SPD): not a number: \"fast\"",
+        ),
+    ];
+    for (product, text, reason) in cases {
+        let parsed = parse_product(*product, text.as_bytes()).expect("valid header");
+        assert_eq!(parsed.records.len(), 0, "{product:?}");
+        assert_eq!(parsed.skipped.len(), 1, "{product:?}");
+        assert_eq!(parsed.skipped[0].line, 2, "{product:?}");
+        assert_eq!(parsed.skipped[0].reason, *reason, "{product:?}");
+    }
+    // A row that stops early keeps its date and gives None for the rest.
+    let p = parse_product(
+        Product::Srad,
+        b"#YY  MM DD hh mm  SRAD1  SWRAD  LWRAD\n2018 08 01 15 00 58.1\n",
+    )
+    .expect("valid");
+    let Payload::SolarRadiation(s) = &p.records[0].payload else {
+        panic!("srad")
+    };
+    assert_eq!(
+        (
+            s.shortwave_licor_wm2,
+            s.shortwave_eppley_wm2,
+            s.longwave_wm2
+        ),
+        (Some(58.1), None, None)
+    );
+}
