@@ -184,20 +184,24 @@ fn subscriber_auth(args: &ServerArgs) -> anyhow::Result<Option<JwtConfig>> {
 }
 
 fn ingest_source(args: &IngestArgs) -> anyhow::Result<Option<IngestSource>> {
+    let kinds = KindSet::parse(&args.kinds).context("--kinds")?;
     Ok(match args.source {
         SourceKind::None => None,
         SourceKind::Ndbc => {
+            let all_stations = args.stations.trim().eq_ignore_ascii_case("all");
             let stations = args
                 .stations
                 .split(',')
                 .map(str::trim)
-                .filter(|s| !s.is_empty())
+                .filter(|s| !s.is_empty() && !all_stations)
                 .map(StationId::parse)
                 .collect::<Result<Vec<_>, _>>()
                 .context("--stations")?;
             Some(IngestSource::Ndbc(NdbcConfig {
                 base_url: args.ndbc_base_url.clone(),
                 stations,
+                all_stations,
+                kinds,
                 interval: Duration::from_secs(args.poll_interval_secs),
                 concurrency: args.fetch_concurrency as usize,
                 timeout: Duration::from_secs(args.fetch_timeout_secs),
@@ -234,6 +238,7 @@ fn ingest_source(args: &IngestArgs) -> anyhow::Result<Option<IngestSource>> {
             Some(IngestSource::Replay(ReplayConfig {
                 dir,
                 speed: args.replay_speed,
+                kinds,
             }))
         }
     })

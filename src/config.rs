@@ -396,9 +396,15 @@ pub struct IngestArgs {
     /// Source of observations.
     #[arg(long, env = "BUOYCAST_SOURCE", value_enum, default_value_t = SourceKind::Ndbc)]
     pub source: SourceKind,
-    /// Stations to poll (comma-separated NDBC ids).
+    /// Stations to poll (comma-separated NDBC ids), or `all`: every station NDBC reports, followed
+    /// through one file (`<base>/data/latest_obs/latest_obs.txt`) per interval, each station's
+    /// history fetched once at first sight.
     #[arg(long, env = "BUOYCAST_STATIONS", default_value = DEFAULT_STATIONS)]
     pub stations: String,
+    /// Kinds to ingest (SPEC §3a), comma-separated (`observation,spectrum,tsunami`) or `*`: each
+    /// kind's realtime2 files of the stations are fetched (and, with `--source replay`, read).
+    #[arg(long, env = "BUOYCAST_KINDS", default_value = "observation")]
+    pub kinds: String,
     /// Base URL of NDBC (files are fetched from `<base>/data/realtime2/<STATION>.txt`).
     #[arg(
         long,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use buoycast::app::{Application, IngestSource, ServerSettings, Settings};
 use buoycast::bus::{Bus, BusEvent, BusMessage, REDIS_CHANNEL, RedisBus, Subscription};
-use buoycast::domain::{Observation, Seq, StationId, VALUE_COUNT};
+use buoycast::domain::{KindSet, Observation, Seq, StationId, VALUE_COUNT};
 use buoycast::ingest::ndbc::{NdbcConfig, NdbcSource};
 use buoycast::ingest::store_and_publish;
 use buoycast::store::{PgStore, Store};
@@ -528,6 +528,8 @@ async fn with_postgres_down_rest_gets_503_live_delivery_continues_and_ingest_ret
         NdbcSource::new(NdbcConfig {
             base_url: ndbc_url,
             stations: vec![StationId::parse("41004").expect("id")],
+            all_stations: false,
+            kinds: KindSet::OBSERVATION,
             interval: Duration::from_millis(700),
             concurrency: 1,
             timeout: Duration::from_secs(5),
@@ -612,6 +614,8 @@ async fn two_ingest_processes_share_a_station_by_lease() {
             NdbcSource::new(NdbcConfig {
                 base_url: ndbc_url.clone(),
                 stations: vec![StationId::parse("41004").expect("id")],
+                all_stations: false,
+                kinds: KindSet::OBSERVATION,
                 interval,
                 concurrency: 1,
                 timeout: Duration::from_secs(5),

@@ -6,7 +6,9 @@ pub mod replay;
 use chrono::{DateTime, Utc};
 
 use crate::bus::{Bus, publish_stored};
-use crate::domain::{Entry, Observation, StationId, StoredEntry, StoredObservation};
+use crate::domain::{
+    Entry, Fields, KindEntry, Observation, StationId, StoredEntry, StoredObservation,
+};
 use crate::store::{Store, StoreError};
 
 /// Rejected rows of one file logged one by one; the rest are summed up in one line.
@@ -58,10 +60,7 @@ pub fn read_file(
     now: DateTime<Utc>,
 ) -> Result<FileRows, ::ndbc::ParseError> {
     let parsed = ::ndbc::parse_realtime(bytes)?;
-    for row in &parsed.skipped {
-        tracing::debug!(event = "ndbc_row_skipped", stationId = %station, line = row.line, reason = %row.reason, "skipped a row");
-    }
-    metrics::counter!("ingest_rows_skipped_total").increment(parsed.skipped.len() as u64);
+    log_skipped(station, &parsed.skipped);
     let observations = parsed
         .records
         .iter()
@@ -73,6 +72,129 @@ pub fn read_file(
         skipped: parsed.skipped.len(),
         rejected,
     })
+}
+
+/// The entries of one product file (or of the joined spectral files) that may be stored.
+#[derive(Debug, Clone, Default)]
+pub struct FileEntries {
+    /// Valid entries, in file order.
+    pub entries: Vec<Entry>,
+    /// Rows read from the file (valid or not).
+    pub parsed: usize,
+    /// Rows skipped as unreadable.
+    pub skipped: usize,
+    /// Rows refused by validation.
+    pub rejected: usize,
+}
+
+/// Parses one realtime2 file of `station` of any product (SPEC §3a). Unreadable rows are
+/// skipped (counted, `ingest_rows_skipped_total`, and logged at debug with their reason), rows
+/// of a time that cannot be (before 1970, an hour ahead of `now`) and observations with values
+/// out of range are rejected and counted. A spectral file gives its own array only: join the
+/// parsed rows of a station's five spectral files with [`read_spectra`] instead.
+pub fn read_product_file(
+    station: &StationId,
+    product: ::ndbc::Product,
+    bytes: &[u8],
+    now: DateTime<Utc>,
+) -> Result<FileEntries, ::ndbc::ParseError> {
+    if product == ::ndbc::Product::Stdmet {
+        let rows = read_file(station, bytes, now)?;
+        return Ok(FileEntries {
+            entries: rows
+                .observations
+                .into_iter()
+                .map(Entry::Observation)
+                .collect(),
+            parsed: rows.parsed,
+            skipped: rows.skipped,
+            rejected: rows.rejected,
+        });
+    }
+    let parsed = ::ndbc::parse_product(product, bytes)?;
+    log_skipped(station, &parsed.skipped);
+    Ok(entries_of(
+        station,
+        parsed.records,
+        parsed.skipped.len(),
+        now,
+    ))
+}
+
+/// The spectrum entries of one station from the parsed rows of its spectral files
+/// (`.data_spec`, `.swdir`, `.swdir2`, `.swr1`, `.swr2`; any of them may be missing), joined on
+/// time (SPEC §3a).
+pub fn read_spectra(
+    station: &StationId,
+    parts: impl IntoIterator<Item = ::ndbc::Entry>,
+    now: DateTime<Utc>,
+) -> FileEntries {
+    let joined = ::ndbc::join_spectra(parts);
+    entries_of(station, joined, 0, now)
+}
+
+fn log_skipped(station: &StationId, skipped: &[::ndbc::RowError]) {
+    for row in skipped {
+        tracing::debug!(event = "ndbc_row_skipped", stationId = %station, line = row.line, reason = %row.reason, "skipped a row");
+    }
+    metrics::counter!("ingest_rows_skipped_total").increment(skipped.len() as u64);
+}
+
+/// Parsed rows as entries of `station`, validated against `now`.
+fn entries_of(
+    station: &StationId,
+    rows: Vec<::ndbc::Entry>,
+    skipped: usize,
+    now: DateTime<Utc>,
+) -> FileEntries {
+    let parsed = rows.len();
+    let mut entries = Vec::with_capacity(parsed);
+    let mut rejected = 0;
+    for row in rows {
+        let Some(entry) = to_entry(station, row) else {
+            rejected += 1;
+            continue;
+        };
+        match entry.validate(now) {
+            Ok(()) => entries.push(entry),
+            Err(problems) => {
+                metrics::counter!("ingest_rows_rejected_total", "reason" => problems[0].reason.as_str())
+                    .increment(1);
+                tracing::debug!(event = "ingest_row_rejected", stationId = %station, kind = %entry.kind(), detail = %problems[0], "row refused by validation; skipped");
+                rejected += 1;
+            }
+        }
+    }
+    FileEntries {
+        entries,
+        parsed,
+        skipped,
+        rejected,
+    }
+}
+
+/// One parsed row as an entry of `station`: an observation keeps its typed values, another
+/// kind its payload as the fields document. `None` (logged) if the payload cannot be one.
+pub fn to_entry(station: &StationId, row: ::ndbc::Entry) -> Option<Entry> {
+    let timestamp = row.time.and_utc();
+    match &row.payload {
+        ::ndbc::Payload::Observation(record) => Some(Entry::Observation(Observation::from_ndbc(
+            station.clone(),
+            record,
+        ))),
+        payload => match Fields::of(payload) {
+            Ok(fields) => Some(Entry::Other(KindEntry {
+                kind: payload.kind(),
+                station_id: station.clone(),
+                timestamp,
+                fields,
+            })),
+            Err(e) => {
+                tracing::warn!(event = "ingest_row_rejected", stationId = %station, kind = %payload.kind(), error = %e, "row cannot be stored; skipped");
+                None
+            }
+        },
+    }
 }
 
 /// Keeps the observations of `station` that pass validation; returns them and how many were

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{FileOutcome, IngestError, ingest_file};
 use crate::bus::Bus;
-use crate::domain::StationId;
+use crate::domain::{KindSet, StationId};
 use crate::retry::{Backoff, jitter};
 use crate::store::Store;
 
@@ -38,6 +38,10 @@ pub struct NdbcConfig {
     pub base_url: String,
     /// Stations to poll.
     pub stations: Vec<StationId>,
+    /// Follow every station NDBC reports through `latest_obs.txt` (besides `stations`).
+    pub all_stations: bool,
+    /// Kinds to fetch: the realtime2 files of each of them, per station.
+    pub kinds: KindSet,
     /// Time between two polls of one station.
     pub interval: Duration,
     /// Fetches in flight at once.

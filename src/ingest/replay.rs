@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{read_file, store_and_publish};
 use crate::bus::Bus;
-use crate::domain::{Observation, StationId};
+use crate::domain::{KindSet, Observation, StationId};
 use crate::retry::Backoff;
 use crate::store::Store;
 
@@ -34,6 +34,8 @@ pub struct ReplayConfig {
     pub dir: PathBuf,
     /// Observation time passes this many times faster than real time; 0 = as fast as possible.
     pub speed: f64,
+    /// Kinds to play (their files in the directory).
+    pub kinds: KindSet,
 }
 
 /// The station metadata file a replay directory may hold beside the station files.

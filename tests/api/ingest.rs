@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use buoycast::app::IngestSource;
 use buoycast::bus::{Bus, BusError, BusMessage, MemoryBus, Subscription};
-use buoycast::domain::{Observation, Seq, StationId, StoredObservation};
+use buoycast::domain::{KindSet, Observation, Seq, StationId, StoredObservation};
 use buoycast::ingest::ndbc::{FETCH_ATTEMPTS, FetchError, FetchOutcome, NdbcConfig, NdbcSource};
 use buoycast::ingest::replay::{self, ReplayConfig};
 use buoycast::ingest::{FileOutcome, IngestError, ingest_file};
@@ -426,6 +426,8 @@ impl FakeNdbc {
         NdbcConfig {
             base_url: format!("{}/", self.base_url()),
             stations: stations.iter().map(|s| id(s)).collect(),
+            all_stations: false,
+            kinds: KindSet::OBSERVATION,
             interval,
             concurrency: 2,
             timeout,
@@ -1260,6 +1262,7 @@ async fn replay_plays_a_directory_in_time_order_once() {
     let config = ReplayConfig {
         dir: dir.path().to_owned(),
         speed: 0.0,
+        kinds: KindSet::OBSERVATION,
     };
     let stored_count = replay::run(config.clone(), &store, &bus, CancellationToken::new())
         .await
@@ -1348,6 +1351,7 @@ async fn replay_skips_files_that_are_not_station_files() {
     let config = ReplayConfig {
         dir: dir.path().to_owned(),
         speed: 0.0,
+        kinds: KindSet::OBSERVATION,
     };
     let count = replay::run(config, &store, &bus, CancellationToken::new())
         .await
@@ -1379,6 +1383,7 @@ async fn replay_retries_a_failed_store_write_and_resumes_where_it_failed() {
     let config = ReplayConfig {
         dir: files.path().to_owned(),
         speed: 0.0,
+        kinds: KindSet::OBSERVATION,
     };
     let replay = tokio::spawn({
         let (store, bus) = (store.clone(), bus.clone());
@@ -1452,6 +1457,7 @@ async fn replay_skips_rows_that_fail_validation() {
     let config = ReplayConfig {
         dir: files.path().to_owned(),
         speed: 0.0,
+        kinds: KindSet::OBSERVATION,
     };
     let count = replay::run(config, &store, &bus, CancellationToken::new())
         .await
@@ -1472,6 +1478,7 @@ async fn replay_of_a_missing_directory_is_an_error() {
     let config = ReplayConfig {
         dir: dir.path().join("absent"),
         speed: 0.0,
+        kinds: KindSet::OBSERVATION,
     };
     assert!(
         replay::run(config, &store, &bus, CancellationToken::new())
