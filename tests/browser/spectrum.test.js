@@ -227,6 +227,9 @@ test("the dashboard shows spectra, tsunami and ocean values live, and the sound 
     assert.ok(expectedPan < -0.3, "the fixture's peak comes from the west");
     assert.ok(Math.abs(voice.bands[p2.index].pan - expectedPan) < 1e-9, "pan from α1 and r1");
     assert.equal(seen.panners.length, complete.frequenciesHz.length, "one stereo panner per band");
+    const pans = complete.meanDirDeg.map((d, i) => (d === null ? 0 : Math.sin((d * Math.PI) / 180) * complete.r1[i]));
+    const sorted = (list) => list.map((v) => Math.round(v * 1e4) / 1e4).sort((a, b) => a - b);
+    assert.deepEqual(sorted(seen.panners), sorted(pans), "the panners sit where α1 and r1 put each band");
 
     // A new spectrum while the sound is on glides the same voice to it (no new oscillators).
     const third = spectrum("44013", at(0), { peakHz: 0.2, peakEnergy: 0.9, peakDir: 80 });
