@@ -32,7 +32,7 @@ import { connect, normaliseStations } from "/client/buoycast.js";
 import { $, clientOptions, state } from "/dashboard/state.js";
 import { addToHistory, ago, applyFilterToCards, CARD_KINDS, ensureCard, refreshAges, render, takeEntry } from "/dashboard/cards.js";
 import { loadHistory, loadInitial, loadLatestKinds, loadStationMeta } from "/dashboard/data.js";
-import { sonify, sonifySpectrum, toggleSound } from "/dashboard/audio.js";
+import { followSpectra, sonify, sonifySpectrum, toggleSound } from "/dashboard/audio.js";
 
 /** The kinds the dashboard asks the server for: observations, and those the cards show. */
 const KINDS = ["observation", ...CARD_KINDS];
@@ -47,7 +47,12 @@ async function start() {
     ev.preventDefault();
     applyFilter($("filter").value);
   });
-  $("sound").addEventListener("click", toggleSound);
+  $("sound").addEventListener("click", async () => {
+    await toggleSound();
+    if ($("sound").getAttribute("aria-pressed") !== "true") markSounding(null);
+  });
+  $("cards").addEventListener("click", onListen);
+  document.addEventListener("buoycast:voice", ({ detail }) => markSounding(detail.stationId));
   setInterval(tick, 1000);
   setInterval(measureRoundTrip, 10000);
   void measureRoundTrip();
@@ -122,6 +127,22 @@ function showEntry(entry, seq, fresh) {
   const id = String(entry.stationId ?? "").toUpperCase();
   if (!id) return false;
   return takeEntry(id, entry, seq, fresh);
+}
+
+/** A card's Listen button: the spectral voice follows that station's spectra, or any again. */
+function onListen(ev) {
+  const button = ev.target instanceof Element ? ev.target.closest("button.listen") : null;
+  const id = button?.closest(".card")?.getAttribute("data-station");
+  if (!id) return;
+  const followed = followSpectra(id, state.cards.get(id)?.latest.spectrum ?? null);
+  for (const [cardId, card] of state.cards) {
+    card.parts.spectrum.listen.setAttribute("aria-pressed", String(cardId === followed));
+  }
+}
+
+/** Marks the spectrum view whose spectrum the voice plays. */
+function markSounding(stationId) {
+  for (const [id, card] of state.cards) card.parts.spectrum.el.classList.toggle("sounding", id === stationId);
 }
 
 /** Counts an event of any kind in the page's counters. */

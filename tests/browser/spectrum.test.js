@@ -163,6 +163,8 @@ test("the dashboard shows spectra, tsunami and ocean values live, and the sound 
     await eventually("the same spectrum with its directions", async () =>
       (await summary.textContent()).includes(`${p2.text} · from ${p2.dir}° (WSW), r1 ${p2.r1.toFixed(2)}`));
     assert.equal(await view.locator("rect.band.nodir").count(), 0, "every bar has a direction now");
+    const fills = await view.locator("rect.band").evaluateAll((rects) => rects.map((r) => getComputedStyle(r).fill));
+    assert.ok(new Set(fills).size > 10, `bars coloured by direction: ${[...new Set(fills)].slice(0, 3)}`);
     assert.equal(await view.getAttribute("data-timestamp"), t2);
 
     // An older spectrum arriving late does not replace the newer one.
@@ -245,8 +247,30 @@ test("the dashboard shows spectra, tsunami and ocean values live, and the sound 
     assert.equal(seen.oscillators.length, sines.length, "no new oscillators for a spectrum of the same bands");
     await eventually("the summary of the newest spectrum", async () => (await summary.textContent()).includes(p3.text));
 
+    assert.equal(await view.getAttribute("class"), "spectrum sounding", "the view whose spectrum sounds is marked");
+
+    // Another station's spectrum: the voice follows the newest. Listen on 44013's card: back to
+    // 44013's newest at once, and it stays there when 46042 sends another.
+    const other = spectrum("46042", at(0), { peakHz: 0.08, peakEnergy: 5.1, peakDir: 300 });
+    await server.publish([other]);
+    await eventually("the voice to take 46042's spectrum", async () => (await probed(page)).voices.length === 3);
+    assert.equal((await probed(page)).voices[2].stationId, "46042");
+    assert.equal(await card("46042").locator("section.spectrum").getAttribute("class"), "spectrum sounding");
+    assert.equal(await view.getAttribute("class"), "spectrum");
+    await view.locator("button.listen").click();
+    await eventually("the voice back on 44013", async () => (await probed(page)).voices.length === 4);
+    assert.equal((await probed(page)).voices[3].stationId, "44013");
+    assert.equal((await probed(page)).voices[3].timestamp, third.timestamp);
+    assert.equal(await view.locator("button.listen").getAttribute("aria-pressed"), "true");
+    assert.equal(await card("46042").locator("button.listen").getAttribute("aria-pressed"), "false");
+    await server.publish([spectrum("46042", at(-10), { peakHz: 0.09, peakEnergy: 4.2, peakDir: 290 })]);
+    await eventually("46042's next spectrum on its card", async () =>
+      (await card("46042").locator(".spectrum-summary").textContent()).includes("Peak 0.088 Hz"));
+    assert.equal((await probed(page)).voices.length, 4, "the voice stays on the station followed");
+
     await page.click("#sound");
     await eventually("sound off", async () => (await page.getAttribute("#sound", "aria-pressed")) === "false");
+    assert.equal(await page.locator("section.spectrum.sounding").count(), 0, "nothing marked as sounding");
     assert.equal(await page.evaluate(() => "__buoycast" in window), false, "the page keeps no test hook");
     assert.deepEqual(watched.problems, [], "no console errors, page errors, failed or external requests");
   } finally {

@@ -2,14 +2,20 @@
 // speed → noise, water temperature → waveform, station longitude → pan; and the spectral voice,
 // the newest wave spectrum as an additive voice, one sine per band, transposed 12 octaves up,
 // each band's amplitude from its energy density and its pan from its mean direction (α1) and r1
-// (docs/AUDIO_CLIENTS.md, "The dashboard's spectral voice").
+// (docs/AUDIO_CLIENTS.md, "The dashboard's spectral voice"); a card's Listen button keeps it on
+// that station's spectra.
 
 import { $ } from "/dashboard/state.js";
 
 let audio = null; // { ctx, master, noiseGain, noiseFilter, spectral }, made on the first press
 let soundOn = false;
-/** The spectrum the spectral voice plays: the newest one received (kept while the sound is off). */
+/**
+ * The spectrum the spectral voice plays: the newest one received, or of the station followed
+ * (kept while the sound is off).
+ */
 let spectrumPlayed = null;
+/** The station whose spectra the voice plays (a card's Listen button), or null: any station's. */
+let followed = null;
 
 /** Wave frequency × this = the voice's frequency: 12 octaves up (0.033 Hz → 135 Hz, 0.485 Hz → 1987 Hz). */
 export const TRANSPOSE = 2 ** 12;
@@ -103,9 +109,20 @@ export function spectralVoice(spectrum) {
  * Dispatches `buoycast:voice` (see web/dashboard.js) when the voice sounds it.
  */
 export function sonifySpectrum(spectrum) {
+  if (followed !== null && spectrum.stationId !== followed) return;
   spectrumPlayed = spectrum;
   if (!audio || !soundOn || audio.ctx.state !== "running") return;
   playSpectrum(spectrum);
+}
+
+/**
+ * Follows the spectra of `stationId` only (its newest, `spectrum`, plays at once when the sound
+ * is on), or of any station again when it was followed already; returns the station followed.
+ */
+export function followSpectra(stationId, spectrum) {
+  followed = followed === stationId ? null : stationId;
+  if (followed !== null && spectrum) sonifySpectrum(spectrum);
+  return followed;
 }
 
 function playSpectrum(spectrum) {

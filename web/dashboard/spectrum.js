@@ -76,7 +76,10 @@ export function compass(deg) {
   return COMPASS[Math.round((((deg % 360) + 360) % 360) / 22.5) % 16];
 }
 
-/** Builds the (empty, hidden) spectrum view of a card: heading, plot and text summary. */
+/**
+ * Builds the (empty, hidden) spectrum view of a card: heading, the Listen button (wired by
+ * dashboard.js), plot and text summary.
+ */
 export function spectrumView(stationId) {
   const el = document.createElement("section");
   el.className = "spectrum";
@@ -87,7 +90,14 @@ export function spectrumView(stationId) {
   title.textContent = "wave spectrum (m²/Hz against Hz)";
   const when = document.createElement("span");
   when.className = "num when";
-  head.append(title, when);
+  // Which spectrum the spectral voice plays (audio.js): this station's only, or the newest.
+  const listen = document.createElement("button");
+  listen.type = "button";
+  listen.className = "listen";
+  listen.setAttribute("aria-pressed", "false");
+  listen.textContent = "Listen";
+  listen.title = `With the sound on, play the spectra of ${stationId} only (otherwise the newest spectrum of any station)`;
+  head.append(title, when, listen);
   const svg = document.createElementNS(SVG_NS, "svg");
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.setAttribute("role", "img");
@@ -97,7 +107,7 @@ export function spectrumView(stationId) {
   text.className = "spectrum-summary";
   text.setAttribute("aria-live", "polite");
   el.append(head, svg, text);
-  return { el, svg, text, when };
+  return { el, svg, text, when, listen };
 }
 
 /** Draws `spectrum` into a view made by `spectrumView`, and shows it. */
