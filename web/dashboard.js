@@ -211,8 +211,15 @@ function applyFilter(text) {
   history.replaceState(null, "", url);
   // Stations that have never been shown get their history when they first report.
   if (filter) {
-    for (const id of filter) {
-      if (!state.cards.has(id)) void loadHistory(id);
+    const fresh = filter.filter((id) => !state.cards.has(id));
+    for (const id of fresh) void loadHistory(id);
+    // And their newest spectrum, tsunami and ocean entries.
+    if (fresh.length) {
+      void loadLatestKinds(CARD_KINDS).then((entries) => {
+        for (const entry of entries) {
+          if (fresh.includes(String(entry.stationId).toUpperCase())) showEntry(entry, entry.seq ?? null, false);
+        }
+      });
     }
   }
 }

@@ -105,7 +105,6 @@ export function spectrumView(stationId) {
   svg.setAttribute("aria-label", `wave spectrum of ${stationId}`);
   const text = document.createElement("p");
   text.className = "spectrum-summary";
-  text.setAttribute("aria-live", "polite");
   el.append(head, svg, text);
   return { el, svg, text, when, listen };
 }
