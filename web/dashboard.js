@@ -1,8 +1,10 @@
 // buoycast dashboard: station cards with latest values and sparklines, live from the stream
-// through the client module; connection state, counters, honest latency figures, and optional
-// Web Audio sonification. Served by buoycast at `/`; no external resources, no build step: plain
-// ES modules, this one and those of `/dashboard/` (state.js: URL settings and shared state;
-// data.js: the REST reads; cards.js: cards and plots; audio.js: sonification).
+// through the client module, and where a station has them its wave spectrum, DART water column
+// height and ocean values (the kinds of KINDS); connection state, counters, honest latency
+// figures, and optional Web Audio sonification. Served by buoycast at `/`; no external resources,
+// no build step: plain ES modules, this one and those of `/dashboard/` (state.js: URL settings
+// and shared state; data.js: the REST reads; cards.js: cards and plots; spectrum.js: the
+// spectrum plot and summary; audio.js: sonification).
 //
 // URL parameters (all optional): stations=44009,46042 · heartbeatMs=15000 (the server's
 // --heartbeat-secs, for the dead-stream watchdog) · pollMs=5000 · sseRetryMs=30000 · openMs=5000 ·
@@ -20,12 +22,20 @@
 // - `buoycast:state` — the client's connection state changed; `detail`: `{ state }`.
 // - `buoycast:role` — this tab's part in sharing the stream; `detail`: `{ role }` ("leader",
 //   "follower" or "solo"), once at start and on every change.
+// - `buoycast:entry` — an entry of another kind shown on the cards (spectrum, tsunami, ocean)
+//   handed over by the client; `detail`: `{ id, kind, stationId, timestamp, via, receivedAt,
+//   shown }` (`shown`: false when the card already shows a newer one of that kind).
+// - `buoycast:voice` — the spectral voice (sound on) took a spectrum; `detail`: `{ stationId,
+//   timestamp, rebuilt, bands: [{ hz, gain, pan }] }` (audio.js: the values it glides to).
 
 import { connect, normaliseStations } from "/client/buoycast.js";
 import { $, clientOptions, state } from "/dashboard/state.js";
-import { addToHistory, ago, applyFilterToCards, ensureCard, refreshAges, render } from "/dashboard/cards.js";
-import { loadHistory, loadInitial, loadStationMeta } from "/dashboard/data.js";
-import { sonify, toggleSound } from "/dashboard/audio.js";
+import { addToHistory, ago, applyFilterToCards, CARD_KINDS, ensureCard, refreshAges, render, takeEntry } from "/dashboard/cards.js";
+import { loadHistory, loadInitial, loadLatestKinds, loadStationMeta } from "/dashboard/data.js";
+import { followSpectra, sonify, sonifySpectrum, toggleSound } from "/dashboard/audio.js";
+
+/** The kinds the dashboard asks the server for: observations, and those the cards show. */
+const KINDS = ["observation", ...CARD_KINDS];
 
 start().catch((error) => {
   console.warn("[buoycast] dashboard start failed:", error);
@@ -37,15 +47,24 @@ async function start() {
     ev.preventDefault();
     applyFilter($("filter").value);
   });
-  $("sound").addEventListener("click", toggleSound);
+  $("sound").addEventListener("click", async () => {
+    await toggleSound();
+    if ($("sound").getAttribute("aria-pressed") !== "true") markSounding(null);
+  });
+  $("cards").addEventListener("click", onListen);
+  document.addEventListener("buoycast:voice", ({ detail }) => markSounding(detail.stationId));
   setInterval(tick, 1000);
   setInterval(measureRoundTrip, 10000);
   void measureRoundTrip();
 
   // Initial data from the REST API, then live from the newest seq it showed.
+  // The newest entry of each other kind are read after that resume point: one of them newer
+  // than it comes again on the stream and replaces itself.
   const resumeAfter = await loadInitial();
+  const latestOfKinds = await loadLatestKinds(CARD_KINDS);
   state.client = connect({
     ...clientOptions,
+    kinds: KINDS,
     stations: state.displayFilter,
     lastEventId: resumeAfter,
     onObservation,
@@ -53,6 +72,11 @@ async function start() {
     onEvent,
     onRoleChange: showRole,
   });
+  for (const kind of CARD_KINDS) state.client.onEvent(kind, onEntry);
+  for (const entry of latestOfKinds) {
+    showEntry(entry, entry.seq ?? null, false);
+    if (entry.kind === "spectrum") sonifySpectrum(entry);
+  }
   showRole(state.client.role);
   announce("ready", { client: state.client, resumeAfter });
 }
@@ -65,22 +89,69 @@ function announce(type, detail) {
 // --- client callbacks ---------------------------------------------------------------------------
 
 function onObservation(observation, meta) {
-  state.received += 1;
-  state.lastEventAt = Date.now();
-  state.arrivals.push(state.lastEventAt);
   const id = String(observation.stationId ?? "").toUpperCase();
   if (id) {
-    if (!state.cards.has(id)) {
-      ensureCard(id, null);
+    // The station's name with its first observation (a card made for another kind has none:
+    // the server lists stations that have observations).
+    const card = ensureCard(id, null);
+    if (!card.station && !card.metaAsked) {
+      card.metaAsked = true;
       void loadStationMeta(id);
     }
     addToHistory(id, observation, meta.id);
     render(id, true);
     sonify(observation, state.cards.get(id)?.station);
-    $("stat-events").textContent = String(state.received);
-    if (meta.id !== null) $("stat-id").textContent = String(meta.id);
+    countEvent(meta.id);
   }
   announce("observation", { id: meta.id, stationId: observation.stationId, via: meta.via, receivedAt: meta.receivedAt });
+}
+
+/** An entry of another kind (spectrum, tsunami, ocean) from the stream or a poll. */
+function onEntry(entry, meta) {
+  countEvent(meta.id);
+  const shownNow = showEntry(entry, meta.id, true);
+  if (shownNow && entry.kind === "spectrum") sonifySpectrum(entry);
+  announce("entry", {
+    id: meta.id,
+    kind: entry.kind,
+    stationId: entry.stationId,
+    timestamp: entry.timestamp,
+    via: meta.via,
+    receivedAt: meta.receivedAt,
+    shown: shownNow,
+  });
+}
+
+/** Shows an entry of another kind on its station's card; whether the card now shows it. */
+function showEntry(entry, seq, fresh) {
+  const id = String(entry.stationId ?? "").toUpperCase();
+  if (!id) return false;
+  return takeEntry(id, entry, seq, fresh);
+}
+
+/** A card's Listen button: the spectral voice follows that station's spectra, or any again. */
+function onListen(ev) {
+  const button = ev.target instanceof Element ? ev.target.closest("button.listen") : null;
+  const id = button?.closest(".card")?.getAttribute("data-station");
+  if (!id) return;
+  const followed = followSpectra(id, state.cards.get(id)?.latest.spectrum ?? null);
+  for (const [cardId, card] of state.cards) {
+    card.parts.spectrum.listen.setAttribute("aria-pressed", String(cardId === followed));
+  }
+}
+
+/** Marks the spectrum view whose spectrum the voice plays. */
+function markSounding(stationId) {
+  for (const [id, card] of state.cards) card.parts.spectrum.el.classList.toggle("sounding", id === stationId);
+}
+
+/** Counts an event of any kind in the page's counters. */
+function countEvent(seq) {
+  state.received += 1;
+  state.lastEventAt = Date.now();
+  state.arrivals.push(state.lastEventAt);
+  $("stat-events").textContent = String(state.received);
+  if (seq !== null) $("stat-id").textContent = String(seq);
 }
 
 function onStateChange(clientState) {
@@ -140,8 +211,15 @@ function applyFilter(text) {
   history.replaceState(null, "", url);
   // Stations that have never been shown get their history when they first report.
   if (filter) {
-    for (const id of filter) {
-      if (!state.cards.has(id)) void loadHistory(id);
+    const fresh = filter.filter((id) => !state.cards.has(id));
+    for (const id of fresh) void loadHistory(id);
+    // And their newest spectrum, tsunami and ocean entries.
+    if (fresh.length) {
+      void loadLatestKinds(CARD_KINDS).then((entries) => {
+        for (const entry of entries) {
+          if (fresh.includes(String(entry.stationId).toUpperCase())) showEntry(entry, entry.seq ?? null, false);
+        }
+      });
     }
   }
 }

@@ -51,7 +51,7 @@ const TEST_PAGE: Asset = Asset {
 const TEST_JS: Asset = script(include_str!("../../web/test.js"));
 
 /// The modules `/dashboard.js` imports (plain ES modules, no build step), by path.
-const DASHBOARD_MODULES: [(&str, Asset); 4] = [
+const DASHBOARD_MODULES: [(&str, Asset); 5] = [
     (
         "/dashboard/state.js",
         script(include_str!("../../web/dashboard/state.js")),
@@ -67,6 +67,10 @@ const DASHBOARD_MODULES: [(&str, Asset); 4] = [
     (
         "/dashboard/audio.js",
         script(include_str!("../../web/dashboard/audio.js")),
+    ),
+    (
+        "/dashboard/spectrum.js",
+        script(include_str!("../../web/dashboard/spectrum.js")),
     ),
 ];
 

@@ -306,7 +306,8 @@ test("a tab opened later catches up: it shows the latest state and gets everythi
     assert.equal(await late.locator("#stat-id").textContent(), String(published[published.length - 1]));
 
     // A client that joins with an older resume point than the leader's is caught up over REST
-    // before anything live, then follows.
+    // before anything live, then follows. It asks for the dashboard's kinds: tabs share a stream
+    // only when they ask for the same kinds.
     const behind = await browser.newPage();
     pages.push(behind);
     await behind.route("**/favicon.ico", (route) => route.fulfill({ status: 204 }));
@@ -318,6 +319,7 @@ test("a tab opened later catches up: it shows the latest state and gets everythi
       window.t = { got: [] };
       window.t.client = connect({
         lastEventId,
+        kinds: ["observation", "spectrum", "tsunami", "ocean"],
         heartbeatIntervalMs: 1000,
         onObservation: (o, meta) => window.t.got.push([meta.id, meta.via]),
       });

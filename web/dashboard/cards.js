@@ -1,7 +1,10 @@
 // Station cards: one per station, with its latest values, a wind arrow and sparklines of its
-// recent readings, kept in station order; and each station's history behind them.
+// recent readings, kept in station order; and each station's history behind them. Where a
+// station has them, a card also shows its newest wave spectrum (spectrum.js), DART water column
+// height (tsunami) and ocean values.
 
 import { $, HISTORY, shown, state } from "/dashboard/state.js";
+import { drawSpectrum, spectrumView } from "/dashboard/spectrum.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -16,6 +19,38 @@ const FIELDS = [
   ["pressureHpa", "Pressure", "hPa", 1],
   ["meanWaveDirDeg", "Wave dir", "°", 0],
 ];
+
+/** The DART values a card lists (kind `tsunami`): field, label, unit, digits. */
+const TSUNAMI_FIELDS = [
+  ["waterColumnHeightM", "Water column", "m", 3],
+  ["measurementType", "Sampling", "", 0],
+];
+
+/** What `measurementType` of a tsunami entry means (SPEC §3a). */
+const MEASUREMENT_TYPES = { 1: "15 min", 2: "1 min (event)", 3: "15 s (event)" };
+
+/** The ocean values a card lists (kind `ocean`), when present: field, label, unit, digits. */
+const OCEAN_FIELDS = [
+  ["oceanTempC", "Ocean temp", "°C", 2],
+  ["salinityPsu", "Salinity", "psu", 2],
+  ["conductivityMsPerCm", "Conductivity", "mS/cm", 2],
+  ["depthM", "Sensor depth", "m", 1],
+  ["oxygenPercent", "Oxygen", "%", 1],
+  ["oxygenPpm", "Oxygen", "ppm", 2],
+  ["chlorophyllUgPerL", "Chlorophyll", "µg/l", 2],
+  ["turbidityFtu", "Turbidity", "FTU", 2],
+  ["ph", "pH", "", 2],
+  ["redoxMv", "Redox (Eh)", "mV", 0],
+];
+
+/** The other kinds a card shows, each as a list of values: kind → heading and fields. */
+const KIND_LISTS = {
+  tsunami: ["Tsunami (DART)", TSUNAMI_FIELDS],
+  ocean: ["Ocean", OCEAN_FIELDS],
+};
+
+/** The kinds a card shows besides observations. */
+export const CARD_KINDS = ["spectrum", ...Object.keys(KIND_LISTS)];
 
 /** The sparklines of a card: field, label, unit, CSS class. */
 const PLOTS = [
@@ -91,8 +126,36 @@ export function ensureCard(id, station) {
     plotEls[field] = { svg, range };
   }
 
-  el.append(h2, name, when, vals, plots);
-  card = { station, history: [], el, parts: { name, when, seq: seqEl, values: valueEls, plots: plotEls }, seq: 0 };
+  const spectrum = spectrumView(id);
+  const lists = {};
+  for (const [kind, [heading]] of Object.entries(KIND_LISTS)) {
+    const section = document.createElement("section");
+    section.className = `kind ${kind}`;
+    section.hidden = true;
+    const label = document.createElement("div");
+    label.className = "label";
+    const l = document.createElement("span");
+    l.textContent = heading;
+    const at = document.createElement("span");
+    at.className = "num when";
+    label.append(l, at);
+    const dl = document.createElement("dl");
+    dl.className = "vals";
+    section.append(label, dl);
+    lists[kind] = { el: section, dl, when: at };
+  }
+
+  el.append(h2, name, when, vals, plots, spectrum.el, lists.tsunami.el, lists.ocean.el);
+  el.classList.add("no-obs");
+  card = {
+    station,
+    history: [],
+    /** The newest entry of each other kind shown (`CARD_KINDS`), with its `t` and `seq`. */
+    latest: {},
+    el,
+    parts: { name, when, seq: seqEl, values: valueEls, plots: plotEls, spectrum, lists },
+    seq: 0,
+  };
   state.cards.set(id, card);
   el.hidden = !shown(id);
   insertSorted(el, id);
@@ -135,6 +198,7 @@ export function render(id, fresh = false) {
   if (!card || card.history.length === 0) return;
   const latest = card.history[card.history.length - 1];
   const { parts } = card;
+  card.el.classList.remove("no-obs");
   parts.seq.textContent = card.seq ? `#${card.seq}` : "";
   parts.when.dataset.t = String(latest.t);
   parts.when.textContent = measuredText(latest.t);
@@ -150,11 +214,71 @@ export function render(id, fresh = false) {
   for (const [field, , unit] of PLOTS) {
     drawSparkline(parts.plots[field], card.history.map((e) => e[field]), unit);
   }
-  if (fresh) {
-    card.el.classList.add("fresh");
-    clearTimeout(card.freshTimer);
-    card.freshTimer = setTimeout(() => card.el.classList.remove("fresh"), 1200);
+  if (fresh) highlight(card);
+}
+
+/**
+ * Takes an entry of another kind (`CARD_KINDS`) into the card of `id` when it is the newest of
+ * its kind there: a later measurement time, or the same time again (a late spectral file adds
+ * its arrays to a spectrum, a correction replaces its values), unless it is an older copy by seq.
+ * Returns whether the card now shows it.
+ */
+export function takeEntry(id, entry, seq, fresh = false) {
+  const kind = entry.kind;
+  if (!CARD_KINDS.includes(kind)) return false;
+  const t = Date.parse(entry.timestamp);
+  if (!Number.isFinite(t)) return false;
+  const card = ensureCard(id, null);
+  const current = card.latest[kind];
+  if (current && (t < current.t || (t === current.t && seq !== null && current.seq !== null && seq < current.seq))) {
+    return false;
   }
+  card.latest[kind] = { ...entry, t, seq };
+  if (seq !== null && seq > card.seq) {
+    card.seq = seq;
+    card.parts.seq.textContent = `#${seq}`;
+  }
+  if (kind === "spectrum") drawSpectrum(card.parts.spectrum, entry);
+  else drawKindList(card.parts.lists[kind], KIND_LISTS[kind][1], entry);
+  if (fresh) highlight(card);
+  return true;
+}
+
+/** Lists the values of an entry (tsunami, ocean) that it has: the others are left out. */
+function drawKindList(list, fields, entry) {
+  list.el.hidden = false;
+  list.el.dataset.timestamp = entry.timestamp;
+  list.when.textContent = String(entry.timestamp).replace("T", " ").slice(0, 19).replace(/:00$/, "");
+  const rows = [];
+  for (const [field, label, unit, digits] of fields) {
+    const v = entry[field];
+    if (typeof v !== "number" || !Number.isFinite(v)) continue;
+    const row = document.createElement("div");
+    const dt = document.createElement("dt");
+    dt.textContent = label;
+    const dd = document.createElement("dd");
+    dd.dataset.field = field;
+    dd.dataset.value = String(v);
+    if (field === "measurementType") dd.textContent = MEASUREMENT_TYPES[v] ?? `type ${v}`;
+    else dd.textContent = `${v.toFixed(digits)}${unit ? ` ${unit}` : ""}`;
+    row.append(dt, dd);
+    rows.push(row);
+  }
+  if (rows.length === 0) {
+    const row = document.createElement("div");
+    const dd = document.createElement("dd");
+    dd.className = "null";
+    dd.textContent = "no values";
+    row.append(dd);
+    rows.push(row);
+  }
+  list.dl.replaceChildren(...rows);
+}
+
+function highlight(card) {
+  card.el.classList.add("fresh");
+  clearTimeout(card.freshTimer);
+  card.freshTimer = setTimeout(() => card.el.classList.remove("fresh"), 1200);
 }
 
 /** Brings every card's "measured … ago" up to date. */

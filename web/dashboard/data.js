@@ -1,5 +1,6 @@
 // Data from the REST API: the initial stations and their history (and the resume point the
-// stream starts from), a station's metadata, and the history of a station shown later.
+// stream starts from), the newest entry of each other kind the cards show, a station's metadata,
+// and the history of a station shown later.
 
 import { HISTORY, shown, token } from "/dashboard/state.js";
 import { addToHistory, ensureCard, render } from "/dashboard/cards.js";
@@ -32,6 +33,22 @@ export async function loadInitial() {
     console.warn("[buoycast] could not load the initial data; showing live data only:", String(error));
   }
   return resumeAfter;
+}
+
+/**
+ * The newest stored entry of each of `kinds` per station (`/v1/observations/latest?kinds=`),
+ * of the stations shown, oldest seq first; none when the read fails.
+ */
+export async function loadLatestKinds(kinds) {
+  try {
+    const { observations } = await getJson(`/v1/observations/latest?kinds=${kinds.join(",")}`);
+    return observations
+      .filter((entry) => shown(String(entry.stationId ?? "").toUpperCase()))
+      .sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+  } catch (error) {
+    console.warn("[buoycast] could not load the newest spectra, tsunami and ocean values; showing live ones only:", String(error));
+    return [];
+  }
 }
 
 /** Names the card of `id` from the station's metadata, if the server has any. */

@@ -25,7 +25,7 @@ export const clientOptions = {
 
 /** What the modules share. */
 export const state = {
-  /** @type {Map<string, {station: any, history: any[], el: HTMLElement, parts: any, seq: number, freshTimer?: number}>} */
+  /** @type {Map<string, {station: any, history: any[], latest: Record<string, any>, el: HTMLElement, parts: any, seq: number, freshTimer?: number, metaAsked?: boolean}>} */
   cards: new Map(),
   /** The stations shown (`null`: all), from `?stations=` and the filter form. */
   displayFilter: normaliseStations(params.get("stations")),
