@@ -350,9 +350,9 @@ async fn upsert_station_rows(
         sqlx::query(
             "INSERT INTO stations (id, name, latitude, longitude, elevation_m, station_type, owner, program) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET \
-             name = excluded.name, latitude = excluded.latitude, longitude = excluded.longitude, \
-             elevation_m = excluded.elevation_m, station_type = excluded.station_type, \
-             owner = excluded.owner, program = excluded.program",
+             name = COALESCE(excluded.name, stations.name), latitude = excluded.latitude, longitude = excluded.longitude, \
+             elevation_m = COALESCE(excluded.elevation_m, stations.elevation_m), station_type = COALESCE(excluded.station_type, stations.station_type), \
+             owner = COALESCE(excluded.owner, stations.owner), program = COALESCE(excluded.program, stations.program)",
         )
         .bind(id.as_str())
         .bind(s.name.as_deref())

@@ -5,6 +5,7 @@ mod assets;
 mod auth;
 mod ingest;
 mod kinds;
+mod ndbc_kinds;
 mod publish;
 mod request_id;
 mod rest;
