@@ -372,7 +372,7 @@ export function watchPage(page) {
  * web/dashboard.js) in `window.__recorded`. The dashboard itself keeps nothing for tests; this
  * record exists only in the tests' pages.
  */
-function recordDashboardEvents() {
+export function recordDashboardEvents() {
   const recorded = {
     ready: false,
     /** The client module's handle, from `buoycast:ready`. */
