@@ -80,8 +80,9 @@ const BLANK_PAGE = `<!doctype html><html><head><meta charset="utf-8"><link rel="
 
 /**
  * The test-only gateway in front of one server (or proxy) on `targetPort`: forwards every
- * request, flushes response heads at once (a stream that sends nothing must still open), and
- * puts the page script first into HTML pages.
+ * request, flushes response heads at once (a stream that sends nothing must still open), cuts
+ * the browser's response when the upstream one is cut, and puts the page script first into HTML
+ * pages.
  */
 class Gateway {
   constructor(targetPort) {
@@ -122,6 +123,10 @@ class Gateway {
       path: req.url,
       headers,
     }, (up) => {
+      // An upstream response cut short is cut short for the browser too (not ended, not left open).
+      up.on("close", () => {
+        if (!up.complete) res.destroy();
+      });
       const isHtml = /^text\/html/.test(up.headers["content-type"] ?? "");
       if (!isHtml) {
         res.writeHead(up.statusCode ?? 502, up.headers);
