@@ -6,7 +6,9 @@
 //
 // An engine is `{ name, version, newPage(), close() }`; all its pages share one profile (one
 // connection pool, one origin storage: tabs of one browser). A page is `{ goto(url),
-// gotoBlank(url), evaluate(fn, arg), click(selector), text(selector), console(), close() }`.
+// gotoBlank(url), gotoDirect(url), evaluate(fn, arg), click(selector), text(selector),
+// console(), close() }`; `gotoDirect` loads a page without the gateway (below), for tests of
+// the engine's own networking.
 //
 // WebDriver has no portable console API and no script that runs before a page's own (classic
 // WebDriver; BiDi is not in every engine here). So every engine loads the servers' pages through
@@ -225,6 +227,7 @@ async function launchChromium() {
       page.on("pageerror", (error) => errors.push(`page error: ${error.message}`));
       return {
         async goto(url) { await page.goto(await gateways.route(url)); },
+        async gotoDirect(url) { await page.goto(url); },
         async gotoBlank(url) { await page.goto(await gateways.blank(url)); },
         evaluate: (fn, arg) => page.evaluate(fn, arg),
         click: (selector) => page.click(selector),
@@ -249,6 +252,7 @@ function webDriverPage(session, handle, gateways) {
   let closed = false;
   return {
     async goto(url) { await session.navigate(handle, await gateways.route(url)); },
+    async gotoDirect(url) { await session.navigate(handle, url); },
     async gotoBlank(url) { await session.navigate(handle, await gateways.blank(url)); },
     evaluate: (fn, arg) => session.evaluate(handle, fn, arg),
     click: (selector) => session.click(handle, selector),

@@ -8,6 +8,8 @@
 
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import http from "node:http";
 
 import {
   StreamProxy,
@@ -43,6 +45,53 @@ function canShare(page) {
   return page.evaluate(() => typeof navigator.locks?.request === "function" && typeof BroadcastChannel === "function");
 }
 
+/**
+ * A bare SSE server for the engines' own `EventSource`: `/` is an empty page; `/sse?mode=` is
+ * "end" (`retry: 300`, an event whose id counts the requests, the end of the response 50 ms
+ * later), "refuse" (503) or "head" (200 and headers, never a byte). It records each stream
+ * request: `{ mode, at, endedAt, lastEventId }`.
+ */
+async function bareSseServer(port = 0) {
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://x");
+    if (url.pathname !== "/sse") {
+      res.writeHead(200, { "Content-Type": "text/html" });
+      res.end('<!doctype html><html><head><link rel="icon" href="data:,"></head><body></body></html>');
+      return;
+    }
+    const mode = url.searchParams.get("mode");
+    const request = { mode, at: Date.now(), endedAt: null, lastEventId: req.headers["last-event-id"] ?? null };
+    requests.push(request);
+    const cors = { "Access-Control-Allow-Origin": "*" };
+    if (mode === "refuse") {
+      res.writeHead(503, { ...cors, "Content-Type": "application/json" });
+      res.end("{}");
+      return;
+    }
+    res.writeHead(200, { ...cors, "Content-Type": "text/event-stream", "Cache-Control": "no-cache" });
+    res.flushHeaders();
+    if (mode === "end") {
+      res.write(`retry: 300\nid: ${requests.filter((r) => r.mode === "end").length}\ndata: x\n\n`);
+      setTimeout(() => {
+        request.endedAt = Date.now();
+        res.end();
+      }, 50);
+    }
+  });
+  server.listen(port, "127.0.0.1");
+  await once(server, "listening");
+  return {
+    requests,
+    url: `http://127.0.0.1:${server.address().port}`,
+    port: server.address().port,
+    async close() {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
 for (const name of enginesToTest()) {
   describe(name, { concurrency: false }, () => {
     let engine;
@@ -51,6 +100,92 @@ for (const name of enginesToTest()) {
     });
     after(async () => {
       await engine?.close();
+    });
+
+    test("the engine's own EventSource: retry, Last-Event-ID, a 503, a head-only stream, refused reconnections", { timeout: 60000 }, async (t) => {
+      let site = await bareSseServer();
+      let stream = await bareSseServer();
+      let page;
+      try {
+        page = await engine.newPage();
+        await page.gotoDirect(`${site.url}/`);
+        const open = (url) => page.evaluate((u) => {
+          window.es?.close();
+          window.log = [];
+          const es = new EventSource(u);
+          window.es = es;
+          es.addEventListener("open", () => window.log.push(["open", es.readyState, Date.now()]));
+          es.addEventListener("message", (e) => window.log.push(["message", e.lastEventId, Date.now()]));
+          es.addEventListener("error", () => window.log.push(["error", es.readyState, Date.now()]));
+        }, url);
+        const log = () => page.evaluate(() => window.log);
+
+        // A stream that ends: the engine reconnects by itself after `retry`, with the last id.
+        await open(`${site.url}/sse?mode=end`);
+        await eventually("three reconnections", async () => site.requests.length >= 4, 10000);
+        const ended = site.requests.slice(0, 4);
+        assert.deepEqual(ended.map((r) => r.lastEventId), [null, "1", "2", "3"], "Last-Event-ID sent back");
+        const gaps = ended.slice(1).map((r, i) => r.at - ended[i].endedAt);
+        const errors = (await log()).filter(([type]) => type === "error");
+        assert.ok(errors.length >= 3 && errors.every(([, state]) => state === 0), `error events: ${JSON.stringify(errors)}`);
+        // Firefox never reconnects sooner than 500 ms; Chromium and WebKitGTK honour 300 ms.
+        const floor = name === "firefox" ? 480 : 280;
+        assert.ok(Math.min(...gaps) >= floor, `reconnected after ${gaps} ms (retry: 300)`);
+        if (name !== "firefox") assert.ok(Math.min(...gaps) < 480, `reconnected after ${gaps} ms (retry: 300)`);
+        t.diagnostic(`${engine.name}: reconnections after an ended stream with retry: 300: ${gaps.join(", ")} ms`);
+
+        // A 503 is final: one error with readyState CLOSED, and no further request.
+        await open(`${site.url}/sse?mode=refuse`);
+        await sleep(1500);
+        assert.equal(site.requests.filter((r) => r.mode === "refuse").length, 1, "no retry after a 503");
+        assert.deepEqual((await log()).map(([type, state]) => [type, state]), [["error", 2]]);
+
+        // A response head and not a byte: Chromium and WebKitGTK fire `open`, Firefox does not.
+        await open(`${site.url}/sse?mode=head`);
+        await sleep(1000);
+        const opened = (await log()).some(([type]) => type === "open");
+        assert.equal(opened, name !== "firefox", `open fired on a head-only stream: ${opened}`);
+
+        // Reconnections refused (nothing listens: the server is down, as during a restart).
+        // The page's own origin: every engine keeps the stream CONNECTING and is back when the
+        // server is (Chromium fires `error` at each refusal; Firefox and WebKitGTK at times hold
+        // the reconnection pending, with no `error`, until the server is back). Another origin:
+        // Chromium and WebKitGTK the same; Firefox closes the stream at the first refusal
+        // (readyState CLOSED) and never reopens it.
+        const refused = async (which) => {
+          const before = which === "site" ? site : stream;
+          await open(`${before.url}/sse?mode=end`);
+          await eventually("a stream", async () => before.requests.some((r) => r.endedAt), 5000);
+          await before.close();
+          await sleep(1200); // at least two reconnections refused (retry: 300; Firefox 500)
+          const refusedLog = await log();
+          const after = await bareSseServer(before.port);
+          if (which === "site") site = after;
+          else stream = after;
+          const back = await eventually("a reconnection", async () => after.requests.length > 0, 5000).catch(() => false);
+          const state = await page.evaluate(() => window.es.readyState);
+          return { back, state, errors: refusedLog.filter(([type]) => type === "error").map(([, s]) => s) };
+        };
+        const same = await refused("site");
+        const cross = await refused("stream");
+        t.diagnostic(`${engine.name}: refused reconnections, another origin: ${JSON.stringify(cross)}; the page's origin: ${JSON.stringify(same)}`);
+        assert.equal(same.back, true, "back when the server is (the page's origin)");
+        assert.ok(same.errors.every((s) => s === 0), `errors: ${same.errors}`);
+        if (name === "chromium") assert.ok(same.errors.length >= 2, `an error per refusal: ${same.errors}`);
+        if (name === "firefox") {
+          assert.deepEqual(cross.errors.slice(-1), [2], "Firefox closes another origin's refused stream");
+          assert.equal(cross.back, false);
+          assert.equal(cross.state, 2);
+        } else {
+          assert.equal(cross.back, true, "back when the server is (another origin)");
+          assert.ok(cross.errors.length >= 2 && cross.errors.every((s) => s === 0), `errors: ${cross.errors}`);
+        }
+      } finally {
+        await page?.evaluate(() => window.es?.close()).catch(() => {});
+        await page?.close();
+        await site.close();
+        await stream.close();
+      }
     });
 
     test("the dashboard loads with no console errors and goes live", { timeout: 60000 }, async (t) => {
