@@ -269,6 +269,7 @@ for (const name of enginesToTest()) {
         assert.ok(inOrder(h.states, ["connected", "reconnecting", "connected"]), `states: ${h.states}`);
         assert.equal(await page.text("#stat-events"), String(published.length));
         assert.equal(await page.text(".card[data-station='44009'] .seq"), `#${published[published.length - 1]}`);
+        assert.deepEqual((await page.console()).errors, [], "no console errors or page errors");
       } finally {
         await page?.close();
         await disposeServer(server);
@@ -312,6 +313,7 @@ for (const name of enginesToTest()) {
         const log = await page.console();
         assert.ok(log.messages.some((m) => m.includes("[buoycast]") && m.includes("polling every")),
           "the fallback is logged with the [buoycast] prefix");
+        assert.deepEqual(log.errors, [], "no console errors or page errors");
       } finally {
         await page?.close();
         await proxy.close();
@@ -349,6 +351,7 @@ for (const name of enginesToTest()) {
         const [stored] = await server.publish([observation("44009")]);
         const h = await waitReceived(page, 1, 10000);
         assert.deepEqual(h.receivedIds, [stored.seq]);
+        assert.deepEqual((await page.console()).errors, [], "no console errors or page errors");
       } finally {
         await page?.close();
         await proxy.close();
