@@ -1,5 +1,8 @@
 // Browser tests of the dashboard and the client module, in real headless Chromium against the
-// real binary. Run from the repository root: `cargo build && node --test tests/browser/`.
+// real binary: what needs playwright (plots, sound, requests leaving the machine, a page from
+// disk) or is Chromium's own. The scenarios every engine runs (restart, polling fallback,
+// watchdog, station filter, tab sharing) are in engines.test.js.
+// Run from the repository root: `cargo build && node --test tests/browser/`.
 // BUOYCAST_SCREENSHOT=docs/dashboard.png also saves a screenshot of the dashboard with live data.
 
 import { test, before, after } from "node:test";

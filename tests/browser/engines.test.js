@@ -1,7 +1,9 @@
 // The browser scenarios every engine runs: the dashboard and the client module against the real
 // binary, in each engine named by BUOYCAST_ENGINES (chromium, firefox, webkit; comma-separated;
 // Chromium when unset), through the page interface of engines.js. An engine that cannot start
-// fails its tests; nothing is skipped. Run from the repository root:
+// fails its tests; nothing is skipped. The first test checks the engine's own EventSource, so
+// that each engine difference docs/STREAMING.md ("Browser engines: what differs") states is
+// asserted here. Run from the repository root:
 //   cargo build && node --test tests/browser/                                   # Chromium
 //   BUOYCAST_ENGINES=firefox node --test tests/browser/engines.test.js          # Firefox ESR
 //   BUOYCAST_ENGINES=webkit node --test tests/browser/engines.test.js           # WebKitGTK
