@@ -1,5 +1,8 @@
 // Browser tests of the dashboard and the client module, in real headless Chromium against the
-// real binary. Run from the repository root: `cargo build && node --test tests/browser/`.
+// real binary: what needs playwright (plots, sound, requests leaving the machine, a page from
+// disk) or is Chromium's own. The scenarios every engine runs (restart, polling fallback,
+// watchdog, station filter, tab sharing) are in engines.test.js.
+// Run from the repository root: `cargo build && node --test tests/browser/`.
 // BUOYCAST_SCREENSHOT=docs/dashboard.png also saves a screenshot of the dashboard with live data.
 
 import { test, before, after } from "node:test";
@@ -35,13 +38,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
-
-/** Whether `want` appears in `states` in this order (other states may come between). */
-function inOrder(states, want) {
-  let i = 0;
-  for (const s of states) if (s === want[i]) i += 1;
-  return i === want.length;
-}
 
 test("the dashboard shows stations with history, updates live, and logs no errors", { timeout: 90000 }, async (t) => {
   const meta = await metadataDir();
@@ -148,175 +144,6 @@ test("several tabs receive the same events within 1 s", { timeout: 60000 }, asyn
     t.diagnostic(`slowest publish-to-tab delivery: ${worst} ms`);
   } finally {
     for (const page of pages) await page.close();
-    await disposeServer(server);
-  }
-});
-
-test("after a server restart the page reconnects and shows every event exactly once", { timeout: 90000 }, async () => {
-  const server = await startServer();
-  const page = await browser.newPage();
-  try {
-    await page.goto(`${server.url}/?${FAST}`);
-    await waitState(page, "connected");
-    const published = [];
-    for (let i = 0; i < 3; i += 1) {
-      published.push(...(await server.publish([observation("44009")])).map((o) => o.seq));
-    }
-    await waitReceived(page, 3);
-
-    await server.stop(); // SIGTERM: the server sends `shutdown` and closes every stream
-    await eventually("the page to notice", async () => (await recorded(page)).state !== "connected");
-    await sleep(500);
-    await server.start(); // same port, same SQLite file
-    // Published at once, most likely before the page is back: it must get them by resuming.
-    for (let i = 0; i < 3; i += 1) {
-      published.push(...(await server.publish([observation(i % 2 ? "44009" : "41002")])).map((o) => o.seq));
-    }
-    await waitState(page, "connected", 30000);
-    published.push(...(await server.publish([observation("44009")])).map((o) => o.seq));
-
-    const h = await waitReceived(page, published.length, 30000);
-    await sleep(500); // anything extra (a repeat) would arrive now
-    const final = await recorded(page);
-    assert.deepEqual(final.receivedIds, published, "every event exactly once, in order");
-    assert.ok(inOrder(h.states, ["connected", "reconnecting", "connected"]), `states: ${h.states}`);
-    assert.equal(await page.locator("#stat-events").textContent(), String(published.length));
-    assert.equal(await page.locator(".card[data-station='44009'] .seq").textContent(), `#${published[published.length - 1]}`);
-  } finally {
-    await page.close();
-    await disposeServer(server);
-  }
-});
-
-test("when the stream is refused the client polls, keeps receiving, and returns to SSE", { timeout: 90000 }, async (t) => {
-  const server = await startServer();
-  const proxy = await new StreamProxy(server.port).listen();
-  const page = await browser.newPage();
-  const watched = watchPage(page);
-  try {
-    await page.goto(`${proxy.url}/?${FAST}`);
-    await waitState(page, "connected");
-    const published = [];
-    const publish = async (station) => {
-      const [stored] = await server.publish([observation(station)]);
-      published.push(stored.seq);
-      return stored.seq;
-    };
-    await publish("44009");
-    await waitReceived(page, 1);
-
-    proxy.mode = "refuse";
-    proxy.cutStreams();
-    await waitState(page, "polling", 20000);
-    const polled = [await publish("44009"), await publish("46042"), await publish("44009")];
-    let h = await waitReceived(page, 4, 10000);
-    for (const id of polled) assert.equal(h.via[id], "poll", `event ${id} came by polling`);
-    assert.equal((await recorded(page)).state, "polling");
-    assert.match(await page.locator("#conn-text").textContent(), /polling/);
-    // The refused stream (a 503, which ends an EventSource) is the client's last error, with its time.
-    assert.match(await page.locator("#conn").getAttribute("title"),
-      /^client state: polling; last error at \d{4}-\d\d-\d\dT[\d:.]+Z: the stream could not be opened$/);
-
-    proxy.mode = "pass";
-    await waitState(page, "connected", 15000);
-    const streamed = [await publish("46042"), await publish("44009")];
-    h = await waitReceived(page, 6, 10000);
-    for (const id of streamed) assert.equal(h.via[id], "sse", `event ${id} came over the stream again`);
-    await sleep(1500); // a poll still in flight must not repeat anything
-    h = await recorded(page);
-    assert.deepEqual(h.receivedIds, published, "every event exactly once, in order");
-    assert.ok(inOrder(h.states, ["connected", "reconnecting", "polling", "connected"]), `states: ${h.states}`);
-    assert.ok(watched.messages.some((m) => m.includes("[buoycast]") && m.includes("polling every")),
-      "the fallback is logged with the [buoycast] prefix");
-    t.diagnostic(`stream requests through the proxy: ${proxy.streamRequests}`);
-  } finally {
-    await page.close();
-    await proxy.close();
-    await disposeServer(server);
-  }
-});
-
-test("a stream that goes silent is detected by the heartbeat watchdog and replaced", { timeout: 60000 }, async () => {
-  const server = await startServer();
-  const proxy = await new StreamProxy(server.port).listen();
-  const page = await browser.newPage();
-  const watched = watchPage(page);
-  try {
-    await page.goto(`${proxy.url}/?${FAST}`);
-    await waitState(page, "connected");
-    proxy.mode = "silent";
-    proxy.cutStreams();
-    // The new stream opens (200, headers) and then says nothing, not even a heartbeat.
-    await eventually("the watchdog to fire", async () =>
-      watched.messages.some((m) => /\[buoycast\] \S+Z nothing received for 2\.5 s/.test(m)), 15000);
-    proxy.mode = "pass";
-    await waitState(page, "connected", 15000);
-    const [stored] = await server.publish([observation("44009")]);
-    const h = await waitReceived(page, 1, 10000);
-    assert.deepEqual(h.receivedIds, [stored.seq]);
-  } finally {
-    await page.close();
-    await proxy.close();
-    await disposeServer(server);
-  }
-});
-
-test("the client module filters by station, de-duplicates, and stops on close()", { timeout: 60000 }, async () => {
-  const server = await startServer();
-  const page = await browser.newPage();
-  const watched = watchPage(page);
-  try {
-    // Any page of the server can import the module (this one is JSON: no favicon link, so the
-    // browser's automatic /favicon.ico request is answered here instead of with a 404).
-    await page.route("**/favicon.ico", (route) => route.fulfill({ status: 204 }));
-    await page.goto(`${server.url}/health`);
-    await page.evaluate(async () => {
-      const { connect, STATES } = await import("/client/buoycast.js");
-      window.t = { got: [], states: [], STATES };
-      window.t.client = connect({
-        stations: " 46042 ",
-        heartbeatIntervalMs: 1000,
-        onObservation: (o, meta) => window.t.got.push([meta.id, o.stationId, meta.via]),
-        onStateChange: (state) => window.t.states.push(state),
-      });
-    });
-    const state = () => page.evaluate(() => window.t.client.state);
-    const got = () => page.evaluate(() => window.t.got);
-    await eventually("connected", async () => (await state()) === "connected");
-    assert.deepEqual(await page.evaluate(() => window.t.STATES),
-      ["connecting", "connected", "reconnecting", "polling", "disconnected"]);
-
-    const ids = (await server.publish([
-      observation("44009"), observation("46042"), observation("44009"), observation("46042"),
-    ])).map((o) => o.seq);
-    await eventually("two observations", async () => (await got()).length === 2);
-    assert.deepEqual(await got(), [[ids[1], "46042", "sse"], [ids[3], "46042", "sse"]]);
-    assert.equal(await page.evaluate(() => window.t.client.lastEventId), ids[3]);
-
-    await page.evaluate(() => window.t.client.setStations(["44009"]));
-    await eventually("connected again", async () => (await state()) === "connected");
-    const more = (await server.publish([observation("46042"), observation("44009")])).map((o) => o.seq);
-    await eventually("the 44009 one", async () => (await got()).length === 3);
-    assert.deepEqual((await got())[2], [more[1], "44009", "sse"]);
-
-    await page.evaluate(() => window.t.client.close());
-    assert.equal(await state(), "disconnected");
-    await server.publish([observation("44009")]);
-    await sleep(700);
-    assert.equal((await got()).length, 3, "nothing after close()");
-    const states = await page.evaluate(() => window.t.states);
-    assert.equal(states[0], "connecting");
-    assert.equal(states[states.length - 1], "disconnected");
-    const lines = watched.messages.filter((m) => m.includes("[buoycast]"));
-    assert.ok(lines.some((m) => m.startsWith("info: [buoycast]")), "logs carry the prefix");
-    for (const line of lines) {
-      // `[buoycast] 2026-11-30T12:00:00.000Z message`: the prefix, then the time it was logged.
-      const time = /^\w+: \[buoycast\] (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) \S/.exec(line)?.[1];
-      assert.ok(time && Math.abs(Date.parse(time) - Date.now()) < 60000, `an ISO time after the prefix: ${line}`);
-    }
-    assert.deepEqual(watched.problems, []);
-  } finally {
-    await page.close();
     await disposeServer(server);
   }
 });

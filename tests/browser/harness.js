@@ -225,7 +225,9 @@ export function observation(stationId, values = {}) {
 /**
  * A test-only HTTP proxy in front of `target` (a port). `mode`: "pass" forwards everything;
  * "refuse" answers 503 for the stream endpoint (everything else still passes); "silent" answers
- * the stream with 200 and headers but never a byte. `cutStreams()` drops open streams.
+ * the stream with 200 and headers but never a byte; "stall" forwards the stream's head and
+ * first chunk (its `connection` event) and then nothing more, the connection held open.
+ * `cutStreams()` drops open streams.
  */
 export class StreamProxy {
   constructor(targetPort) {
@@ -276,9 +278,33 @@ export class StreamProxy {
         res.flushHeaders();
         return; // never a byte: only the client's watchdog can tell
       }
+      if (this.mode === "stall") {
+        stall(req, res, this.targetPort);
+        return;
+      }
     }
     forward(req, res, this.targetPort);
   }
+}
+
+/** Forwards a stream request's head and first chunk, then holds the connection silent. */
+function stall(req, res, targetPort) {
+  const upstream = http.request({
+    host: "127.0.0.1",
+    port: targetPort,
+    method: req.method,
+    path: req.url,
+    headers: req.headers,
+  }, (up) => {
+    res.writeHead(up.statusCode ?? 502, up.headers);
+    up.once("data", (chunk) => {
+      res.write(chunk);
+      up.pause(); // what follows (heartbeats too) is never forwarded
+    });
+  });
+  upstream.on("error", () => res.destroy());
+  res.on("close", () => upstream.destroy());
+  upstream.end();
 }
 
 /** Forwards one request to the server on `targetPort` (502 when it cannot be reached). */
@@ -372,7 +398,7 @@ export function watchPage(page) {
  * web/dashboard.js) in `window.__recorded`. The dashboard itself keeps nothing for tests; this
  * record exists only in the tests' pages.
  */
-function recordDashboardEvents() {
+export function recordDashboardEvents() {
   const recorded = {
     ready: false,
     /** The client module's handle, from `buoycast:ready`. */
