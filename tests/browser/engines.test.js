@@ -302,6 +302,9 @@ for (const name of enginesToTest()) {
         let h = await waitReceived(page, 4, 10000);
         for (const id of polled) assert.equal(h.via[id], "poll", `event ${id} came by polling`);
         assert.match(await page.text("#conn-text"), /polling/);
+        // The refused stream (a 503, which ends an EventSource) is the client's last error, with its time.
+        assert.match(await page.evaluate((s) => document.querySelector(s)?.getAttribute("title") ?? "", "#conn"),
+          /^client state: polling; last error at \d{4}-\d\d-\d\dT[\d:.]+Z: the stream could not be opened$/);
 
         proxy.mode = "pass";
         await waitState(page, "connected", 15000);
