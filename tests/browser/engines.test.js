@@ -334,11 +334,13 @@ for (const name of enginesToTest()) {
         page = await engine.newPage();
         await page.goto(`${proxy.url}/?${FAST}&openMs=3000`);
         await waitState(page, "connected");
-        const logged = async (text) => (await page.console()).messages.some((m) => m.includes(text));
+        // Client log lines read `[buoycast] <ISO time> <message>`.
+        const said = (m, text) => m.startsWith("[buoycast] ") && m.includes(text);
+        const logged = async (text) => (await page.console()).messages.some((m) => said(m, text));
         // The new stream opens and sends its `connection` event, then nothing, not even a heartbeat.
         proxy.mode = "stall";
         proxy.cutStreams();
-        await eventually("the heartbeat watchdog to fire", () => logged("[buoycast] nothing received for 2.5 s"), 15000);
+        await eventually("the heartbeat watchdog to fire", () => logged("nothing received for 2.5 s"), 15000);
 
         // A stream that sends its head and not a byte more: Chromium and WebKit fire `open` on
         // the head (the heartbeat watchdog catches it); Firefox fires `open` only with the first
@@ -346,9 +348,9 @@ for (const name of enginesToTest()) {
         const before = (await page.console()).messages.length;
         proxy.mode = "silent";
         proxy.cutStreams();
-        const which = name === "firefox" ? "[buoycast] the stream did not open within 3.0 s" : "[buoycast] nothing received for 2.5 s";
+        const which = name === "firefox" ? "the stream did not open within 3.0 s" : "nothing received for 2.5 s";
         await eventually(`"${which}" after the head-only stream`, async () =>
-          (await page.console()).messages.slice(before).some((m) => m.includes(which)), 15000);
+          (await page.console()).messages.slice(before).some((m) => said(m, which)), 15000);
         t.diagnostic(`${engine.name}: a head-only stream is caught by: ${which}`);
 
         proxy.mode = "pass";
