@@ -335,7 +335,7 @@ for (const name of enginesToTest()) {
         await page.goto(`${proxy.url}/?${FAST}&openMs=3000`);
         await waitState(page, "connected");
         // Client log lines read `[buoycast] <ISO time> <message>`.
-        const said = (m, text) => m.startsWith("[buoycast] ") && m.includes(text);
+        const said = (m, text) => m.includes("[buoycast] ") && m.includes(text);
         const logged = async (text) => (await page.console()).messages.some((m) => said(m, text));
         // The new stream opens and sends its `connection` event, then nothing, not even a heartbeat.
         proxy.mode = "stall";
