@@ -206,40 +206,15 @@ impl NdbcSource {
         format!("{}/{path}", self.config.base_url.trim_end_matches('/'))
     }
 
-    /// Polls one station once, with retries: fetches, parses, stores and publishes; the outcome
-    /// is logged and counted (`ingest_fetches_total{result}`).
+    /// Polls one station's standard meteorological file once, with retries: fetches, parses,
+    /// stores and publishes; the outcome is logged and counted (`ingest_fetches_total{result}`).
     pub async fn poll_station(
         &self,
         station: &StationId,
         store: &dyn Store,
         bus: &dyn Bus,
     ) -> Result<FetchOutcome, FetchError> {
-        let mut attempt = 1;
-        loop {
-            match self.try_poll_station(station, store, bus).await {
-                Err(e) if e.is_retryable() && attempt < FETCH_ATTEMPTS => {
-                    let delay =
-                        Backoff::new(self.config.retry_base, FETCH_RETRY_MAX).delay(attempt);
-                    tracing::info!(event = "ndbc_fetch_retry", stationId = %station, attempt, error = %e, delayMs = delay.as_millis() as u64, "fetch failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                other => {
-                    log_outcome(station, &other);
-                    return other;
-                }
-            }
-        }
-    }
-
-    /// One attempt of [`Self::poll_station`].
-    async fn try_poll_station(
-        &self,
-        station: &StationId,
-        store: &dyn Store,
-        bus: &dyn Bus,
-    ) -> Result<FetchOutcome, FetchError> {
-        self.try_poll_product(station, Product::Stdmet, store, bus)
+        self.poll_product(station, Product::Stdmet, store, bus)
             .await
     }
 
