@@ -150,8 +150,8 @@ for (const name of enginesToTest()) {
 
         // Reconnections refused (nothing listens: the server is down, as during a restart).
         // The page's own origin: every engine keeps the stream CONNECTING and is back when the
-        // server is (Chromium fires `error` at each refusal; Firefox and WebKitGTK at times hold
-        // the reconnection pending, with no `error`, until the server is back). Another origin:
+        // server is (each may fire `error` at each refusal, or hold the reconnection pending,
+        // with no `error`, until the server is back: Chromium did both in runs on one machine). Another origin:
         // Chromium and WebKitGTK the same; Firefox closes the stream at the first refusal
         // (readyState CLOSED) and never reopens it.
         const refused = async (which) => {
@@ -173,7 +173,6 @@ for (const name of enginesToTest()) {
         t.diagnostic(`${engine.name}: refused reconnections, another origin: ${JSON.stringify(cross)}; the page's origin: ${JSON.stringify(same)}`);
         assert.equal(same.back, true, "back when the server is (the page's origin)");
         assert.ok(same.errors.every((s) => s === 0), `errors: ${same.errors}`);
-        if (name === "chromium") assert.ok(same.errors.length >= 2, `an error per refusal: ${same.errors}`);
         if (name === "firefox") {
           assert.deepEqual(cross.errors.slice(-1), [2], "Firefox closes another origin's refused stream");
           assert.equal(cross.back, false);
