@@ -154,6 +154,36 @@ async fn resume_replays_every_requested_kind_in_order() {
     assert_eq!((live.event.as_str(), live.id), ("spectrum", Some(9)));
 }
 
+/// `since=` replays the entries of the stream's kinds measured at or after the time, in seq
+/// order, and the `connection` id is the seq before the first of them.
+#[tokio::test]
+async fn since_replays_every_requested_kind_measured_from_then() {
+    let app = spawn_app().await;
+    app.publish_entries(&mixed(0)).await; // seqs 1..=3, minute 0
+    app.publish_entries(&mixed(10)).await; // seqs 4..=6, minute 10
+    let since = buoycast::domain::format_timestamp(at(10));
+    let mut stream = app
+        .stream(
+            &format!("/v1/observations/stream?kinds=tsunami,spectrum&since={since}"),
+            &[],
+        )
+        .await;
+    let connection = stream
+        .next_of("connection", WAIT)
+        .await
+        .expect("connection");
+    assert_eq!(connection.id, Some(3), "the seq before the first match");
+    let first = stream.next_event(WAIT).await.expect("replayed");
+    let second = stream.next_event(WAIT).await.expect("replayed");
+    assert_eq!(
+        [
+            (first.event.as_str(), first.id),
+            (second.event.as_str(), second.id)
+        ],
+        [("tsunami", Some(4)), ("spectrum", Some(6))]
+    );
+}
+
 /// Polling, history and latest take `kinds=`; each item carries its kind and seq.
 #[tokio::test]
 async fn rest_reads_take_kinds() {
