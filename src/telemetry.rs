@@ -5,6 +5,7 @@
 //! nothing is parsed back. Span fields are kept, when the span is created, as ready-made JSON
 //! members ([`JsonMembers`]), one per line, so every event in the span copies them as they are.
 
+use std::cell::Cell;
 use std::fmt::{self, Write as _};
 use std::io::IsTerminal;
 
@@ -94,14 +95,14 @@ where
     ) -> fmt::Result {
         let metadata = event.metadata();
         writer.write_str("{\"time\":\"")?;
-        writer.write_str(&crate::domain::format_timestamp(chrono::Utc::now()))?;
+        write_now(&mut writer)?;
         writer.write_str("\",\"level\":\"")?;
         writer.write_str(level_name(metadata.level()))?;
         writer.write_char('"')?;
 
         let mut members = Members {
             out: &mut writer,
-            written: Vec::new(),
+            written: Written::default(),
             result: Ok(()),
         };
         event.record(&mut members);
@@ -122,16 +123,16 @@ where
                     let Some(name) = member_name(member) else {
                         continue;
                     };
-                    if RESERVED.contains(&name) || written.iter().any(|w| w == name) {
+                    if RESERVED.contains(&name) || written.contains(name) {
                         continue;
                     }
                     writer.write_char(',')?;
                     writer.write_str(member)?;
-                    written.push(name.to_owned());
+                    written.push(name);
                 }
             }
         }
-        if !written.iter().any(|w| w == "event") {
+        if !written.contains("event") {
             writer.write_str(",\"event\":")?;
             write_json_str(writer, metadata.target())?;
         }
@@ -230,24 +231,40 @@ fn write_member(out: &mut dyn fmt::Write, name: &str, value: Json<'_>) -> fmt::R
 /// `message` and a field named `msg` can meet).
 struct Members<'a, 'w> {
     out: &'a mut Writer<'w>,
-    written: Vec<String>,
+    written: Written,
     result: fmt::Result,
+}
+
+/// The member names a line has so far, one buffer for all of them (a line has about ten; a
+/// `String` each was ten allocations per line).
+#[derive(Default)]
+struct Written(String);
+
+impl Written {
+    fn contains(&self, name: &str) -> bool {
+        self.0.split('\n').any(|w| w == name)
+    }
+
+    fn push(&mut self, name: &str) {
+        if self.0.capacity() == 0 {
+            self.0.reserve(160);
+        }
+        self.0.push_str(name);
+        self.0.push('\n');
+    }
 }
 
 impl Members<'_, '_> {
     fn put(&mut self, field: &Field, value: Json<'_>) {
         let name = key(field);
-        if self.result.is_err()
-            || RESERVED.contains(&name)
-            || self.written.iter().any(|w| w == name)
-        {
+        if self.result.is_err() || RESERVED.contains(&name) || self.written.contains(name) {
             return;
         }
         self.result = self
             .out
             .write_char(',')
             .and_then(|()| write_member(self.out, name, value));
-        self.written.push(name.to_owned());
+        self.written.push(name);
     }
 }
 
@@ -301,12 +318,58 @@ fn write_json_str(out: &mut dyn fmt::Write, s: &str) -> fmt::Result {
     out.write_char('"')
 }
 
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
+}
+
+/// Writes the current time as `2025-11-15T12:00:00.000Z` ([`crate::domain::format_timestamp`]).
+/// Its date and time of day change once a second: each thread formats them once a second and
+/// adds the milliseconds.
+fn write_now(out: &mut dyn fmt::Write) -> fmt::Result {
+    /// `2025-11-15T12:00:00`.
+    const PREFIX: usize = 19;
+    thread_local! {
+        static SECOND: Cell<(i64, [u8; PREFIX])> = const { Cell::new((i64::MIN, [0; PREFIX])) };
+    }
+    let now = chrono::Utc::now();
+    let (second, millis) = (now.timestamp(), now.timestamp_subsec_millis());
+    let cached = SECOND.with(|cached| {
+        let (at, prefix) = cached.get();
+        if at == second {
+            return Some(prefix);
+        }
+        let full = crate::domain::format_timestamp(now);
+        let prefix = <[u8; PREFIX]>::try_from(full.as_bytes().get(..PREFIX)?).ok()?;
+        cached.set((second, prefix));
+        Some(prefix)
+    });
+    match cached.as_ref().and_then(|p| std::str::from_utf8(p).ok()) {
+        Some(prefix) if millis < 1000 => {
+            out.write_str(prefix)?;
+            let digits = [
+                b'.',
+                b'0' + (millis / 100) as u8,
+                b'0' + (millis / 10 % 10) as u8,
+                b'0' + (millis % 10) as u8,
+                b'Z',
+            ];
+            out.write_str(std::str::from_utf8(&digits).map_err(|_| fmt::Error)?)
+        }
+        _ => out.write_str(&crate::domain::format_timestamp(now)),
+    }
+}
+
 /// Escapes what passes through it for the inside of a JSON string (as serde_json does: quote,
 /// backslash and control characters).
 struct Escaped<'a>(&'a mut dyn fmt::Write);
 
 impl fmt::Write for Escaped<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Most text needs no escape: one pass without an early exit (which compiles to vector
+        // code), then one write.
+        if !s.bytes().fold(false, |any, b| any | needs_escape(b)) {
+            return self.0.write_str(s);
+        }
         let mut start = 0;
         for (i, byte) in s.bytes().enumerate() {
             let escape: &str = match byte {
