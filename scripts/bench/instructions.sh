@@ -49,7 +49,7 @@ case $server in
     *) echo "usage: $0 buoycast|nchan [N] [RATE]" >&2; exit 2 ;;
 esac
 pid=$!
-trap 'kill -KILL $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 300); do
     curl -s -o /dev/null -m 0.5 "http://127.0.0.1:$port/" && break
     sleep 0.2
