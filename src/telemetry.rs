@@ -5,7 +5,6 @@
 //! nothing is parsed back. Span fields are kept, when the span is created, as ready-made JSON
 //! members ([`JsonMembers`]), one per line, so every event in the span copies them as they are.
 
-use std::cell::Cell;
 use std::fmt::{self, Write as _};
 use std::io::IsTerminal;
 
@@ -95,7 +94,7 @@ where
     ) -> fmt::Result {
         let metadata = event.metadata();
         writer.write_str("{\"time\":\"")?;
-        write_now(&mut writer)?;
+        crate::domain::write_timestamp(&mut writer, chrono::Utc::now())?;
         writer.write_str("\",\"level\":\"")?;
         writer.write_str(level_name(metadata.level()))?;
         writer.write_char('"')?;
@@ -155,7 +154,9 @@ fn level_name(level: &tracing::Level) -> &'static str {
 /// The name of a JSON member `"name":value` as written by [`Members`].
 fn member_name(member: &str) -> Option<&str> {
     let rest = member.strip_prefix('"')?;
-    rest.split_once("\":").map(|(name, _)| name)
+    // A byte search: `split_once("\":")` set up a substring searcher for every member.
+    let end = rest.as_bytes().windows(2).position(|w| w == b"\":")?;
+    rest.get(..end)
 }
 
 /// Span fields as JSON members (`"name":value`), one per line: JSON text never holds a raw
@@ -320,43 +321,6 @@ fn write_json_str(out: &mut dyn fmt::Write, s: &str) -> fmt::Result {
 
 fn needs_escape(byte: u8) -> bool {
     byte < 0x20 || byte == b'"' || byte == b'\\'
-}
-
-/// Writes the current time as `2025-11-15T12:00:00.000Z` ([`crate::domain::format_timestamp`]).
-/// Its date and time of day change once a second: each thread formats them once a second and
-/// adds the milliseconds.
-fn write_now(out: &mut dyn fmt::Write) -> fmt::Result {
-    /// `2025-11-15T12:00:00`.
-    const PREFIX: usize = 19;
-    thread_local! {
-        static SECOND: Cell<(i64, [u8; PREFIX])> = const { Cell::new((i64::MIN, [0; PREFIX])) };
-    }
-    let now = chrono::Utc::now();
-    let (second, millis) = (now.timestamp(), now.timestamp_subsec_millis());
-    let cached = SECOND.with(|cached| {
-        let (at, prefix) = cached.get();
-        if at == second {
-            return Some(prefix);
-        }
-        let full = crate::domain::format_timestamp(now);
-        let prefix = <[u8; PREFIX]>::try_from(full.as_bytes().get(..PREFIX)?).ok()?;
-        cached.set((second, prefix));
-        Some(prefix)
-    });
-    match cached.as_ref().and_then(|p| std::str::from_utf8(p).ok()) {
-        Some(prefix) if millis < 1000 => {
-            out.write_str(prefix)?;
-            let digits = [
-                b'.',
-                b'0' + (millis / 100) as u8,
-                b'0' + (millis / 10 % 10) as u8,
-                b'0' + (millis % 10) as u8,
-                b'Z',
-            ];
-            out.write_str(std::str::from_utf8(&digits).map_err(|_| fmt::Error)?)
-        }
-        _ => out.write_str(&crate::domain::format_timestamp(now)),
-    }
 }
 
 /// Escapes what passes through it for the inside of a JSON string (as serde_json does: quote,
