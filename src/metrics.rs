@@ -3,13 +3,15 @@
 //! The recorder is process-wide (the `metrics` facade has one global recorder); `/metrics`
 //! renders it. Hot paths use counter handles resolved once ([`Hot`]), not name lookups.
 
-use std::sync::{LazyLock, OnceLock};
+use std::collections::HashMap;
+use std::sync::{LazyLock, OnceLock, PoisonError, RwLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::Response;
+use futures_util::future::BoxFuture;
 use metrics::{
     Counter, Histogram, counter, describe_counter, describe_gauge, describe_histogram, histogram,
 };
@@ -224,23 +226,121 @@ pub fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Middleware counting requests and timing them to the response head. Every label comes from a
-/// bounded set: the method from [`method_label`], the route is the matched route template
-/// (`unmatched` when none matched), the status a code this server chose.
-pub async fn track_http(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
-        .increment(1);
-    histogram!("http_request_duration_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    response
+/// The layer counting requests and timing them to the response head ([`TrackHttp`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrackHttpLayer;
+
+impl<S> tower::Layer<S> for TrackHttpLayer {
+    type Service = TrackHttp<S>;
+
+    fn layer(&self, inner: S) -> TrackHttp<S> {
+        TrackHttp { inner }
+    }
+}
+
+/// Counts requests and times them to the response head. Every label comes from a bounded set:
+/// the method from [`method_label`], the route is the matched route template (`unmatched` when
+/// none matched), the status a code this server chose. A service of its own rather than
+/// `axum::middleware::from_fn`, which clones the inner service and boxes it again for every
+/// request.
+#[derive(Debug, Clone)]
+pub struct TrackHttp<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for TrackHttp<S>
+where
+    S: tower::Service<Request, Response = Response>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        let method = method_label(request.method());
+        let matched = request.extensions().get::<MatchedPath>().cloned();
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await?;
+            let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+            HttpSeries::record(
+                method,
+                route,
+                response.status().as_u16(),
+                started.elapsed().as_secs_f64(),
+            );
+            Ok(response)
+        })
+    }
+}
+
+/// The handles of `http_requests_total` and `http_request_duration_seconds`, by route, resolved
+/// once per label set: a request then costs a map lookup by its route, not the recorder's
+/// key building (labels allocated, hashed and looked up) twice. Every label set is bounded
+/// (see [`TrackHttp`]), so the map is too.
+#[derive(Debug, Default)]
+struct HttpSeries {
+    /// `http_request_duration_seconds{method}` of the route.
+    durations: Vec<(&'static str, Histogram)>,
+    /// `http_requests_total{method,status}` of the route.
+    requests: Vec<(&'static str, u16, Counter)>,
+}
+
+impl HttpSeries {
+    fn record(method: &'static str, route: &str, status: u16, seconds: f64) {
+        static BY_ROUTE: LazyLock<RwLock<HashMap<Box<str>, HttpSeries>>> = LazyLock::new(|| {
+            // Handles resolved before the recorder is installed would count nowhere.
+            install();
+            RwLock::default()
+        });
+        {
+            let routes = BY_ROUTE.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(series) = routes.get(route)
+                && series.record_known(method, status, seconds)
+            {
+                return;
+            }
+        }
+        let mut routes = BY_ROUTE.write().unwrap_or_else(PoisonError::into_inner);
+        let series = routes.entry(route.into()).or_default();
+        if !series.durations.iter().any(|(m, _)| *m == method) {
+            let owned = route.to_owned();
+            let duration =
+                histogram!("http_request_duration_seconds", "method" => method, "route" => owned);
+            series.durations.push((method, duration));
+        }
+        if !series
+            .requests
+            .iter()
+            .any(|(m, s, _)| *m == method && *s == status)
+        {
+            let (owned, code) = (route.to_owned(), status.to_string());
+            let requests = counter!("http_requests_total", "method" => method, "route" => owned, "status" => code);
+            series.requests.push((method, status, requests));
+        }
+        series.record_known(method, status, seconds);
+    }
+
+    /// Records with handles already resolved; `false` if one is missing.
+    fn record_known(&self, method: &'static str, status: u16, seconds: f64) -> bool {
+        let duration = self.durations.iter().find(|(m, _)| *m == method);
+        let requests = self
+            .requests
+            .iter()
+            .find(|(m, s, _)| *m == method && *s == status);
+        let (Some((_, duration)), Some((_, _, requests))) = (duration, requests) else {
+            return false;
+        };
+        requests.increment(1);
+        duration.record(seconds);
+        true
+    }
 }
 
 #[cfg(test)]

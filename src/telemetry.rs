@@ -94,14 +94,14 @@ where
     ) -> fmt::Result {
         let metadata = event.metadata();
         writer.write_str("{\"time\":\"")?;
-        writer.write_str(&crate::domain::format_timestamp(chrono::Utc::now()))?;
+        crate::domain::write_timestamp(&mut writer, chrono::Utc::now())?;
         writer.write_str("\",\"level\":\"")?;
         writer.write_str(level_name(metadata.level()))?;
         writer.write_char('"')?;
 
         let mut members = Members {
             out: &mut writer,
-            written: Vec::new(),
+            written: Written::default(),
             result: Ok(()),
         };
         event.record(&mut members);
@@ -122,16 +122,16 @@ where
                     let Some(name) = member_name(member) else {
                         continue;
                     };
-                    if RESERVED.contains(&name) || written.iter().any(|w| w == name) {
+                    if RESERVED.contains(&name) || written.contains(name) {
                         continue;
                     }
                     writer.write_char(',')?;
                     writer.write_str(member)?;
-                    written.push(name.to_owned());
+                    written.push(name);
                 }
             }
         }
-        if !written.iter().any(|w| w == "event") {
+        if !written.contains("event") {
             writer.write_str(",\"event\":")?;
             write_json_str(writer, metadata.target())?;
         }
@@ -154,7 +154,9 @@ fn level_name(level: &tracing::Level) -> &'static str {
 /// The name of a JSON member `"name":value` as written by [`Members`].
 fn member_name(member: &str) -> Option<&str> {
     let rest = member.strip_prefix('"')?;
-    rest.split_once("\":").map(|(name, _)| name)
+    // A byte search: `split_once("\":")` set up a substring searcher for every member.
+    let end = rest.as_bytes().windows(2).position(|w| w == b"\":")?;
+    rest.get(..end)
 }
 
 /// Span fields as JSON members (`"name":value`), one per line: JSON text never holds a raw
@@ -237,24 +239,40 @@ fn write_member(out: &mut dyn fmt::Write, name: &str, value: Json<'_>) -> fmt::R
 /// `message` and a field named `msg`, or `text` and a field named `message`, can meet).
 struct Members<'a, 'w> {
     out: &'a mut Writer<'w>,
-    written: Vec<String>,
+    written: Written,
     result: fmt::Result,
+}
+
+/// The member names a line has so far, one buffer for all of them (a line has about ten; a
+/// `String` each was ten allocations per line).
+#[derive(Default)]
+struct Written(String);
+
+impl Written {
+    fn contains(&self, name: &str) -> bool {
+        self.0.split('\n').any(|w| w == name)
+    }
+
+    fn push(&mut self, name: &str) {
+        if self.0.capacity() == 0 {
+            self.0.reserve(160);
+        }
+        self.0.push_str(name);
+        self.0.push('\n');
+    }
 }
 
 impl Members<'_, '_> {
     fn put(&mut self, field: &Field, value: Json<'_>) {
         let name = key(field);
-        if self.result.is_err()
-            || RESERVED.contains(&name)
-            || self.written.iter().any(|w| w == name)
-        {
+        if self.result.is_err() || RESERVED.contains(&name) || self.written.contains(name) {
             return;
         }
         self.result = self
             .out
             .write_char(',')
             .and_then(|()| write_member(self.out, name, value));
-        self.written.push(name.to_owned());
+        self.written.push(name);
     }
 }
 
@@ -308,12 +326,21 @@ fn write_json_str(out: &mut dyn fmt::Write, s: &str) -> fmt::Result {
     out.write_char('"')
 }
 
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
+}
+
 /// Escapes what passes through it for the inside of a JSON string (as serde_json does: quote,
 /// backslash and control characters).
 struct Escaped<'a>(&'a mut dyn fmt::Write);
 
 impl fmt::Write for Escaped<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Most text needs no escape: one pass without an early exit (which compiles to vector
+        // code), then one write.
+        if !s.bytes().fold(false, |any, b| any | needs_escape(b)) {
+            return self.0.write_str(s);
+        }
         let mut start = 0;
         for (i, byte) in s.bytes().enumerate() {
             let escape: &str = match byte {

@@ -127,7 +127,7 @@ impl Drop for StreamGuard {
             event = "sse_client_disconnected",
             connectionCount = left,
             connectionDurationMs = duration.as_millis() as u64,
-            requestId = %self.request_id,
+            requestId = self.request_id.as_str(),
             "stream closed"
         );
     }

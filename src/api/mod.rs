@@ -110,11 +110,14 @@ pub fn router(state: AppState, cors: &CorsOrigins) -> Router {
         .merge(assets::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(crate::metrics::track_http))
+        .layer(crate::metrics::TrackHttpLayer)
         .layer(
             tower::ServiceBuilder::new()
-                // A missing, overlong or non-ASCII id is replaced by a generated one.
-                .layer(axum::middleware::map_request(request_id::drop_unacceptable))
+                // A missing, overlong or non-ASCII id is replaced by a generated one. (A plain
+                // function of the request: no future boxed, no service cloned per request.)
+                .layer(tower::util::MapRequestLayer::new(
+                    request_id::drop_unacceptable,
+                ))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
@@ -141,7 +144,13 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let method = crate::metrics::method_label(request.method());
-    tracing::info_span!("request", requestId = %id, method = %method, path = %request.uri().path())
+    // Plain `&str` fields: recorded as they are, not formatted through `Display`.
+    tracing::info_span!(
+        "request",
+        requestId = id,
+        method = method,
+        path = request.uri().path()
+    )
 }
 
 async fn not_found() -> ApiError {

@@ -115,6 +115,9 @@ fn read_request(headers: &HeaderMap, query: &RawQuery) -> Result<StreamRequest, 
     })
 }
 
+/// Headers of a stream response: the four of [`sse_headers`], and those the layers add.
+const RESPONSE_HEADERS: usize = 12;
+
 fn sse_headers(response: &mut Response) {
     let h = response.headers_mut();
     h.insert(
@@ -299,7 +302,7 @@ async fn open_stream(
     tracing::info!(
         event = "sse_client_connected",
         connectionCount = guard.count,
-        requestId = %guard.request_id,
+        requestId = guard.request_id.as_str(),
         "stream opened"
     );
 
@@ -328,6 +331,9 @@ async fn open_stream(
     });
     let (raw, body) = RawChunks::new(body);
     let mut response = Response::new(body);
+    // Sized for its headers and those the layers add (request id, CORS, `Vary`): it then
+    // grows once, not twice.
+    *response.headers_mut() = HeaderMap::with_capacity(RESPONSE_HEADERS);
     response.extensions_mut().insert(raw);
     sse_headers(&mut response);
     Ok(response)

@@ -21,4 +21,4 @@ pub use seq::Seq;
 pub use station::Station;
 pub use station_id::{MAX_FILTER_STATIONS, StationFilter, StationId, StationIdError};
 pub(crate) use timestamp::wire as timestamp_wire;
-pub use timestamp::{format_timestamp, parse_timestamp};
+pub use timestamp::{format_timestamp, parse_timestamp, write_timestamp};

@@ -10,8 +10,10 @@
 //! wrappers of the layers, which would otherwise run per chunk. Any other request is handed to
 //! hyper with the bytes already read.
 
+use std::cell::Cell;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
@@ -93,7 +95,7 @@ fn head(response: &Response<Body>, out: &mut Vec<u8>) {
     if !response.headers().contains_key(DATE) {
         // RFC 9110 §6.6.1: an origin server with a clock sends Date.
         out.extend_from_slice(b"date: ");
-        out.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
+        push_date(out);
         out.extend_from_slice(b"\r\n");
     }
     for (name, value) in response.headers() {
@@ -105,6 +107,31 @@ fn head(response: &Response<Body>, out: &mut Vec<u8>) {
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// Length of an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+const DATE_LEN: usize = 29;
+
+/// Appends the current HTTP date. It changes once a second: each worker thread formats it once
+/// per second and copies it otherwise, as hyper does for its own responses.
+fn push_date(out: &mut Vec<u8>) {
+    thread_local! {
+        static DATE: Cell<(u64, [u8; DATE_LEN])> = const { Cell::new((u64::MAX, [0; DATE_LEN])) };
+    }
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE.with(|cached| {
+        let (at, date) = cached.get();
+        if at == second {
+            out.extend_from_slice(&date);
+            return;
+        }
+        let formatted = httpdate::fmt_http_date(now);
+        if let Ok(date) = <[u8; DATE_LEN]>::try_from(formatted.as_bytes()) {
+            cached.set((second, date));
+        }
+        out.extend_from_slice(formatted.as_bytes());
+    });
 }
 
 /// An error answer (or anything but an event stream): written whole, then the connection closes.
@@ -179,7 +206,9 @@ async fn forward_stream(io: &mut TimedStream, response: Response<Body>) -> io::R
 /// The response head (to be completed by the first chunk) and the stream's chunks. The response
 /// itself (its header map and extensions) is dropped here, not kept for the stream's life.
 fn into_head_and_chunks(response: Response<Body>) -> (Vec<u8>, Chunks) {
-    let mut first = Vec::with_capacity(512);
+    // Room for the head and the first chunk (`retry:` and the `connection` event), so that
+    // adding the chunk does not reallocate.
+    let mut first = Vec::with_capacity(1024);
     head(&response, &mut first);
     first.extend_from_slice(b"connection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n");
     let raw = response

@@ -46,7 +46,10 @@ impl Shared {
         let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
         let batch = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            std::mem::take(&mut pending.bytes)
+            // The next batch is likely about as long: its buffer is sized once, not doubled
+            // up to it line by line.
+            let next = Vec::with_capacity(pending.bytes.len());
+            std::mem::replace(&mut pending.bytes, next)
         };
         if batch.is_empty() {
             return Ok(());
