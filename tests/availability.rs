@@ -143,6 +143,24 @@ async fn redis_bus_delivers_validates_and_resubscribes_after_a_long_outage() {
     assert_eq!(foreign.seq, None);
     assert_eq!(foreign.entry.station_id().as_str(), "BURL1");
 
+    // Entries of other kinds (SPEC §3a) cross the bus whole; a bad kind or fields are invalid.
+    let spectrum = r#"{"seq":42,"kind":"spectrum","stationId":"44013","timestamp":"2025-11-15T12:40:00.000Z","separationFreqHz":0.1,"frequenciesHz":[0.033,0.038],"energyDensityM2PerHz":[0.5,null],"r1":null}"#;
+    publish_raw(&redis, spectrum).await;
+    let message = expect_message(&mut sub).await;
+    assert_eq!(message.entry.kind().name(), "spectrum");
+    assert_eq!(serde_json::to_string(&message).expect("json"), spectrum);
+    for bad in [
+        r#"{"seq":43,"kind":"waves","stationId":"44013","timestamp":"2025-11-15T12:40:00Z"}"#,
+        r#"{"seq":43,"kind":"rain","stationId":"44013","timestamp":"2025-11-15T12:40:00Z","stationId2":1,"seq":"x"}"#,
+        r#"{"seq":43,"kind":"rain","timestamp":"2025-11-15T12:40:00Z"}"#,
+    ] {
+        publish_raw(&redis, bad).await;
+        assert!(
+            matches!(next(&mut sub, WAIT).await, Some(BusEvent::Invalid(_))),
+            "{bad}"
+        );
+    }
+
     // An outage longer than the connection manager's default retries (~6 s) ...
     redis.stop();
     eventually(WAIT, "the subscriber to notice the outage", || async {
