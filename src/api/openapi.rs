@@ -222,7 +222,10 @@ impl Modify for PublishInput {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
+    use crate::domain::{Kind, stored_schema_name};
 
     #[test]
     fn describes_every_endpoint_and_the_error_shape() {
@@ -289,5 +292,132 @@ mod tests {
             );
         }
         assert!(doc["paths"]["/v1/stations/{station_id}"]["get"]["responses"]["403"].is_object());
+    }
+
+    /// The document as JSON.
+    fn document() -> serde_json::Value {
+        let (_, description) = super::super::described_routes().split_for_parts();
+        serde_json::from_str(&finish(description)).unwrap()
+    }
+
+    /// The property names of `schema`, following `$ref`s into the document's components and
+    /// the items of `allOf`.
+    fn properties(doc: &serde_json::Value, schema: &serde_json::Value) -> BTreeSet<String> {
+        if let Some(target) = schema["$ref"].as_str() {
+            let name = target.trim_start_matches("#/components/schemas/");
+            let resolved = &doc["components"]["schemas"][name];
+            assert!(resolved.is_object(), "{target} is not in the document");
+            return properties(doc, resolved);
+        }
+        let mut names: BTreeSet<String> = schema["properties"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        for part in schema["allOf"].as_array().into_iter().flatten() {
+            names.extend(properties(doc, part));
+        }
+        names
+    }
+
+    /// The `$ref`s of every `oneOf` of the document that refers to `target` among others.
+    fn one_ofs_with(value: &serde_json::Value, target: &str, found: &mut Vec<Vec<String>>) {
+        match value {
+            serde_json::Value::Object(members) => {
+                if let Some(items) = members.get("oneOf").and_then(|v| v.as_array()) {
+                    let refs: Vec<String> = items
+                        .iter()
+                        .filter_map(|i| i["$ref"].as_str().map(str::to_owned))
+                        .collect();
+                    // (A `oneOf` of one reference and `null` is an optional member.)
+                    if refs.len() > 1 && refs.iter().any(|r| r == target) {
+                        found.push(refs);
+                    }
+                }
+                members
+                    .values()
+                    .for_each(|v| one_ofs_with(v, target, found));
+            }
+            serde_json::Value::Array(items) => {
+                items.iter().for_each(|v| one_ofs_with(v, target, found));
+            }
+            _ => {}
+        }
+    }
+
+    /// A real payload of `kind`, from the sample files of `../shared/ndbc/realtime2` (a spectrum
+    /// joined from station 44013's five spectral files).
+    fn sample(kind: Kind) -> ndbc::Payload {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/ndbc/realtime2");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        let mut rows = Vec::new();
+        for name in names {
+            let Some((station, product)) = ndbc::Product::split_file_name(&name) else {
+                continue;
+            };
+            if product.kind() != kind || (kind == Kind::Spectrum && station != "44013") {
+                continue;
+            }
+            let bytes = std::fs::read(dir.join(&name)).unwrap();
+            rows.extend(ndbc::parse_product(product, &bytes).unwrap().records);
+            if kind != Kind::Spectrum {
+                break;
+            }
+        }
+        let first = ndbc::join_spectra(rows).into_iter().next();
+        first
+            .unwrap_or_else(|| panic!("no sample file of {kind}"))
+            .payload
+    }
+
+    #[test]
+    fn every_kind_has_a_stored_schema_with_its_fields() {
+        let doc = document();
+        let envelope: BTreeSet<String> = ["seq", "kind", "stationId", "timestamp"]
+            .map(String::from)
+            .into();
+        for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::Observation) {
+            let payload = sample(kind);
+            assert_eq!(payload.kind(), kind);
+            let fields: BTreeSet<String> = serde_json::to_value(&payload)
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            assert!(!fields.is_empty(), "{kind}: no fields");
+            let name = stored_schema_name(kind);
+            let schema = &doc["components"]["schemas"][&name];
+            assert!(schema.is_object(), "{name} missing");
+            let described = properties(&doc, schema);
+            let expected: BTreeSet<String> = fields.union(&envelope).cloned().collect();
+            assert_eq!(
+                described, expected,
+                "{name}: properties differ from {kind}'s fields"
+            );
+            // `kind` is fixed to the kind's name by one of the parts.
+            let fixed: Vec<&serde_json::Value> = schema["allOf"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|part| part["properties"]["kind"]["enum"].as_array())
+                .flatten()
+                .collect();
+            assert_eq!(fixed, [&serde_json::json!(kind.name())], "{name}: kind");
+        }
+        // A stored entry is one of these schemas, one per kind, wherever it is returned.
+        let expected: Vec<String> = Kind::ALL
+            .map(|k| format!("#/components/schemas/{}", stored_schema_name(k)))
+            .to_vec();
+        let mut found = Vec::new();
+        one_ofs_with(&doc, "#/components/schemas/StoredObservation", &mut found);
+        assert!(!found.is_empty(), "no stored entry in {doc}");
+        for refs in found {
+            assert_eq!(refs, expected);
+        }
     }
 }

@@ -10,6 +10,8 @@ use super::{Observation, Seq, StationId, StoredObservation, Violation, format_ti
 
 mod schema;
 
+pub use schema::stored_schema_name;
+
 pub use ndbc::Kind;
 
 /// Largest fields document of one entry, bytes: a spectrum of 64 bands with five arrays is about

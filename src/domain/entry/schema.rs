@@ -17,12 +17,12 @@ use crate::domain::StoredObservation;
 type Schemas = Vec<(String, RefOr<Schema>)>;
 
 /// The schema of the members every stored entry of a kind other than `observation` carries.
-pub const ENVELOPE_SCHEMA: &str = "KindEntryEnvelope";
+const ENVELOPE_SCHEMA: &str = "KindEntryEnvelope";
 
 /// The payload schema of `kind`: its component name, and a function adding it (with the
 /// schemas it refers to) to the components. `None` for `observation`, which has its own typed
 /// schema. The one table from kinds to payload types.
-pub fn payload_schema(kind: Kind) -> Option<(Cow<'static, str>, fn(&mut Schemas))> {
+fn payload_schema(kind: Kind) -> Option<(Cow<'static, str>, fn(&mut Schemas))> {
     fn add<T: ToSchema>(schemas: &mut Schemas) {
         schemas.push((T::name().into_owned(), T::schema()));
         T::schemas(schemas);
