@@ -6,6 +6,7 @@ mod auth;
 mod ingest;
 mod kinds;
 mod publish;
+mod replay_kinds;
 mod request_id;
 mod rest;
 mod stream;
