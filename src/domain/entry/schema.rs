@@ -16,18 +16,21 @@ use crate::domain::StoredObservation;
 /// Components as `ToSchema::schemas` collects them.
 type Schemas = Vec<(String, RefOr<Schema>)>;
 
+/// Adds a payload schema, with the schemas it refers to, to the components.
+type AddSchemas = fn(&mut Schemas);
+
 /// The schema of the members every stored entry of a kind other than `observation` carries.
 const ENVELOPE_SCHEMA: &str = "KindEntryEnvelope";
 
 /// The payload schema of `kind`: its component name, and a function adding it (with the
 /// schemas it refers to) to the components. `None` for `observation`, which has its own typed
 /// schema. The one table from kinds to payload types.
-fn payload_schema(kind: Kind) -> Option<(Cow<'static, str>, fn(&mut Schemas))> {
+fn payload_schema(kind: Kind) -> Option<(Cow<'static, str>, AddSchemas)> {
     fn add<T: ToSchema>(schemas: &mut Schemas) {
         schemas.push((T::name().into_owned(), T::schema()));
         T::schemas(schemas);
     }
-    fn of<T: ToSchema>() -> (Cow<'static, str>, fn(&mut Schemas)) {
+    fn of<T: ToSchema>() -> (Cow<'static, str>, AddSchemas) {
         (T::name(), add::<T>)
     }
     Some(match kind {
