@@ -18,7 +18,7 @@ use super::AppState;
 use super::auth::{TOKEN_COOKIE, TOKEN_QUERY};
 use super::publish::{MAX_BATCH, PublishBody};
 use crate::domain::{
-    MAX_AHEAD, Observation, Seq, Station, StationId, StoredObservation, VALUE_RANGES,
+    KindSet, MAX_AHEAD, Observation, Seq, Station, StationId, StoredObservation, VALUE_RANGES,
 };
 use crate::hub::frame::{
     ConnectionEvent, HeartbeatEvent, ResetEvent, ShutdownEvent, UnavailableEvent,
@@ -155,9 +155,45 @@ pub(super) fn router(description: utoipa::openapi::OpenApi) -> Router<AppState> 
 fn finish(mut description: utoipa::openapi::OpenApi) -> String {
     description.info.version = env!("CARGO_PKG_VERSION").to_owned();
     PublishInput.modify(&mut description);
+    KindsPattern.modify(&mut description);
     serde_json::to_value(&description)
         .map(|value| value.to_string())
         .unwrap_or_default()
+}
+
+/// Every `kinds` query parameter accepts what [`KindSet::parse`] accepts: `*`, or kind names
+/// (case-sensitive, from [`Kind::ALL`]) separated by commas, with blanks around them.
+struct KindsPattern;
+
+/// The pattern of a `kinds=` value.
+fn kinds_pattern() -> String {
+    // Exactly the characters `str::trim` removes (Unicode `White_Space`), spelled the same in
+    // the regex dialects of OpenAPI tools (ECMA-262, Python, Rust).
+    const BLANK: &str =
+        r"[\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*";
+    let name = format!("({})", KindSet::ALL.names().join("|"));
+    format!(r"^{BLANK}(\*|{name}({BLANK},{BLANK}{name})*){BLANK}$")
+}
+
+impl Modify for KindsPattern {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let pattern = kinds_pattern();
+        let parameters = openapi
+            .paths
+            .paths
+            .values_mut()
+            .filter_map(|item| item.get.as_mut()?.parameters.as_mut())
+            .flatten()
+            .filter_map(|p| match p {
+                RefOr::T(p) if p.name == "kinds" => Some(p),
+                _ => None,
+            });
+        for parameter in parameters {
+            if let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut() {
+                schema.pattern = Some(pattern.clone());
+            }
+        }
+    }
 }
 
 /// The publish API accepts what validation accepts: adds `ObservationInput` (the observation
@@ -371,6 +407,48 @@ mod tests {
         first
             .unwrap_or_else(|| panic!("no sample file of {kind}"))
             .payload
+    }
+
+    #[test]
+    fn kinds_parameters_accept_what_kind_sets_parse() {
+        let doc = document();
+        let pattern = regex::Regex::new(&kinds_pattern()).unwrap();
+        let mut described = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for parameter in item["get"]["parameters"].as_array().into_iter().flatten() {
+                if parameter["name"] == "kinds" {
+                    assert_eq!(
+                        parameter["schema"]["pattern"],
+                        kinds_pattern().as_str(),
+                        "{path}"
+                    );
+                    described += 1;
+                }
+            }
+        }
+        assert_eq!(described, 4, "the stream and the three reads take kinds=");
+        for text in [
+            "*",
+            " * ",
+            "observation",
+            "spectrum, observation,spectrum",
+            "\tocean ,\ncurrents ",
+            "",
+            "ocean,",
+            ",ocean",
+            "Spectrum",
+            "spectra",
+            "observation*",
+            "\u{a0}ocean\u{3000}",
+            "\u{feff}ocean",
+            "\u{1c}ocean",
+        ] {
+            assert_eq!(
+                pattern.is_match(text),
+                KindSet::parse(text).is_ok(),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
