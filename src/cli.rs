@@ -230,8 +230,9 @@ fn ingest_source(args: &IngestArgs) -> anyhow::Result<Option<IngestSource>> {
                     event = "replay_dir_empty",
                     dir = %dir.display(),
                     kinds = %kinds.names().join(","),
-                    "--replay-dir {} holds no <STATION>.<ext> file of the kinds asked for: nothing will be replayed",
-                    dir.display()
+                    "--replay-dir {} holds no {} files: nothing will be replayed",
+                    dir.display(),
+                    replayed_names(kinds)
                 );
             }
             anyhow::ensure!(
@@ -245,6 +246,20 @@ fn ingest_source(args: &IngestArgs) -> anyhow::Result<Option<IngestSource>> {
             }))
         }
     })
+}
+
+/// The names of the files the replay source plays for `kinds`, for messages:
+/// `<STATION>.txt`, `<STATION>.txt or <STATION>.dart`, …
+fn replayed_names(kinds: KindSet) -> String {
+    if kinds.is_all() {
+        return "<STATION>.<ext> (any product)".to_owned();
+    }
+    kinds
+        .kinds()
+        .flat_map(ndbc::Kind::products)
+        .map(|p| format!("<STATION>.{}", p.extension()))
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 /// Whether a replay directory holds any file the replay source plays: a `<STATION>.<ext>` of
@@ -427,5 +442,40 @@ fn rows_label(product: ndbc::Product) -> String {
         Kind::Observation => "observations".to_owned(),
         Kind::Spectrum => format!("{} rows", product.extension()),
         kind => format!("{kind} entries"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_directory_has_station_files_of_the_kinds_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let kinds = |text: &str| KindSet::parse(text).unwrap();
+        assert!(!has_station_files(dir.path(), KindSet::ALL));
+        std::fs::write(dir.path().join("notes.md"), "not a station file").unwrap();
+        std::fs::write(dir.path().join("44013_old.txt"), "not an NDBC name").unwrap();
+        std::fs::write(dir.path().join("41421.dart"), "").unwrap();
+        assert!(!has_station_files(dir.path(), KindSet::OBSERVATION));
+        assert!(has_station_files(dir.path(), kinds("tsunami")));
+        assert!(has_station_files(dir.path(), KindSet::ALL));
+        std::fs::write(dir.path().join("44013.swr2"), "").unwrap();
+        assert!(has_station_files(dir.path(), kinds("spectrum")));
+        std::fs::write(dir.path().join("TPLM2.TXT"), "").unwrap();
+        assert!(has_station_files(dir.path(), KindSet::OBSERVATION));
+    }
+
+    #[test]
+    fn replayed_file_names_for_messages() {
+        assert_eq!(replayed_names(KindSet::OBSERVATION), "<STATION>.txt");
+        assert_eq!(
+            replayed_names(KindSet::parse("tsunami,observation").unwrap()),
+            "<STATION>.txt or <STATION>.dart"
+        );
+        assert_eq!(
+            replayed_names(KindSet::ALL),
+            "<STATION>.<ext> (any product)"
+        );
     }
 }
