@@ -22,7 +22,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::{read_product_file, read_spectra, store_and_publish_entries};
+use super::{read_product_file, read_spectra, read_spectral_file, store_and_publish_entries};
 use crate::bus::Bus;
 use crate::domain::{Entry, Kind, KindSet, Observation, StationId};
 use crate::retry::Backoff;
@@ -78,8 +78,8 @@ pub fn load_entries(dir: &Path, kinds: KindSet) -> anyhow::Result<Vec<Entry>> {
             }
         };
         if product.kind() == Kind::Spectrum {
-            match ::ndbc::parse_product(product, &bytes) {
-                Ok(parsed) => spectral.entry(station).or_default().extend(parsed.records),
+            match read_spectral_file(&station, product, &bytes) {
+                Ok(rows) => spectral.entry(station).or_default().extend(rows),
                 Err(e) => {
                     tracing::warn!(event = "replay_file_skipped", file = %path.display(), error = %e, "not a {} file", product.extension());
                 }
