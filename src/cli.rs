@@ -1,5 +1,6 @@
 //! The command line's actions: maps parsed flags onto [`Settings`] and runs them.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,10 +16,11 @@ use crate::config::{
     BridgeKind, Cli, Command, ConfigAction, IngestArgs, OscBridgeArgs, ParseArgs, Secret,
     ServerArgs, SourceKind, StoreArgs,
 };
-use crate::domain::{KindSet, Observation, Seq, StationFilter, StationId};
+use crate::domain::{Entry, Kind, KindSet, Seq, StationFilter, StationId};
 use crate::hub::HubConfig;
 use crate::ingest::ndbc::NdbcConfig;
-use crate::ingest::replay::ReplayConfig;
+use crate::ingest::replay::{self, ReplayConfig};
+use crate::ingest::to_entry;
 use crate::server::tls::TlsFiles;
 use crate::telemetry;
 
@@ -223,12 +225,14 @@ fn ingest_source(args: &IngestArgs) -> anyhow::Result<Option<IngestSource>> {
                     "no such directory"
                 }
             );
-            if !has_station_files(&dir) {
+            if !has_station_files(&dir, kinds) {
                 tracing::warn!(
                     event = "replay_dir_empty",
                     dir = %dir.display(),
-                    "--replay-dir {} holds no <STATION>.txt files: nothing will be replayed",
-                    dir.display()
+                    kinds = %kinds.names().join(","),
+                    "--replay-dir {} holds no {} files: nothing will be replayed",
+                    dir.display(),
+                    replayed_names(kinds)
                 );
             }
             anyhow::ensure!(
@@ -244,14 +248,30 @@ fn ingest_source(args: &IngestArgs) -> anyhow::Result<Option<IngestSource>> {
     })
 }
 
-/// Whether a replay directory holds any `*.txt` file (what the replay source plays).
-fn has_station_files(dir: &std::path::Path) -> bool {
+/// The names of the files the replay source plays for `kinds`, for messages:
+/// `<STATION>.txt`, `<STATION>.txt or <STATION>.dart`, …
+fn replayed_names(kinds: KindSet) -> String {
+    if kinds.is_all() {
+        return "<STATION>.<ext> (any product)".to_owned();
+    }
+    kinds
+        .kinds()
+        .flat_map(ndbc::Kind::products)
+        .map(|p| format!("<STATION>.{}", p.extension()))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// Whether a replay directory holds any file the replay source plays: a `<STATION>.<ext>` of
+/// a product whose kind is in `kinds`.
+fn has_station_files(dir: &std::path::Path, kinds: KindSet) -> bool {
     std::fs::read_dir(dir).is_ok_and(|entries| {
         entries.flatten().any(|entry| {
             entry
-                .path()
-                .extension()
-                .is_some_and(|ext| ext.eq_ignore_ascii_case("txt"))
+                .file_name()
+                .to_str()
+                .and_then(replay::product_file)
+                .is_some_and(|(_, product)| kinds.contains(product.kind()))
         })
     })
 }
@@ -324,21 +344,43 @@ async fn cancel_on_signal(cancel: CancellationToken) {
     cancel.cancel();
 }
 
-/// `buoycast parse`: one JSON line per observation, oldest first per file; a summary on stderr.
+/// `buoycast parse`: one JSON line per entry of any kind (as [`Entry`] serialises, the stream's
+/// `data:`), oldest first across all files (then station, then kind); a summary on stderr. The
+/// product of each file comes from its name (`<STATION>.<ext>`); the spectral files of one
+/// station are joined into `spectrum` entries. Rows are printed as parsed, without the ingest
+/// validation.
 fn parse_files(args: &ParseArgs) -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let station_override = args
+        .station
+        .as_deref()
+        .map(StationId::parse)
+        .transpose()
+        .context("--station")?;
+    let mut entries: Vec<Entry> = Vec::new();
+    // The parsed rows of each station's spectral files, joined once all are read.
+    let mut spectral: BTreeMap<StationId, Vec<ndbc::Entry>> = BTreeMap::new();
     let mut failed = false;
     for path in &args.files {
-        let name = args
-            .station
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let Some((stem, product)) = ndbc::Product::split_file_name(name) else {
+            eprintln!(
+                "{}: not the name of an NDBC product file (<STATION>.<ext>, e.g. 44013.txt, 44013.swdir)",
+                path.display()
+            );
+            failed = true;
+            continue;
+        };
+        let station = match station_override
             .clone()
-            .or_else(|| path.file_stem().and_then(|s| s.to_str()).map(str::to_owned));
-        let station = match name.as_deref().map(StationId::parse) {
-            Some(Ok(id)) => id,
-            _ => {
+            .map_or_else(|| StationId::parse(stem), Ok)
+        {
+            Ok(id) => id,
+            Err(e) => {
                 eprintln!(
-                    "{}: cannot tell the station from the file name; pass --station ID",
+                    "{}: cannot tell the station from the file name ({e}); pass --station ID",
                     path.display()
                 );
                 failed = true;
@@ -346,32 +388,94 @@ fn parse_files(args: &ParseArgs) -> anyhow::Result<()> {
             }
         };
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        match ndbc::parse_realtime(&bytes) {
-            Ok(parsed) => {
-                for record in parsed.records.iter().rev() {
-                    serde_json::to_writer(
-                        &mut out,
-                        &Observation::from_ndbc(station.clone(), record),
-                    )?;
-                    out.write_all(b"\n")?;
-                }
-                eprintln!(
-                    "{}: {} observations, {} rows skipped",
-                    path.display(),
-                    parsed.records.len(),
-                    parsed.skipped.len()
-                );
-                for row in &parsed.skipped {
-                    eprintln!("  skipped {row}");
-                }
-            }
+        let parsed = match ndbc::parse_product(product, &bytes) {
+            Ok(parsed) => parsed,
             Err(e) => {
                 eprintln!("{}: {e}", path.display());
                 failed = true;
+                continue;
             }
+        };
+        eprintln!(
+            "{}: {} {}, {} rows skipped",
+            path.display(),
+            parsed.records.len(),
+            rows_label(product),
+            parsed.skipped.len()
+        );
+        for row in &parsed.skipped {
+            eprintln!("  skipped {row}");
         }
+        if product.kind() == Kind::Spectrum {
+            spectral.entry(station).or_default().extend(parsed.records);
+        } else {
+            entries.extend(
+                parsed
+                    .records
+                    .into_iter()
+                    .filter_map(|row| to_entry(&station, row)),
+            );
+        }
+    }
+    for (station, parts) in spectral {
+        let joined = ndbc::join_spectra(parts);
+        eprintln!("{station}: {} spectra joined", joined.len());
+        entries.extend(joined.into_iter().filter_map(|row| to_entry(&station, row)));
+    }
+    entries.sort_by(|a, b| {
+        (a.timestamp(), a.station_id(), a.kind()).cmp(&(b.timestamp(), b.station_id(), b.kind()))
+    });
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for entry in &entries {
+        serde_json::to_writer(&mut out, entry)?;
+        out.write_all(b"\n")?;
     }
     out.flush()?;
     anyhow::ensure!(!failed, "some files could not be parsed");
     Ok(())
+}
+
+/// What the rows of a product's file are called in the summary.
+fn rows_label(product: ndbc::Product) -> String {
+    match product.kind() {
+        Kind::Observation => "observations".to_owned(),
+        Kind::Spectrum => format!("{} rows", product.extension()),
+        kind => format!("{kind} entries"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_directory_has_station_files_of_the_kinds_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let kinds = |text: &str| KindSet::parse(text).unwrap();
+        assert!(!has_station_files(dir.path(), KindSet::ALL));
+        std::fs::write(dir.path().join("notes.md"), "not a station file").unwrap();
+        std::fs::write(dir.path().join("44013_old.txt"), "not an NDBC name").unwrap();
+        std::fs::write(dir.path().join("41421.dart"), "").unwrap();
+        assert!(!has_station_files(dir.path(), KindSet::OBSERVATION));
+        assert!(has_station_files(dir.path(), kinds("tsunami")));
+        assert!(has_station_files(dir.path(), KindSet::ALL));
+        std::fs::write(dir.path().join("44013.swr2"), "").unwrap();
+        assert!(has_station_files(dir.path(), kinds("spectrum")));
+        std::fs::write(dir.path().join("TPLM2.TXT"), "").unwrap();
+        assert!(has_station_files(dir.path(), KindSet::OBSERVATION));
+    }
+
+    #[test]
+    fn replayed_file_names_for_messages() {
+        assert_eq!(replayed_names(KindSet::OBSERVATION), "<STATION>.txt");
+        assert_eq!(
+            replayed_names(KindSet::parse("tsunami,observation").unwrap()),
+            "<STATION>.txt or <STATION>.dart"
+        );
+        assert_eq!(
+            replayed_names(KindSet::ALL),
+            "<STATION>.<ext> (any product)"
+        );
+    }
 }

@@ -41,7 +41,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Ingest only: fetch, store and publish observations (distributed mode).
     Ingest(IngestOnlyArgs),
-    /// Parse NDBC realtime2 standard meteorological files and print observations as JSON lines.
+    /// Parse NDBC realtime2 files of any product and print their entries as JSON lines, oldest first.
     Parse(ParseArgs),
     /// Apply the store's migrations and exit.
     Migrate(MigrateArgs),
@@ -193,7 +193,9 @@ pub struct MigrateArgs {
 /// `buoycast parse`.
 #[derive(Debug, Args)]
 pub struct ParseArgs {
-    /// Files to parse (the station id is taken from each file name, e.g. `44009.txt`).
+    /// Files to parse, each named `<STATION>.<ext>` as NDBC names them (`44009.txt`, `44013.swdir`):
+    /// the name gives the product and the station. A station's spectral files given together
+    /// are joined into `spectrum` entries.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Station id to use instead of the file name.
@@ -421,7 +423,8 @@ pub struct IngestArgs {
     /// Seconds before a fetch is abandoned.
     #[arg(long, env = "BUOYCAST_FETCH_TIMEOUT_SECS", default_value_t = 30, allow_negative_numbers = true, value_parser = seconds(1, u64::MAX))]
     pub fetch_timeout_secs: u64,
-    /// Directory of realtime2 files (`<STATION>.txt`) for `--source replay`.
+    /// Directory of realtime2 files (`<STATION>.<ext>`) for `--source replay`: the files of the
+    /// `--kinds` asked for are played together in time order.
     #[arg(long, env = "BUOYCAST_REPLAY_DIR")]
     pub replay_dir: Option<PathBuf>,
     /// Replay speed: observation time passes this many times faster than real time (0 = no waiting).

@@ -50,15 +50,166 @@ fn parse_prints_one_json_line_per_row_oldest_first() {
 }
 
 #[test]
-fn parse_rejects_a_file_that_is_not_standard_meteorological_data() {
-    let file = format!("{NDBC}/realtime2/41002.spec");
+fn parse_refuses_a_file_named_as_no_product_and_a_file_not_of_its_product() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Real stdmet data under a name that is no NDBC product.
+    let unnamed = dir.path().join("41002.csv");
+    std::fs::copy(format!("{NDBC}/realtime2/41002.txt"), &unnamed).expect("copy");
+    // A wave summary under the stdmet name.
+    let misnamed = dir.path().join("41002.txt");
+    std::fs::copy(format!("{NDBC}/realtime2/41002.spec"), &misnamed).expect("copy");
+    for file in [&unnamed, &misnamed] {
+        let output = Command::new(BIN)
+            .arg("parse")
+            .arg(file)
+            .output()
+            .expect("runs");
+        assert!(!output.status.success(), "{}", file.display());
+        assert!(output.stdout.is_empty());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&file.display().to_string()),
+            "the error names the file: {stderr}"
+        );
+    }
+}
+
+/// Data lines of a realtime2 sample file (not headers, not blank).
+fn data_lines(file: &str) -> Vec<String> {
+    std::fs::read_to_string(format!("{NDBC}/realtime2/{file}"))
+        .expect("file")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The time of a data line as the stream writes it (`2018-08-01T15:10:00.000Z`), from its
+/// first five columns (and the seconds column of `.dart`).
+fn line_timestamp(line: &str, seconds: bool) -> String {
+    let c: Vec<&str> = line.split_whitespace().collect();
+    let ss = if seconds { c[5] } else { "00" };
+    format!("{}-{}-{}T{}:{}:{ss}.000Z", c[0], c[1], c[2], c[3], c[4])
+}
+
+#[test]
+fn parse_reads_every_kind_by_file_name_and_joins_spectral_files() {
+    const SPECTRAL: [&str; 5] = [
+        "44013.data_spec",
+        "44013.swdir",
+        "44013.swdir2",
+        "44013.swr1",
+        "44013.swr2",
+    ];
+    let singles = [
+        ("44013.txt", "observation"),
+        ("41002.spec", "waveSummary"),
+        ("41421.dart", "tsunami"),
+        ("44029.ocean", "ocean"),
+    ];
+    let files: Vec<String> = singles
+        .iter()
+        .map(|(f, _)| *f)
+        .chain(SPECTRAL)
+        .map(|f| format!("{NDBC}/realtime2/{f}"))
+        .collect();
     let output = Command::new(BIN)
-        .args(["parse", &file])
+        .arg("parse")
+        .args(&files)
         .output()
         .expect("runs");
-    assert!(!output.status.success());
-    assert!(output.stdout.is_empty());
-    assert!(!output.stderr.is_empty());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).expect("UTF-8");
+    let entries: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+
+    // Each kind: one entry per data line, of the file's station; spectra: one per time of
+    // any of the five files.
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for e in &entries {
+        *counts
+            .entry(e["kind"].as_str().expect("kind").to_owned())
+            .or_default() += 1;
+        assert!(
+            e["stationId"].is_string() && e["timestamp"].is_string(),
+            "{e}"
+        );
+        assert!(e.get("seq").is_none(), "no seq outside the log: {e}");
+    }
+    let spectrum_times: std::collections::BTreeSet<String> = SPECTRAL
+        .iter()
+        .flat_map(|f| data_lines(f))
+        .map(|l| line_timestamp(&l, false))
+        .collect();
+    let mut expected: std::collections::BTreeMap<String, usize> = singles
+        .iter()
+        .map(|(f, kind)| ((*kind).to_owned(), data_lines(f).len()))
+        .collect();
+    expected.insert("spectrum".to_owned(), spectrum_times.len());
+    assert_eq!(counts, expected);
+
+    // Oldest first, across all files.
+    assert!(
+        entries
+            .windows(2)
+            .all(|w| w[0]["timestamp"].as_str() <= w[1]["timestamp"].as_str()),
+        "entries are printed oldest first"
+    );
+    // The newest tsunami entry is the first data line of the .dart file, seconds and all.
+    let newest_dart = line_timestamp(&data_lines("41421.dart")[0], true);
+    let tsunami = entries
+        .iter()
+        .rfind(|e| e["kind"] == "tsunami")
+        .expect("a tsunami entry");
+    assert_eq!(tsunami["stationId"], "41421");
+    assert_eq!(tsunami["timestamp"], newest_dart.as_str());
+
+    // A time in all five spectral files: one spectrum with every array, aligned on the bins.
+    let row = &data_lines("44013.swdir")[0];
+    let time = line_timestamp(row, false);
+    let bins = row.matches('(').count();
+    let spectrum = entries
+        .iter()
+        .find(|e| e["kind"] == "spectrum" && e["timestamp"] == time.as_str())
+        .expect("a spectrum at the newest .swdir time");
+    assert_eq!(spectrum["stationId"], "44013");
+    for array in [
+        "frequenciesHz",
+        "energyDensityM2PerHz",
+        "meanDirDeg",
+        "principalDirDeg",
+        "r1",
+        "r2",
+    ] {
+        assert_eq!(
+            spectrum[array].as_array().map(Vec::len),
+            Some(bins),
+            "{array}: {spectrum}"
+        );
+    }
+}
+
+#[test]
+fn parse_takes_the_station_from_the_flag() {
+    let file = format!("{NDBC}/realtime2/41421.dart");
+    let output = Command::new(BIN)
+        .args(["parse", "--station", "dart1", &file])
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).expect("UTF-8");
+    assert_eq!(text.lines().count(), data_lines("41421.dart").len());
+    for line in text.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).expect("JSON");
+        assert_eq!(e["stationId"], "DART1");
+        assert_eq!(e["kind"], "tsunami");
+    }
 }
 
 fn free_port() -> u16 {

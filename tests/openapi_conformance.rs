@@ -52,15 +52,28 @@ fn schemathesis(base: &str, token: &str) -> (bool, String) {
     (output.status.success(), text)
 }
 
-/// A server on a free port, replaying one station with its metadata; `extra` flags added.
+/// The realtime2 files the server replays: station 44013's observations and spectra (so reads
+/// with `kinds=` return entries of several kinds, each checked against its own schema) and
+/// another station's tsunami and ocean entries.
+const REPLAYED: [&str; 8] = [
+    "44013.txt",
+    "44013.data_spec",
+    "44013.swdir",
+    "44013.swdir2",
+    "44013.swr1",
+    "44013.swr2",
+    "41421.dart",
+    "44029.ocean",
+];
+
+/// A server on a free port, replaying every kind of [`REPLAYED`] with station metadata;
+/// `extra` flags added.
 fn start_server(dir: &std::path::Path, extra: &[&str]) -> (Server, String) {
     let replay = dir.join("replay");
     std::fs::create_dir(&replay).expect("mkdir");
-    std::fs::copy(
-        format!("{NDBC}/realtime2/44013.txt"),
-        replay.join("44013.txt"),
-    )
-    .expect("copy");
+    for file in REPLAYED {
+        std::fs::copy(format!("{NDBC}/realtime2/{file}"), replay.join(file)).expect("copy");
+    }
     std::fs::copy(
         format!("{NDBC}/metadata/activestations.xml"),
         replay.join("activestations.xml"),
@@ -79,6 +92,8 @@ fn start_server(dir: &std::path::Path, extra: &[&str]) -> (Server, String) {
             "replay",
             "--replay-speed",
             "0",
+            "--kinds",
+            "*",
             "--max-wait-secs",
             "1",
         ])

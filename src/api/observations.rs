@@ -60,8 +60,8 @@ pub struct PollQuery {
     stations: Option<Stations>,
     /// Kinds to return, comma-separated (`observation,spectrum`), or `*` for all;
     /// `observation` when absent (SPEC §3a).
-    #[param(value_type = Option<String>, example = "observation,spectrum",
-        pattern = r"^\s*(\*|[A-Za-z]+(\s*,\s*[A-Za-z]+)*)\s*$")]
+    /// (The pattern of known names is added by `openapi::KindsPattern`.)
+    #[param(value_type = Option<String>, example = "observation,spectrum")]
     kinds: Option<Kinds>,
 }
 
@@ -93,8 +93,8 @@ pub struct HistoryParams {
     limit: Option<Limit>,
     /// Kinds to return, comma-separated (`observation,spectrum`), or `*` for all;
     /// `observation` when absent (SPEC §3a).
-    #[param(value_type = Option<String>, example = "observation,spectrum",
-        pattern = r"^\s*(\*|[A-Za-z]+(\s*,\s*[A-Za-z]+)*)\s*$")]
+    /// (The pattern of known names is added by `openapi::KindsPattern`.)
+    #[param(value_type = Option<String>, example = "observation,spectrum")]
     kinds: Option<Kinds>,
 }
 
@@ -112,8 +112,8 @@ pub struct StationsQuery {
     pub stations: Option<Stations>,
     /// Kinds to return, comma-separated (`observation,spectrum`), or `*` for all;
     /// `observation` when absent (SPEC §3a).
-    #[param(value_type = Option<String>, example = "observation,spectrum",
-        pattern = r"^\s*(\*|[A-Za-z]+(\s*,\s*[A-Za-z]+)*)\s*$")]
+    /// (The pattern of known names is added by `openapi::KindsPattern`.)
+    #[param(value_type = Option<String>, example = "observation,spectrum")]
     pub kinds: Option<Kinds>,
 }
 

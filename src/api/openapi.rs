@@ -18,7 +18,7 @@ use super::AppState;
 use super::auth::{TOKEN_COOKIE, TOKEN_QUERY};
 use super::publish::{MAX_BATCH, PublishBody};
 use crate::domain::{
-    MAX_AHEAD, Observation, Seq, Station, StationId, StoredObservation, VALUE_RANGES,
+    KindSet, MAX_AHEAD, Observation, Seq, Station, StationId, StoredObservation, VALUE_RANGES,
 };
 use crate::hub::frame::{
     ConnectionEvent, HeartbeatEvent, ResetEvent, ShutdownEvent, UnavailableEvent,
@@ -155,9 +155,45 @@ pub(super) fn router(description: utoipa::openapi::OpenApi) -> Router<AppState> 
 fn finish(mut description: utoipa::openapi::OpenApi) -> String {
     description.info.version = env!("CARGO_PKG_VERSION").to_owned();
     PublishInput.modify(&mut description);
+    KindsPattern.modify(&mut description);
     serde_json::to_value(&description)
         .map(|value| value.to_string())
         .unwrap_or_default()
+}
+
+/// Every `kinds` query parameter accepts what [`KindSet::parse`] accepts: `*`, or kind names
+/// (case-sensitive, from [`Kind::ALL`]) separated by commas, with blanks around them.
+struct KindsPattern;
+
+/// The pattern of a `kinds=` value.
+fn kinds_pattern() -> String {
+    // Exactly the characters `str::trim` removes (Unicode `White_Space`), spelled the same in
+    // the regex dialects of OpenAPI tools (ECMA-262, Python, Rust).
+    const BLANK: &str =
+        r"[\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*";
+    let name = format!("({})", KindSet::ALL.names().join("|"));
+    format!(r"^{BLANK}(\*|{name}({BLANK},{BLANK}{name})*){BLANK}$")
+}
+
+impl Modify for KindsPattern {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let pattern = kinds_pattern();
+        let parameters = openapi
+            .paths
+            .paths
+            .values_mut()
+            .filter_map(|item| item.get.as_mut()?.parameters.as_mut())
+            .flatten()
+            .filter_map(|p| match p {
+                RefOr::T(p) if p.name == "kinds" => Some(p),
+                _ => None,
+            });
+        for parameter in parameters {
+            if let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut() {
+                schema.pattern = Some(pattern.clone());
+            }
+        }
+    }
 }
 
 /// The publish API accepts what validation accepts: adds `ObservationInput` (the observation
@@ -222,7 +258,10 @@ impl Modify for PublishInput {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
+    use crate::domain::{Kind, stored_schema_name};
 
     #[test]
     fn describes_every_endpoint_and_the_error_shape() {
@@ -289,5 +328,174 @@ mod tests {
             );
         }
         assert!(doc["paths"]["/v1/stations/{station_id}"]["get"]["responses"]["403"].is_object());
+    }
+
+    /// The document as JSON.
+    fn document() -> serde_json::Value {
+        let (_, description) = super::super::described_routes().split_for_parts();
+        serde_json::from_str(&finish(description)).unwrap()
+    }
+
+    /// The property names of `schema`, following `$ref`s into the document's components and
+    /// the items of `allOf`.
+    fn properties(doc: &serde_json::Value, schema: &serde_json::Value) -> BTreeSet<String> {
+        if let Some(target) = schema["$ref"].as_str() {
+            let name = target.trim_start_matches("#/components/schemas/");
+            let resolved = &doc["components"]["schemas"][name];
+            assert!(resolved.is_object(), "{target} is not in the document");
+            return properties(doc, resolved);
+        }
+        let mut names: BTreeSet<String> = schema["properties"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        for part in schema["allOf"].as_array().into_iter().flatten() {
+            names.extend(properties(doc, part));
+        }
+        names
+    }
+
+    /// The `$ref`s of every `oneOf` of the document that refers to `target` among others.
+    fn one_ofs_with(value: &serde_json::Value, target: &str, found: &mut Vec<Vec<String>>) {
+        match value {
+            serde_json::Value::Object(members) => {
+                if let Some(items) = members.get("oneOf").and_then(|v| v.as_array()) {
+                    let refs: Vec<String> = items
+                        .iter()
+                        .filter_map(|i| i["$ref"].as_str().map(str::to_owned))
+                        .collect();
+                    // (A `oneOf` of one reference and `null` is an optional member.)
+                    if refs.len() > 1 && refs.iter().any(|r| r == target) {
+                        found.push(refs);
+                    }
+                }
+                members
+                    .values()
+                    .for_each(|v| one_ofs_with(v, target, found));
+            }
+            serde_json::Value::Array(items) => {
+                items.iter().for_each(|v| one_ofs_with(v, target, found));
+            }
+            _ => {}
+        }
+    }
+
+    /// A real payload of `kind`, from the sample files of `../shared/ndbc/realtime2` (a spectrum
+    /// joined from station 44013's five spectral files).
+    fn sample(kind: Kind) -> ndbc::Payload {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/ndbc/realtime2");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        let mut rows = Vec::new();
+        for name in names {
+            let Some((station, product)) = ndbc::Product::split_file_name(&name) else {
+                continue;
+            };
+            if product.kind() != kind || (kind == Kind::Spectrum && station != "44013") {
+                continue;
+            }
+            let bytes = std::fs::read(dir.join(&name)).unwrap();
+            rows.extend(ndbc::parse_product(product, &bytes).unwrap().records);
+            if kind != Kind::Spectrum {
+                break;
+            }
+        }
+        let first = ndbc::join_spectra(rows).into_iter().next();
+        first
+            .unwrap_or_else(|| panic!("no sample file of {kind}"))
+            .payload
+    }
+
+    #[test]
+    fn kinds_parameters_accept_what_kind_sets_parse() {
+        let doc = document();
+        let pattern = regex::Regex::new(&kinds_pattern()).unwrap();
+        let mut described = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for parameter in item["get"]["parameters"].as_array().into_iter().flatten() {
+                if parameter["name"] == "kinds" {
+                    assert_eq!(
+                        parameter["schema"]["pattern"],
+                        kinds_pattern().as_str(),
+                        "{path}"
+                    );
+                    described += 1;
+                }
+            }
+        }
+        assert_eq!(described, 4, "the stream and the three reads take kinds=");
+        for text in [
+            "*",
+            " * ",
+            "observation",
+            "spectrum, observation,spectrum",
+            "\tocean ,\ncurrents ",
+            "",
+            "ocean,",
+            ",ocean",
+            "Spectrum",
+            "spectra",
+            "observation*",
+            "\u{a0}ocean\u{3000}",
+            "\u{feff}ocean",
+            "\u{1c}ocean",
+        ] {
+            assert_eq!(
+                pattern.is_match(text),
+                KindSet::parse(text).is_ok(),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_kind_has_a_stored_schema_with_its_fields() {
+        let doc = document();
+        let envelope: BTreeSet<String> = ["seq", "kind", "stationId", "timestamp"]
+            .map(String::from)
+            .into();
+        for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::Observation) {
+            let payload = sample(kind);
+            assert_eq!(payload.kind(), kind);
+            let fields: BTreeSet<String> = serde_json::to_value(&payload)
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            assert!(!fields.is_empty(), "{kind}: no fields");
+            let name = stored_schema_name(kind);
+            let schema = &doc["components"]["schemas"][&name];
+            assert!(schema.is_object(), "{name} missing");
+            let described = properties(&doc, schema);
+            let expected: BTreeSet<String> = fields.union(&envelope).cloned().collect();
+            assert_eq!(
+                described, expected,
+                "{name}: properties differ from {kind}'s fields"
+            );
+            // `kind` is fixed to the kind's name by one of the parts.
+            let fixed: Vec<&serde_json::Value> = schema["allOf"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|part| part["properties"]["kind"]["enum"].as_array())
+                .flatten()
+                .collect();
+            assert_eq!(fixed, [&serde_json::json!(kind.name())], "{name}: kind");
+        }
+        // A stored entry is one of these schemas, one per kind, wherever it is returned.
+        let expected: Vec<String> = Kind::ALL
+            .map(|k| format!("#/components/schemas/{}", stored_schema_name(k)))
+            .to_vec();
+        let mut found = Vec::new();
+        one_ofs_with(&doc, "#/components/schemas/StoredObservation", &mut found);
+        assert!(!found.is_empty(), "no stored entry in {doc}");
+        for refs in found {
+            assert_eq!(refs, expected);
+        }
     }
 }

@@ -185,8 +185,8 @@ pub struct StreamQuery {
     /// Kinds to send, comma-separated (`observation,spectrum`), or `*` for all; `observation`
     /// when absent, so existing clients see no other event (SPEC §3a). Each kind is its own
     /// event name.
-    #[param(value_type = Option<String>, example = "observation,spectrum",
-        pattern = r"^\s*(\*|[A-Za-z]+(\s*,\s*[A-Za-z]+)*)\s*$")]
+    /// (The pattern of known names is added by `openapi::KindsPattern`.)
+    #[param(value_type = Option<String>, example = "observation,spectrum")]
     kinds: Option<Kinds>,
 }
 

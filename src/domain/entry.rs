@@ -8,6 +8,10 @@ use serde::ser::SerializeMap;
 use super::observation::check_time;
 use super::{Observation, Seq, StationId, StoredObservation, Violation, format_timestamp};
 
+mod schema;
+
+pub use schema::stored_schema_name;
+
 pub use ndbc::Kind;
 
 /// Largest fields document of one entry, bytes: a spectrum of 64 bands with five arrays is about
@@ -311,69 +315,6 @@ impl serde::Serialize for StoredEntry {
             }
         }
     }
-}
-
-impl utoipa::PartialSchema for StoredEntry {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{OneOfBuilder, Ref};
-        OneOfBuilder::new()
-            .item(Ref::from_schema_name("StoredObservation"))
-            .item(Ref::from_schema_name("StoredKindEntry"))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for StoredEntry {
-    fn schemas(
-        schemas: &mut Vec<(
-            String,
-            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
-        )>,
-    ) {
-        use utoipa::PartialSchema;
-        schemas.push(("StoredObservation".into(), StoredObservation::schema()));
-        <StoredObservation as utoipa::ToSchema>::schemas(schemas);
-        schemas.push(("StoredKindEntry".into(), kind_entry_schema()));
-    }
-}
-
-/// The schema of a stored entry of a kind other than `observation`: the envelope, then the
-/// kind's fields (SPEC §3a).
-fn kind_entry_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    use utoipa::openapi::schema::{
-        AdditionalProperties, KnownFormat, ObjectBuilder, SchemaFormat, Type,
-    };
-    let others: Vec<&str> = Kind::ALL[1..].iter().map(|k| k.name()).collect();
-    ObjectBuilder::new()
-        .description(Some(
-            "An entry of a kind other than `observation`, with its seq; its other members are              the kind's fields (SPEC §3a), `null` when missing.",
-        ))
-        .property(
-            "seq",
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-                .minimum(Some(0)),
-        )
-        .property(
-            "kind",
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some(others)),
-        )
-        .property("stationId", ObjectBuilder::new().schema_type(Type::String))
-        .property(
-            "timestamp",
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
-        )
-        .required("seq")
-        .required("kind")
-        .required("stationId")
-        .required("timestamp")
-        .additional_properties(Some(AdditionalProperties::FreeForm(true)))
-        .into()
 }
 
 /// Which kinds a stream or a read wants: by default only `observation` (SPEC §3a).

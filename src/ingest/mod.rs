@@ -133,6 +133,20 @@ pub fn read_spectra(
     entries_of(station, joined, 0, now)
 }
 
+/// Parses one spectral file of `station` (`.data_spec`, `.swdir`, `.swdir2`, `.swr1` or
+/// `.swr2`): its rows, each with its own array only, to be joined with the station's other
+/// spectral files by [`read_spectra`]. Unreadable rows are skipped, counted and logged as by
+/// [`read_product_file`].
+pub fn read_spectral_file(
+    station: &StationId,
+    product: ::ndbc::Product,
+    bytes: &[u8],
+) -> Result<Vec<::ndbc::Entry>, ::ndbc::ParseError> {
+    let parsed = ::ndbc::parse_product(product, bytes)?;
+    log_skipped(station, &parsed.skipped);
+    Ok(parsed.records)
+}
+
 fn log_skipped(station: &StationId, skipped: &[::ndbc::RowError]) {
     for row in skipped {
         tracing::debug!(event = "ndbc_row_skipped", stationId = %station, line = row.line, reason = %row.reason, "skipped a row");

@@ -1,16 +1,20 @@
-//! The `replay` source: a directory of realtime2 files played forward in time order.
+//! The `replay` source: a directory of realtime2 files of every kind played forward in time order.
 //!
-//! Every `<STATION>.txt` in the directory is parsed; all rows are merged and released in
-//! observation-time order, the first at once and each later one after its time difference
-//! divided by the speed factor (speed 0: no waiting). A pause longer than [`MAX_PAUSE`] of
-//! observation time (files from different periods) is shortened to it, so a directory of files
-//! from several years still plays without hours of silence. An `activestations.xml` in the
-//! directory is loaded as station metadata.
+//! Every `<STATION>.<ext>` file of a product whose kind was asked for (`--kinds`) is parsed; a
+//! station's spectral files (`.data_spec`, `.swdir`, `.swdir2`, `.swr1`, `.swr2`, any of them) are
+//! joined into `spectrum` entries. All entries are merged and released in time order (then
+//! station, then kind), the first at once and each later one after its time difference divided
+//! by the speed factor (speed 0: no waiting). A pause longer than [`MAX_PAUSE`] of observation
+//! time (files from different periods) is shortened to it, so a directory of files from several
+//! years still plays without hours of silence. An `activestations.xml` in the directory is
+//! loaded as station metadata.
 //!
-//! Only files named as NDBC names them (`<STATION>.txt`) are played, and their rows pass the same
-//! validation as published ones. A store write that fails is retried with [`STORE_RETRY`] until
-//! it succeeds (or the replay is cancelled): the same rows, so nothing is skipped.
+//! Only files named as NDBC names them are played, and their rows pass the same validation as
+//! published ones; files of kinds not asked for are ignored, unreadable ones skipped with a
+//! warning. A store write that fails is retried with [`STORE_RETRY`] until it succeeds (or the
+//! replay is cancelled): the same rows, so nothing is skipped.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,9 +22,9 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::{read_file, store_and_publish};
+use super::{read_product_file, read_spectra, read_spectral_file, store_and_publish_entries};
 use crate::bus::Bus;
-use crate::domain::{KindSet, Observation, StationId};
+use crate::domain::{Entry, Kind, KindSet, Observation, StationId};
 use crate::retry::Backoff;
 use crate::store::Store;
 
@@ -30,7 +34,7 @@ pub const MAX_PAUSE: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 /// Settings of the replay source.
 #[derive(Debug, Clone)]
 pub struct ReplayConfig {
-    /// Directory of `<STATION>.txt` files.
+    /// Directory of realtime2 files (`<STATION>.<ext>`, e.g. `44013.txt`, `44013.swdir`).
     pub dir: PathBuf,
     /// Observation time passes this many times faster than real time; 0 = as fast as possible.
     pub speed: f64,
@@ -44,42 +48,98 @@ const METADATA_FILE: &str = "activestations.xml";
 /// Waits between attempts of a store write that failed: 0.5 s doubling, at most 30 s.
 pub const STORE_RETRY: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
 
-/// Reads every station file of the directory: valid observations sorted by time (then
-/// station). Entries not named `<STATION>.txt`, and files that are not standard meteorological
-/// files, are skipped with a warning.
+/// Reads the standard meteorological files of the directory: valid observations sorted by time
+/// (then station). [`load_entries`] with only the `observation` kind.
 pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Observation>> {
+    Ok(load_entries(dir, KindSet::OBSERVATION)?
+        .into_iter()
+        .filter_map(|entry| match entry {
+            Entry::Observation(o) => Some(o),
+            Entry::Other(_) => None,
+        })
+        .collect())
+}
+
+/// Reads every product file of the directory whose kind is in `kinds`: valid entries sorted by
+/// time, then station, then kind. Spectral files are joined per station. Entries not named
+/// `<STATION>.<ext>` of a known product, and files that cannot be parsed as their product, are
+/// skipped with a warning; files of other kinds are ignored.
+pub fn load_entries(dir: &Path, kinds: KindSet) -> anyhow::Result<Vec<Entry>> {
     let now = Utc::now();
-    let mut observations = Vec::new();
+    let mut entries = Vec::new();
+    // The parsed rows of each station's spectral files, joined once all are read.
+    let mut spectral: BTreeMap<StationId, Vec<::ndbc::Entry>> = BTreeMap::new();
+    for (station, product, path) in product_files(dir, kinds)? {
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!(event = "replay_file_skipped", file = %path.display(), error = %e, "unreadable file");
+                continue;
+            }
+        };
+        if product.kind() == Kind::Spectrum {
+            match read_spectral_file(&station, product, &bytes) {
+                Ok(rows) => spectral.entry(station).or_default().extend(rows),
+                Err(e) => {
+                    tracing::warn!(event = "replay_file_skipped", file = %path.display(), error = %e, "not a {} file", product.extension());
+                }
+            }
+            continue;
+        }
+        match read_product_file(&station, product, &bytes, now) {
+            Ok(read) => entries.extend(read.entries),
+            Err(e) => {
+                tracing::warn!(event = "replay_file_skipped", file = %path.display(), error = %e, "not a {} file", product.extension());
+            }
+        }
+    }
+    for (station, parts) in spectral {
+        entries.extend(read_spectra(&station, parts, now).entries);
+    }
+    entries.sort_by(|a, b| {
+        (a.timestamp(), a.station_id(), a.kind()).cmp(&(b.timestamp(), b.station_id(), b.kind()))
+    });
+    Ok(entries)
+}
+
+/// The files of the directory to play, by name: station, product and path, in name order.
+fn product_files(
+    dir: &Path,
+    kinds: KindSet,
+) -> anyhow::Result<Vec<(StationId, ::ndbc::Product, PathBuf)>> {
     let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     paths.sort();
-    let mut files: Vec<(StationId, PathBuf)> = Vec::new();
+    let mut files = Vec::new();
     for path in paths {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         if name.as_deref() == Some(METADATA_FILE) {
             continue;
         }
-        match name.as_deref().map(StationId::from_ndbc_file_name) {
-            Some(Ok(station)) if path.is_file() => files.push((station, path)),
-            Some(Err(e)) => {
-                tracing::warn!(event = "replay_file_skipped", file = %path.display(), reason = %e, "not a station file; only <STATION>.txt is replayed")
+        if !path.is_file() {
+            tracing::warn!(event = "replay_file_skipped", file = %path.display(), "not a regular file");
+            continue;
+        }
+        match name.as_deref().and_then(product_file) {
+            Some((station, product)) if kinds.contains(product.kind()) => {
+                files.push((station, product, path));
             }
-            _ => {
-                tracing::warn!(event = "replay_file_skipped", file = %path.display(), "not a regular file")
+            Some((_, product)) => {
+                tracing::debug!(event = "replay_file_ignored", file = %path.display(), kind = %product.kind(), "a kind not replayed");
+            }
+            None => {
+                tracing::warn!(event = "replay_file_skipped", file = %path.display(), "not a station file; only <STATION>.<product> files as NDBC names them are replayed");
             }
         }
     }
-    for (station, path) in files {
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        match read_file(&station, &bytes, now) {
-            Ok(rows) => observations.extend(rows.observations),
-            Err(e) => {
-                tracing::warn!(event = "replay_file_skipped", file = %path.display(), error = %e, "not a standard meteorological file");
-            }
-        }
-    }
-    observations.sort_by(|a, b| (a.timestamp, &a.station_id).cmp(&(b.timestamp, &b.station_id)));
-    Ok(observations)
+    Ok(files)
+}
+
+/// The station and product of a file named as NDBC names them: `<STATION>.<ext>`, an NDBC
+/// station id and a known product's extension (any case).
+pub fn product_file(name: &str) -> Option<(StationId, ::ndbc::Product)> {
+    let (station, product) = ::ndbc::Product::split_file_name(name)?;
+    Some((StationId::parse_ndbc(station).ok()?, product))
 }
 
 /// Loads `activestations.xml` from the directory, if there is one.
@@ -105,7 +165,7 @@ async fn load_metadata(dir: &Path, store: &dyn Store) {
     }
 }
 
-/// Plays the directory once; returns how many observations were newly stored.
+/// Plays the directory once; returns how many entries were newly stored.
 pub async fn run(
     config: ReplayConfig,
     store: &dyn Store,
@@ -113,9 +173,9 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<usize> {
     load_metadata(&config.dir, store).await;
-    let observations = load_dir(&config.dir)?;
-    tracing::info!(event = "replay_started", observations = observations.len(), dir = %config.dir.display(), speed = config.speed, "replay started");
-    let Some(first) = observations.first().map(|o| o.timestamp) else {
+    let entries = load_entries(&config.dir, config.kinds)?;
+    tracing::info!(event = "replay_started", entries = entries.len(), kinds = %config.kinds.names().join(","), dir = %config.dir.display(), speed = config.speed, "replay started");
+    let Some(first) = entries.first().map(Entry::timestamp) else {
         return Ok(0);
     };
     let started = tokio::time::Instant::now();
@@ -123,11 +183,12 @@ pub async fn run(
     // Observation time played so far, with long pauses shortened.
     let (mut played, mut previous) = (chrono::TimeDelta::zero(), first);
     // Rows already due are stored together (one transaction), up to BATCH rows at a time.
-    let mut pending: &[Observation] = &[];
+    let mut pending: &[Entry] = &[];
     let mut start = 0;
-    for group in observations.chunk_by(|a, b| a.timestamp == b.timestamp) {
-        played += (group[0].timestamp - previous).min(MAX_PAUSE);
-        previous = group[0].timestamp;
+    for group in entries.chunk_by(|a, b| a.timestamp() == b.timestamp()) {
+        let at = group[0].timestamp();
+        played += (at - previous).min(MAX_PAUSE);
+        previous = at;
         let due = started + offset(first, first + played, config.speed);
         let end = start + group.len();
         if due > tokio::time::Instant::now() || pending.len() >= BATCH {
@@ -139,9 +200,9 @@ pub async fn run(
                 () = cancel.cancelled() => return Ok(stored),
                 () = tokio::time::sleep_until(due) => {}
             }
-            pending = &observations[start..end];
+            pending = &entries[start..end];
         } else {
-            pending = &observations[end - group.len() - pending.len()..end];
+            pending = &entries[end - group.len() - pending.len()..end];
         }
         start = end;
         if cancel.is_cancelled() {
@@ -165,16 +226,17 @@ const BATCH: usize = 1000;
 async fn flush(
     store: &dyn Store,
     bus: &dyn Bus,
-    rows: &[Observation],
+    rows: &[Entry],
     cancel: &CancellationToken,
 ) -> Option<usize> {
-    let Some(first) = rows.first().map(|o| o.timestamp) else {
+    let Some(first) = rows.first().map(Entry::timestamp) else {
         return Some(0);
     };
     let mut failures = 0;
     loop {
-        match store_and_publish(store, bus, rows).await {
-            Ok(new) => {
+        match store_and_publish_entries(store, bus, rows).await {
+            Ok(stored) => {
+                let new = stored.len();
                 metrics::counter!("ingest_observations_stored_total").increment(new as u64);
                 if failures > 0 {
                     tracing::info!(
@@ -197,7 +259,7 @@ async fn flush(
                     attempt = failures,
                     delayMs = delay.as_millis() as u64,
                     error = %e,
-                    "storing replayed observations failed; retrying the same rows"
+                    "storing replayed entries failed; retrying the same rows"
                 );
                 tokio::select! {
                     () = cancel.cancelled() => return None,

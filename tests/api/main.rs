@@ -7,6 +7,7 @@ mod ingest;
 mod kinds;
 mod ndbc_kinds;
 mod publish;
+mod replay_kinds;
 mod request_id;
 mod rest;
 mod stream;

@@ -68,6 +68,7 @@ impl Payload {
 
 /// Detailed wave summary (`.spec`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WaveSummary {
     /// `WVHT`: significant wave height, m.
@@ -94,6 +95,7 @@ pub struct WaveSummary {
 
 /// Oceanographic data (`.ocean`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Ocean {
     /// `DEPTH`: depth of the measurements, m.
@@ -120,6 +122,7 @@ pub struct Ocean {
 
 /// Continuous winds (`.cwind`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ContinuousWind {
     /// `WDIR`: ten-minute mean wind direction, degrees true.
@@ -136,6 +139,7 @@ pub struct ContinuousWind {
 
 /// DART tsunameter water-column height (`.dart`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Tsunami {
     /// `T`: 1 = 15-minute, 2 = 1-minute, 3 = 15-second measurement.
@@ -146,6 +150,7 @@ pub struct Tsunami {
 
 /// Supplemental measurements (`.supl`): the hour's lowest pressure and highest wind.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Supplemental {
     /// `PRES`: lowest 1-minute pressure of the hour, hPa.
@@ -162,6 +167,7 @@ pub struct Supplemental {
 
 /// Solar radiation (`.srad`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SolarRadiation {
     /// `SRAD1`: shortwave radiation from a LI-COR pyranometer, W/m².
@@ -174,6 +180,7 @@ pub struct SolarRadiation {
 
 /// Hourly rain (`.rain`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Rain {
     /// `ACCUM`: accumulation over the hour, mm.
@@ -182,6 +189,7 @@ pub struct Rain {
 
 /// Drifting-buoy meteorological data (`.drift`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Drift {
     /// `LAT`: latitude of the observation, decimal degrees north.
@@ -206,6 +214,7 @@ pub struct Drift {
 
 /// ADCP currents (`.adcp`): one bin per depth, as many as the row has.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Currents {
     /// The depth bins in file order.
@@ -214,6 +223,7 @@ pub struct Currents {
 
 /// One ADCP depth bin (`DEPnn DIRnn SPDnn`).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CurrentBin {
     /// `DEPnn`: depth of the bin, m.
@@ -226,6 +236,7 @@ pub struct CurrentBin {
 
 /// Derived meteorological values (`.dmv`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Derived {
     /// `CHILL`: wind chill, °C.

@@ -11,6 +11,7 @@ use crate::payload::{Entry, Payload};
 /// A wave spectrum: frequencies and the arrays aligned on them (an array absent because its
 /// file was not joined is `None`; a missing value in an array is `None`).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Spectrum {
     /// `Sep_Freq` of `.data_spec`: frequency separating wind waves from swell, Hz (9.999 → `None`).
