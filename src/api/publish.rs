@@ -19,7 +19,8 @@ use utoipa_axum::routes;
 
 use super::{ApiError, AppState, FieldError};
 use crate::domain::{
-    Entry, Fields, Observation, StationId, StoredEntry, VALUE_RANGES, parse_timestamp,
+    Entry, Fields, Observation, StationId, StoredEntry, VALUE_RANGES, checked_fields,
+    parse_timestamp,
 };
 use crate::ingest::store_and_publish_entries;
 
@@ -125,6 +126,15 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Entry>, ApiError> {
             serde_json::from_value::<Fields>(item)
                 .map_err(|e| e.to_string())
                 .and_then(|Fields(members)| Entry::from_members(members))
+                .and_then(|entry| match entry {
+                    // The kind's field names and types (SPEC §3a), as OpenAPI describes them.
+                    Entry::Other(mut other) => {
+                        other.fields = checked_fields(other.kind, other.fields)
+                            .map_err(|e| format!("{} fields: {e}", other.kind))?;
+                        Ok(Entry::Other(other))
+                    }
+                    observation => Ok(observation),
+                })
         };
         match entry {
             Ok(o) => match o.validate(now) {
@@ -374,5 +384,33 @@ mod tests {
             "{}",
             errors[0].message
         );
+    }
+
+    #[test]
+    fn fields_of_other_kinds_must_be_the_kinds_fields_with_their_types() {
+        let ok = br#"{"kind":"ocean","stationId":"44029","timestamp":"2025-11-15T12:00:00Z","salinityPsu":31.5}"#;
+        let batch = parse_batch(ok).unwrap();
+        let Entry::Other(ocean) = &batch[0] else {
+            panic!("an ocean entry")
+        };
+        assert_eq!(
+            ocean.fields.get("salinityPsu"),
+            Some(&serde_json::json!(31.5))
+        );
+        assert_eq!(
+            ocean.fields.get("depthM"),
+            Some(&serde_json::Value::Null),
+            "missing fields are null, as from NDBC files"
+        );
+        for bad in [
+            &br#"{"kind":"ocean","stationId":"44029","timestamp":"2025-11-15T12:00:00Z","depthM":"deep"}"#[..],
+            br#"{"kind":"ocean","stationId":"44029","timestamp":"2025-11-15T12:00:00Z","saltiness":3}"#,
+            br#"{"kind":"spectrum","stationId":"44013","timestamp":"2025-11-15T12:00:00Z","r1":[0.5]}"#,
+        ] {
+            let Err(ApiError::Invalid(errors)) = parse_batch(bad) else {
+                panic!("{} is refused", String::from_utf8_lossy(bad))
+            };
+            assert!(errors[0].message.contains(" fields: "), "{}", errors[0].message);
+        }
     }
 }

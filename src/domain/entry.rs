@@ -253,6 +253,33 @@ impl Entry {
     }
 }
 
+/// A producer's fields of `kind` checked against the kind's payload type (SPEC §3a: the field
+/// names and their types, no other member), in the kind's order with missing fields `null`.
+/// The publish API applies it, so what it stores is what OpenAPI describes.
+pub fn checked_fields(kind: Kind, fields: Fields) -> Result<Fields, String> {
+    fn typed<T: serde::de::DeserializeOwned + serde::Serialize>(
+        value: serde_json::Value,
+    ) -> Result<Fields, String> {
+        let payload: T = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        Fields::of(&payload).map_err(|e| e.to_string())
+    }
+    let value = serde_json::Value::Object(fields.0.into_iter().collect());
+    match kind {
+        Kind::Observation => Err("an observation has typed values, not fields".into()),
+        Kind::WaveSummary => typed::<ndbc::WaveSummary>(value),
+        Kind::Spectrum => typed::<ndbc::Spectrum>(value),
+        Kind::Ocean => typed::<ndbc::Ocean>(value),
+        Kind::ContinuousWind => typed::<ndbc::ContinuousWind>(value),
+        Kind::Tsunami => typed::<ndbc::Tsunami>(value),
+        Kind::Supplemental => typed::<ndbc::Supplemental>(value),
+        Kind::SolarRadiation => typed::<ndbc::SolarRadiation>(value),
+        Kind::Rain => typed::<ndbc::Rain>(value),
+        Kind::Drift => typed::<ndbc::Drift>(value),
+        Kind::Currents => typed::<ndbc::Currents>(value),
+        Kind::Derived => typed::<ndbc::Derived>(value),
+    }
+}
+
 /// Removes and returns the member `name` of an object's members.
 pub fn take_member(
     members: &mut Vec<(String, serde_json::Value)>,

@@ -11,7 +11,7 @@ mod timestamp;
 pub use address_ranges::{AddressRanges, AddressRangesError, TrustedProxies};
 pub use entry::{
     Entry, Fields, FieldsError, Kind, KindEntry, KindSet, KindSetError, MAX_FIELDS_BYTES,
-    StoredEntry, stored_schema_name, take_member,
+    StoredEntry, checked_fields, stored_schema_name, take_member,
 };
 pub use observation::{
     MAX_AHEAD, Observation, ObservationKind, StoredObservation, VALUE_COLUMNS, VALUE_COUNT,
