@@ -83,7 +83,7 @@ impl Target {
     /// interval times 0.5 to 1.5, spread over clients and cycles by a fixed hash.
     fn churn_after(&self, index: usize, cycle: u64) -> Option<Duration> {
         let (every, mean) = self.churn?;
-        if index % every != 0 {
+        if !index.is_multiple_of(every) {
             return None;
         }
         let h = splitmix64((index as u64) << 32 ^ cycle);
