@@ -493,6 +493,59 @@ async fn with_redis_down_a_large_publish_is_acknowledged_and_streams_get_it_once
     }
 }
 
+/// Messages on the bus that are not valid observations (a foreign producer's mistakes) are
+/// skipped and counted by the server's relay: the stream goes on with the next valid message,
+/// with nothing from the bad ones, and the server stays ready.
+#[tokio::test]
+async fn invalid_bus_messages_are_skipped_and_counted_and_the_stream_goes_on() {
+    const TOKEN: &str = "invalid-token";
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}", dir.path().join("invalid.db").display());
+    let server = Server::spawn_with_token(&db, &redis.url(), Some(TOKEN)).await;
+    let mut open = server.stream(&[]).await;
+    assert_eq!(open.status, 200);
+    open.next_of("connection", WAIT).await.expect("connected");
+    let invalid = [
+        "not json",
+        r#"{"stationId":"44009"}"#,
+        r#"{"seq":"x","stationId":"44009","timestamp":"2026-01-01T00:00:00Z"}"#,
+    ];
+    for payload in invalid {
+        publish_raw(&redis, payload).await;
+    }
+    let response = server
+        .client
+        .post(server.url("/v1/observations"))
+        .bearer_auth(TOKEN)
+        .json(&batch(0..1))
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 201);
+    let (events, _) = read_observations(&mut open, 1).await;
+    assert_eq!(ids(&events), [1]);
+    // The recorder is process-wide (other tests of this binary count too): at least these.
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let counted: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("bus_invalid_messages_total "))
+        .expect("bus_invalid_messages_total")
+        .trim()
+        .parse()
+        .expect("a number");
+    assert!(counted >= invalid.len() as f64, "{counted}");
+    assert_eq!(server.get("/ready").await.0, 200);
+}
+
 /// A tiny NDBC: serves `data/realtime2/41004.txt` (the first rows of the real file) and counts
 /// the requests.
 async fn spawn_ndbc(rows: usize) -> (String, Arc<AtomicUsize>) {

@@ -449,6 +449,35 @@ async fn a_write_waits_for_a_lock_held_by_another_connection() {
     assert_eq!(second[0].seq, first[4].seq.next());
 }
 
+/// `/ready`'s check, first thing after start (no failed write to remember): a write lock held
+/// by another process longer than the busy timeout makes the store not ready, as `locked`;
+/// once the lock is gone and a write commits, it is ready again.
+#[tokio::test]
+async fn readiness_reports_a_lock_held_by_another_connection_as_locked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    let store = sqlite(&path, &[]).await;
+    assert_eq!(store.check_writable().await, Ok(()));
+    let mut other = raw(&path).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("BEGIN IMMEDIATE elsewhere");
+    // The probe waits out the busy timeout (10 s), then reports the lock.
+    assert_eq!(store.check_writable().await, Err(StoreFault::Locked));
+    sqlx::query("ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("ROLLBACK elsewhere");
+    // A failure is remembered until a real write succeeds (a probe does not clear it).
+    assert_eq!(store.check_writable().await, Err(StoreFault::Locked));
+    store
+        .insert_observations(&batch("READY1", 0, 1))
+        .await
+        .expect("a write once the lock is gone");
+    assert_eq!(store.check_writable().await, Ok(()));
+}
+
 #[tokio::test]
 async fn a_write_whose_caller_gives_up_is_rolled_back() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -685,4 +685,114 @@ mod tests {
         );
         assert!(!engine.take_abort(), "once");
     }
+
+    /// Every frame of a stream until it ends (bounded), as `(event, id)`.
+    async fn until_end(engine: &mut StreamEngine) -> Vec<(String, Option<i64>)> {
+        let mut all = Vec::new();
+        for _ in 0..100 {
+            match tokio::time::timeout(std::time::Duration::from_secs(5), engine.next_chunk())
+                .await
+                .expect("a chunk in time")
+            {
+                Some(chunk) => all.extend(frames(&chunk)),
+                None => return all,
+            }
+        }
+        panic!("the stream did not end: {all:?}");
+    }
+
+    #[tokio::test]
+    async fn a_stream_shut_down_while_replaying_ends_with_a_shutdown_event() {
+        let (_dir, store) = store().await;
+        store
+            .insert_observations(&(0..5).map(|m| obs("44009", m)).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        let hub = Arc::new(Hub::new(HubConfig::default(), Seq::new(5)));
+        let shutdown = CancellationToken::new();
+        let resume = Resume {
+            after: Some(Seq::ZERO),
+            since: None,
+        };
+        let mut engine = StreamEngine::open(store, hub, &resume, None, 1000, shutdown.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            next(&mut engine).await,
+            [("retry".into(), None), ("connection".into(), Some(0))]
+        );
+        shutdown.cancel();
+        // The replay may or may not have read its page before it saw the shutdown; either way
+        // the stream's last event is `shutdown`, and nothing follows it.
+        let rest = until_end(&mut engine).await;
+        assert_eq!(
+            rest.last().map(|(e, _)| e.as_str()),
+            Some("shutdown"),
+            "{rest:?}"
+        );
+        assert_eq!(rest.iter().filter(|(e, _)| e == "shutdown").count(), 1);
+        assert!(
+            rest.iter()
+                .all(|(e, _)| e == "observation" || e == "shutdown")
+        );
+        assert!(!engine.take_abort(), "a shutdown is a clean end");
+    }
+
+    #[tokio::test]
+    async fn a_backlog_overflow_during_the_replay_is_caught_up_with_no_gap_or_duplicate() {
+        let (_dir, store) = store().await;
+        let hub = Arc::new(Hub::new(
+            HubConfig {
+                backlog: 4,
+                ..HubConfig::default()
+            },
+            Seq::ZERO,
+        ));
+        let resume = Resume {
+            after: Some(Seq::ZERO),
+            since: None,
+        };
+        let mut engine = StreamEngine::open(
+            store.clone(),
+            hub.clone(),
+            &resume,
+            None,
+            1000,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        // Before the stream has sent anything, 12 events are stored and broadcast: three times
+        // its 4-frame backlog.
+        let batch: Vec<Observation> = (0..12).map(|m| obs("44009", m)).collect();
+        for s in store.insert_observations(&batch).await.unwrap() {
+            hub.broadcast(Frame::observation(Some(s.seq), &s.observation));
+        }
+        assert_eq!(
+            next(&mut engine).await,
+            [("retry".into(), None), ("connection".into(), Some(0))]
+        );
+        let mut seqs: Vec<i64> = next(&mut engine)
+            .await
+            .into_iter()
+            .map(|(event, id)| {
+                assert_eq!(event, "observation");
+                id.unwrap()
+            })
+            .collect();
+        let later = store
+            .insert_observations(&[obs("44009", 20)])
+            .await
+            .unwrap();
+        hub.broadcast(Frame::observation(
+            Some(later[0].seq),
+            &later[0].observation,
+        ));
+        for (event, id) in next(&mut engine).await {
+            assert_eq!(event, "observation");
+            seqs.push(id.unwrap());
+        }
+        assert_eq!(seqs, (1..=13).collect::<Vec<_>>());
+        assert!(!engine.take_abort());
+    }
 }

@@ -577,4 +577,37 @@ mod tests {
         assert_eq!(synchronous, 2, "synchronous is not FULL");
         assert_eq!(journal, "wal");
     }
+
+    #[tokio::test]
+    async fn a_plain_path_names_a_sqlite_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("plain.db");
+        let store = SqliteStore::connect(&path.display().to_string())
+            .await
+            .expect("connect by path");
+        store.migrate().await.expect("migrate");
+        assert!(path.is_file());
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_a_database_fails_to_open_with_one_line_naming_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("garbage.db");
+        std::fs::write(&path, vec![0x5a; 8192]).expect("write garbage");
+        let error = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect_err("a file of garbage is not a database");
+        let StoreError::Open(message) = error else {
+            panic!("not an open error: {error:?}");
+        };
+        assert!(
+            message.starts_with(&format!(
+                "cannot open the SQLite database {}:",
+                path.display()
+            )),
+            "{message}"
+        );
+        assert!(message.contains("not a database"), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+    }
 }

@@ -61,6 +61,21 @@ pub struct Args {
     /// `Last-Event-ID` once it has one).
     #[arg(long, default_value_t = 3)]
     pub reconnects: u32,
+    /// Every Nth client (0: none) closes its stream by itself at intervals around
+    /// `--churn-secs` (0.5× to 1.5×) and reopens it at once with `Last-Event-ID`, as a browser
+    /// tab that reloads. These planned reconnections do not count against `--reconnects`.
+    #[arg(long, default_value_t = 0)]
+    pub churn_every: usize,
+    /// Mean seconds between a churning client's reconnections.
+    #[arg(long, default_value_t = 60.0)]
+    pub churn_secs: f64,
+    /// Every Nth client (0: none) is a slow reader: it pauses `--slow-pause-ms` after each
+    /// read of at most 4 KiB, so events wait in the socket buffers between its reads.
+    #[arg(long, default_value_t = 0)]
+    pub slow_every: usize,
+    /// A slow reader's pause after each read, ms.
+    #[arg(long, default_value_t = 1000)]
+    pub slow_pause_ms: u64,
     /// Publish URL (HTTP POST); with `--redis`, ignored.
     #[arg(long, default_value = "http://127.0.0.1:8080/v1/observations")]
     pub publish_url: String,

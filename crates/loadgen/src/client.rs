@@ -42,6 +42,10 @@ pub struct Target {
     pub connect_timeout: Duration,
     /// Times a stream that ends is reopened.
     pub reconnects: u32,
+    /// Every Nth client closes and reopens its stream around this interval.
+    pub churn: Option<(usize, Duration)>,
+    /// Every Nth client pauses this long after each read.
+    pub slow: Option<(usize, Duration)>,
 }
 
 impl Target {
@@ -70,8 +74,36 @@ impl Target {
             sources,
             connect_timeout,
             reconnects,
+            churn: None,
+            slow: None,
         }
     }
+
+    /// How long client `index` keeps its stream open the `cycle`th time, if it churns: the mean
+    /// interval times 0.5 to 1.5, spread over clients and cycles by a fixed hash.
+    fn churn_after(&self, index: usize, cycle: u64) -> Option<Duration> {
+        let (every, mean) = self.churn?;
+        if !index.is_multiple_of(every) {
+            return None;
+        }
+        let h = splitmix64((index as u64) << 32 ^ cycle);
+        let fraction = (h >> 11) as f64 / (1u64 << 53) as f64;
+        Some(mean.mul_f64(0.5 + fraction))
+    }
+
+    /// The pause after each read of client `index`, if it is a slow reader.
+    fn slow_pause(&self, index: usize) -> Option<Duration> {
+        let (every, pause) = self.slow?;
+        (index % every == every / 2).then_some(pause)
+    }
+}
+
+/// A fixed 64-bit mix (SplitMix64's finaliser): spreads nearby inputs over the whole range.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Counters every client updates.
@@ -89,6 +121,8 @@ pub struct Shared {
     pub last_delivery_us: AtomicU64,
     /// Streams that ended before the run did.
     pub disconnects: AtomicUsize,
+    /// Streams the clients closed themselves and reopened (`--churn-every`).
+    pub churns: AtomicU64,
     /// Whether clients copy their latest SSE id into `last_id`.
     pub track_ids: bool,
     /// The latest SSE id seen by any client (used by resume mode's probe).
@@ -109,6 +143,8 @@ impl Shared {
 enum End {
     Stopped,
     Closed,
+    /// The client closed the stream itself, to reopen it with `Last-Event-ID`.
+    Churned,
 }
 
 /// Runs client `index` until `stop` turns true; returns its tally.
@@ -123,13 +159,19 @@ pub async fn run(
     let source = target.sources[index % target.sources.len()];
     let mut last_id = resume_from;
     let mut connected = false;
-    for attempt in 0..=target.reconnects {
+    let (mut attempt, mut cycle) = (0u32, 0u64);
+    let mut retry = false;
+    loop {
         if *stop.borrow() {
             break;
         }
-        if attempt > 0 {
+        if retry {
             // A stream that ended is reopened with Last-Event-ID; a refused first connection
             // is tried again, as an EventSource would.
+            attempt += 1;
+            if attempt > target.reconnects {
+                break;
+            }
             tally.reconnects += 1;
             if connected {
                 shared.disconnects.fetch_add(1, Ordering::Relaxed);
@@ -139,12 +181,15 @@ pub async fn run(
                 () = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
         }
+        let churn_at = target
+            .churn_after(index, cycle)
+            .map(|d| tokio::time::Instant::now() + d);
         let mut decoder = Decoder::default();
         let result = stream(
             target,
             shared,
             source,
-            &mut stop,
+            (&mut stop, churn_at, target.slow_pause(index)),
             &mut tally,
             &mut decoder,
             &mut connected,
@@ -154,8 +199,14 @@ pub async fn run(
         if let Some(id) = decoder_last_id(&decoder) {
             last_id = Some(id);
         }
+        retry = true;
         match result {
             Ok(End::Stopped) => return tally,
+            Ok(End::Churned) => {
+                cycle += 1;
+                retry = false;
+                shared.churns.fetch_add(1, Ordering::Relaxed);
+            }
             Ok(End::Closed) => {}
             Err(e) => {
                 if !connected {
@@ -182,7 +233,11 @@ async fn stream(
     target: &Target,
     shared: &Shared,
     source: IpAddr,
-    stop: &mut watch::Receiver<bool>,
+    (stop, churn_at, pause): (
+        &mut watch::Receiver<bool>,
+        Option<tokio::time::Instant>,
+        Option<Duration>,
+    ),
     tally: &mut Tally,
     decoder: &mut Decoder,
     connected: &mut bool,
@@ -228,6 +283,9 @@ async fn stream(
         let read = tokio::select! {
             _ = stop.changed() => return Ok(End::Stopped),
             () = tokio::time::sleep_until(deadline), if !got_body => bail!("no data within the connect timeout"),
+            () = tokio::time::sleep_until(churn_at.unwrap_or(deadline)), if churn_at.is_some() => {
+                return Ok(End::Churned);
+            }
             r = tcp.read(&mut buf) => r.context("read")?,
         };
         if read == 0 {
@@ -291,6 +349,12 @@ async fn stream(
         if !open {
             return Ok(End::Closed);
         }
+        if let Some(pause) = pause {
+            tokio::select! {
+                _ = stop.changed() => return Ok(End::Stopped),
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
     }
 }
 
@@ -307,5 +371,64 @@ fn on_event(e: Event<'_>, target: &Target, tally: &mut Tally, now: u64, latencie
     tally.see(seq);
     if let Some(ts) = target.ts.last_number(&e) {
         latencies.push(now.saturating_sub(ts));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        let url = Url::parse("http://127.0.0.1:8080/v1/observations/stream")
+            .unwrap_or_else(|e| panic!("{e}"));
+        Target::new(
+            url,
+            None,
+            &[],
+            Key::parse("stationId"),
+            Key::parse("stationId"),
+            vec![IpAddr::from([127, 0, 0, 2])],
+            Duration::from_secs(1),
+            3,
+        )
+    }
+
+    #[test]
+    fn only_every_nth_client_churns_within_half_to_one_and_a_half_times_the_mean() {
+        let mut t = target();
+        assert_eq!(t.churn_after(0, 0), None);
+        t.churn = Some((10, Duration::from_secs(100)));
+        let mut distinct = std::collections::BTreeSet::new();
+        for index in 0..1000 {
+            for cycle in 0..5 {
+                let d = t.churn_after(index, cycle);
+                if index % 10 != 0 {
+                    assert_eq!(d, None);
+                    continue;
+                }
+                let d = d.unwrap_or_default();
+                assert!(
+                    d >= Duration::from_secs(50) && d < Duration::from_secs(150),
+                    "{d:?}"
+                );
+                distinct.insert(d.as_millis());
+            }
+        }
+        assert!(
+            distinct.len() > 400,
+            "spread: {} distinct intervals",
+            distinct.len()
+        );
+    }
+
+    #[test]
+    fn slow_readers_are_not_the_churning_clients() {
+        let mut t = target();
+        t.churn = Some((10, Duration::from_secs(100)));
+        t.slow = Some((10, Duration::from_millis(500)));
+        for index in 0..100 {
+            assert!(!(t.churn_after(index, 0).is_some() && t.slow_pause(index).is_some()));
+        }
+        assert_eq!((0..100).filter(|&i| t.slow_pause(i).is_some()).count(), 10);
     }
 }

@@ -49,6 +49,9 @@ pub struct Report {
     pub clients_with_loss: usize,
     /// Streams the server ended during the run (each reconnected with `Last-Event-ID`).
     pub disconnects: usize,
+    /// Streams the clients closed themselves and reopened with `Last-Event-ID` (`--churn-every`).
+    #[serde(default)]
+    pub churns: u64,
     /// Server RSS before any client connected, KiB.
     pub rss_before_kib: Option<u64>,
     /// Server RSS with every client connected and idle, KiB.
@@ -133,6 +136,7 @@ impl Report {
                     "clients with loss / server disconnects",
                     format!("{} / {}", self.clients_with_loss, self.disconnects),
                 ),
+                ("client reconnections (churn)", self.churns.to_string()),
                 ("server RSS peak KiB", opt(self.rss_peak_kib)),
                 (
                     "server CPU s (µs/delivery)",
@@ -163,6 +167,9 @@ impl Report {
                     format!("{} / {}", self.duplicates, self.out_of_order),
                 ),
             ]);
+        }
+        if self.mode == "idle" {
+            rows.push(("server disconnects", self.disconnects.to_string()));
         }
         rows.extend([
             (

@@ -45,7 +45,7 @@ fn target(args: &Args) -> anyhow::Result<Arc<Target>> {
             .collect()
     };
     let tls = tls(args)?;
-    Ok(Arc::new(Target::new(
+    let mut target = Target::new(
         url,
         tls,
         &args.headers,
@@ -54,7 +54,15 @@ fn target(args: &Args) -> anyhow::Result<Arc<Target>> {
         sources,
         secs(args.connect_timeout_secs),
         args.reconnects,
-    )))
+    );
+    target.churn = (args.churn_every > 0).then(|| (args.churn_every, secs(args.churn_secs)));
+    target.slow = (args.slow_every > 0).then(|| {
+        (
+            args.slow_every,
+            Duration::from_millis(args.slow_pause_ms.min(60_000)),
+        )
+    });
+    Ok(Arc::new(target))
 }
 
 /// The TLS client configuration, when `--tls-ca` is given.
@@ -252,6 +260,7 @@ async fn live(args: &Args) -> anyhow::Result<Report> {
         report.out_of_order += t.out_of_order;
     }
     report.disconnects = shared.disconnects.load(Ordering::Relaxed);
+    report.churns = shared.churns.load(Ordering::Relaxed);
     report.rss_before_kib = rss_before;
     report.rss_connected_kib = rss_connected;
     report.rss_peak_kib = Some(peak.load(Ordering::Relaxed)).filter(|&p| p > 0);
@@ -301,6 +310,7 @@ async fn idle(args: &Args) -> anyhow::Result<Report> {
     }
     let _ = close_clients(clients).await;
     let mut report = base_report(args, &shared);
+    report.disconnects = shared.disconnects.load(Ordering::Relaxed);
     let hists = stats::merged();
     report.connect_ms = Pcts::of(&hists.connect, 1000.0);
     if args.child {

@@ -18,15 +18,19 @@ pub struct Decoder {
     /// A line not yet terminated.
     partial: Vec<u8>,
     id: Vec<u8>,
+    /// The id as of the last dispatch (a blank line): what a reconnection sends as
+    /// `Last-Event-ID`, so that a stream cut between an `id:` line and its blank line resumes
+    /// before that event, not after it.
+    dispatched_id: Vec<u8>,
     kind: Vec<u8>,
     data: Vec<u8>,
     has_data: bool,
 }
 
 impl Decoder {
-    /// The current last event id (empty when none was seen).
+    /// The last event id as of the last complete event (empty when none was seen).
     pub fn last_id(&self) -> &[u8] {
-        &self.id
+        &self.dispatched_id
     }
 
     /// Feeds bytes; calls `on_event` for every complete event.
@@ -49,6 +53,7 @@ impl Decoder {
     fn line(&mut self, line: &[u8], on_event: &mut impl FnMut(Event<'_>)) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
+            self.dispatched_id.clone_from(&self.id);
             if self.has_data || !self.kind.is_empty() {
                 on_event(Event {
                     id: &self.id,
@@ -210,6 +215,16 @@ mod tests {
                 "split at {split}"
             );
         }
+    }
+
+    #[test]
+    fn the_id_to_resume_from_is_that_of_the_last_complete_event() {
+        let mut d = Decoder::default();
+        d.feed(b"id: 7\ndata: a\n\nid: 8\ndata: b\n", &mut |_| {});
+        // Cut here, event 8 is not complete: a reconnection must ask for what follows 7.
+        assert_eq!(d.last_id(), b"7");
+        d.feed(b"\n", &mut |_| {});
+        assert_eq!(d.last_id(), b"8");
     }
 
     #[test]
