@@ -263,8 +263,16 @@ pub fn checked_fields(kind: Kind, fields: Fields) -> Result<Fields, String> {
         let payload: T = serde_json::from_value(value).map_err(|e| e.to_string())?;
         Fields::of(&payload).map_err(|e| e.to_string())
     }
-    let value = serde_json::Value::Object(fields.0.into_iter().collect());
-    match kind {
+    // A name the kind does not have would be dropped by the typed read: refuse it instead.
+    let checked = |kind_fields: Result<Fields, String>| {
+        let kind_fields = kind_fields?;
+        match fields.0.iter().find(|(k, _)| kind_fields.get(k).is_none()) {
+            Some((name, _)) => Err(format!("unknown field `{name}`")),
+            None => Ok(kind_fields),
+        }
+    };
+    let value = serde_json::Value::Object(fields.0.iter().cloned().collect());
+    checked(match kind {
         Kind::Observation => Err("an observation has typed values, not fields".into()),
         Kind::WaveSummary => typed::<ndbc::WaveSummary>(value),
         Kind::Spectrum => typed::<ndbc::Spectrum>(value),
@@ -277,7 +285,7 @@ pub fn checked_fields(kind: Kind, fields: Fields) -> Result<Fields, String> {
         Kind::Drift => typed::<ndbc::Drift>(value),
         Kind::Currents => typed::<ndbc::Currents>(value),
         Kind::Derived => typed::<ndbc::Derived>(value),
-    }
+    })
 }
 
 /// Removes and returns the member `name` of an object's members.

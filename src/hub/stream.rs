@@ -714,9 +714,17 @@ mod tests {
             after: Some(Seq::ZERO),
             since: None,
         };
-        let mut engine = StreamEngine::open(store, hub, &resume, None, 1000, shutdown.clone())
-            .await
-            .unwrap();
+        let mut engine = StreamEngine::open(
+            store,
+            hub,
+            &resume,
+            None,
+            KindSet::OBSERVATION,
+            1000,
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             next(&mut engine).await,
             [("retry".into(), None), ("connection".into(), Some(0))]
@@ -757,6 +765,7 @@ mod tests {
             hub.clone(),
             &resume,
             None,
+            KindSet::OBSERVATION,
             1000,
             CancellationToken::new(),
         )

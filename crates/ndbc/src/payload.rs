@@ -68,7 +68,6 @@ impl Payload {
 
 /// Detailed wave summary (`.spec`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WaveSummary {
@@ -96,7 +95,6 @@ pub struct WaveSummary {
 
 /// Oceanographic data (`.ocean`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Ocean {
@@ -124,7 +122,6 @@ pub struct Ocean {
 
 /// Continuous winds (`.cwind`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ContinuousWind {
@@ -142,7 +139,6 @@ pub struct ContinuousWind {
 
 /// DART tsunameter water-column height (`.dart`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Tsunami {
@@ -154,7 +150,6 @@ pub struct Tsunami {
 
 /// Supplemental measurements (`.supl`): the hour's lowest pressure and highest wind.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Supplemental {
@@ -172,7 +167,6 @@ pub struct Supplemental {
 
 /// Solar radiation (`.srad`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SolarRadiation {
@@ -186,7 +180,6 @@ pub struct SolarRadiation {
 
 /// Hourly rain (`.rain`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Rain {
@@ -196,7 +189,6 @@ pub struct Rain {
 
 /// Drifting-buoy meteorological data (`.drift`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Drift {
@@ -222,7 +214,6 @@ pub struct Drift {
 
 /// ADCP currents (`.adcp`): one bin per depth, as many as the row has.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Currents {
@@ -232,7 +223,6 @@ pub struct Currents {
 
 /// One ADCP depth bin (`DEPnn DIRnn SPDnn`).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CurrentBin {
@@ -246,7 +236,6 @@ pub struct CurrentBin {
 
 /// Derived meteorological values (`.dmv`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Derived {

@@ -11,7 +11,6 @@ use crate::payload::{Entry, Payload};
 /// A wave spectrum: frequencies and the arrays aligned on them (an array absent because its
 /// file was not joined is `None`; a missing value in an array is `None`).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Spectrum {
