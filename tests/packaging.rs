@@ -90,6 +90,7 @@ fn cargo_package_builds_each_publishable_crate_from_its_package() {
     // about a minute, not a cold build. Cargo gives the packaged crates the same artifact names
     // as the workspace's, so the next build of the workspace recompiles `buoycast` and `ndbc`
     // (the sources are the same files).
+    forget_extracted_overlays();
     let out = Command::new(env!("CARGO"))
         .args([
             "package",
@@ -146,5 +147,36 @@ fn cargo_package_builds_each_publishable_crate_from_its_package() {
                 || line.contains("node_modules")),
             "{line} should not be packaged"
         );
+    }
+}
+
+/// Removes cargo's extracted copies of earlier packages of this workspace's crates. The local
+/// overlay registry of `cargo package` is extracted under `$CARGO_HOME/registry/src/-<hash of
+/// its path>/`, and cargo does not extract a package again where a copy of the same version
+/// already is: a checkout at a path packaged before (a CI clone at the same place) would verify
+/// against the sources of that earlier package. Only overlay directories (their names start
+/// with `-`) are touched; cargo extracts the current package again.
+fn forget_extracted_overlays() {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))
+        .expect("CARGO_HOME or HOME");
+    let Ok(registries) = std::fs::read_dir(home.join("registry/src")) else {
+        return;
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(copies) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for copy in copies.flatten() {
+            let name = copy.file_name().to_string_lossy().into_owned();
+            if name.starts_with("ndbc-") || name.starts_with("buoycast-") {
+                std::fs::remove_dir_all(copy.path())
+                    .unwrap_or_else(|e| panic!("removing {}: {e}", copy.path().display()));
+            }
+        }
     }
 }
