@@ -530,6 +530,26 @@ mod tests {
             .collect()
     }
 
+    /// A stream of observations of every station after `resume`, replaying at most 1,000.
+    async fn open(
+        store: Arc<dyn Store>,
+        hub: Arc<Hub>,
+        resume: &Resume,
+        shutdown: CancellationToken,
+    ) -> StreamEngine {
+        StreamEngine::open(
+            store,
+            hub,
+            resume,
+            None,
+            KindSet::OBSERVATION,
+            1000,
+            shutdown,
+        )
+        .await
+        .unwrap()
+    }
+
     async fn next(engine: &mut StreamEngine) -> Vec<(String, Option<i64>)> {
         let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), engine.next_chunk())
             .await
@@ -550,17 +570,13 @@ mod tests {
             after: Some(Seq::new(2)),
             since: None,
         };
-        let mut engine = StreamEngine::open(
+        let mut engine = open(
             store.clone(),
             hub.clone(),
             &resume,
-            None,
-            KindSet::OBSERVATION,
-            1000,
             CancellationToken::new(),
         )
-        .await
-        .unwrap();
+        .await;
         assert_eq!(
             next(&mut engine).await,
             [("retry".into(), None), ("connection".into(), Some(2))]
@@ -593,17 +609,7 @@ mod tests {
             after: Some(Seq::new(900)),
             since: None,
         };
-        let mut engine = StreamEngine::open(
-            store,
-            hub,
-            &resume,
-            None,
-            KindSet::OBSERVATION,
-            1000,
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+        let mut engine = open(store, hub, &resume, CancellationToken::new()).await;
         // The connection keeps the id the client sent; the reset says where the stream goes on.
         assert_eq!(
             next(&mut engine).await,
@@ -629,17 +635,13 @@ mod tests {
             after: None,
             since: None,
         };
-        let mut engine = StreamEngine::open(
+        let mut engine = open(
             store.clone(),
             hub.clone(),
             &resume,
-            None,
-            KindSet::OBSERVATION,
-            1000,
             CancellationToken::new(),
         )
-        .await
-        .unwrap();
+        .await;
         assert_eq!(
             next(&mut engine).await,
             [("retry".into(), None), ("connection".into(), Some(0))]
@@ -714,17 +716,7 @@ mod tests {
             after: Some(Seq::ZERO),
             since: None,
         };
-        let mut engine = StreamEngine::open(
-            store,
-            hub,
-            &resume,
-            None,
-            KindSet::OBSERVATION,
-            1000,
-            shutdown.clone(),
-        )
-        .await
-        .unwrap();
+        let mut engine = open(store, hub, &resume, shutdown.clone()).await;
         assert_eq!(
             next(&mut engine).await,
             [("retry".into(), None), ("connection".into(), Some(0))]
@@ -760,17 +752,13 @@ mod tests {
             after: Some(Seq::ZERO),
             since: None,
         };
-        let mut engine = StreamEngine::open(
+        let mut engine = open(
             store.clone(),
             hub.clone(),
             &resume,
-            None,
-            KindSet::OBSERVATION,
-            1000,
             CancellationToken::new(),
         )
-        .await
-        .unwrap();
+        .await;
         // Before the stream has sent anything, 12 events are stored and broadcast: three times
         // its 4-frame backlog.
         let batch: Vec<Observation> = (0..12).map(|m| obs("44009", m)).collect();
