@@ -3,7 +3,10 @@
 //! every other kind names itself in `kind`, and its other members are its fields.
 
 use crate::domain::take_member as take;
-use crate::domain::{Entry, Fields, Observation, Seq, StoredEntry, StoredObservation, Violation};
+
+use crate::domain::{
+    Entry, Fields, Observation, Seq, StoredEntry, StoredObservation, Violation, WithSeq,
+};
 
 /// One message: an entry, with its seq when it was stored first.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,11 +60,7 @@ impl BusMessage {
 impl serde::Serialize for BusMessage {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match (&self.entry, self.seq) {
-            (entry, Some(seq)) => StoredEntry {
-                seq,
-                entry: entry.clone(),
-            }
-            .serialize(serializer),
+            (entry, Some(seq)) => WithSeq { seq, entry }.serialize(serializer),
             (entry, None) => entry.serialize(serializer),
         }
     }

@@ -134,20 +134,13 @@ impl<'de> serde::Deserialize<'de> for Fields {
 impl serde::Serialize for KindEntry {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.fields.0.len() + 3))?;
-        self.serialize_members(&mut map)?;
-        map.end()
-    }
-}
-
-impl KindEntry {
-    fn serialize_members<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
         map.serialize_entry("kind", self.kind.name())?;
         map.serialize_entry("stationId", &self.station_id)?;
         map.serialize_entry("timestamp", &format_timestamp(self.timestamp))?;
         for (k, v) in &self.fields.0 {
             map.serialize_entry(k, v)?;
         }
-        Ok(())
+        map.end()
     }
 }
 
@@ -336,20 +329,23 @@ impl From<StoredObservation> for StoredEntry {
 
 impl serde::Serialize for StoredEntry {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match &self.entry {
-            Entry::Observation(observation) => StoredObservation {
-                seq: self.seq,
-                observation: observation.clone(),
-            }
-            .serialize(serializer),
-            Entry::Other(e) => {
-                let mut map = serializer.serialize_map(Some(e.fields.0.len() + 4))?;
-                map.serialize_entry("seq", &self.seq)?;
-                e.serialize_members(&mut map)?;
-                map.end()
-            }
+        WithSeq {
+            seq: self.seq,
+            entry: &self.entry,
         }
+        .serialize(serializer)
     }
+}
+
+/// An entry with its seq in front (`{"seq":…,"kind":…,…}`), without copying the entry: what
+/// [`StoredEntry`] and a stored bus message serialise as.
+#[derive(serde::Serialize)]
+pub(crate) struct WithSeq<'a> {
+    /// Position in the log.
+    pub seq: Seq,
+    /// The entry, its members after `seq`.
+    #[serde(flatten)]
+    pub entry: &'a Entry,
 }
 
 /// Which kinds a stream or a read wants: by default only `observation` (SPEC §3a).

@@ -9,6 +9,7 @@ mod station_id;
 mod timestamp;
 
 pub use address_ranges::{AddressRanges, AddressRangesError, TrustedProxies};
+pub(crate) use entry::WithSeq;
 pub use entry::{
     Entry, Fields, FieldsError, Kind, KindEntry, KindSet, KindSetError, MAX_FIELDS_BYTES,
     StoredEntry, checked_fields, stored_schema_name, take_member,

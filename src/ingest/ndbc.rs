@@ -339,12 +339,10 @@ impl NdbcSource {
         let parts: Vec<::ndbc::Entry> = {
             let mut stations = self.lock_stations();
             let files = stations.entry(station.clone()).or_default();
-            let previous = files.spectral.insert(product, parsed.records);
-            let parts = files.spectral.values().flatten().cloned().collect();
-            // Put back what was there if storing fails below? The next poll refetches the file
-            // in full (its validators are kept only after the store), which sets it again.
-            drop(previous);
-            parts
+            // Kept even if storing fails below: the next poll fetches the file in full again
+            // (its validators are kept only after the store) and sets it again.
+            files.spectral.insert(product, parsed.records);
+            files.spectral.values().flatten().cloned().collect()
         };
         let mut rows = read_spectra(station, parts, chrono::Utc::now());
         rows.skipped = skipped;
