@@ -309,3 +309,26 @@ async fn producers_publish_other_kinds() {
     assert_eq!(rain.json()["accumulationMm"], 0.5);
     assert_eq!(rain.id, Some(2));
 }
+
+/// An entry of another kind that was stored but whose publish never arrived (a lost bus
+/// message) still reaches the streams that asked for its kind: the relay repairs gaps of every
+/// kind from the store, not only observations.
+#[tokio::test]
+async fn a_lost_publish_of_another_kind_is_repaired_from_the_store() {
+    let app = spawn_app().await;
+    let mut stream = app.stream("/v1/observations/stream?kinds=*", &[]).await;
+    stream
+        .next_of("connection", WAIT)
+        .await
+        .expect("connection");
+    // Stored, never published.
+    app.store
+        .insert_entries(&mixed(0)[1..2])
+        .await
+        .expect("stored");
+    let repaired = stream
+        .next_of("spectrum", Duration::from_secs(15))
+        .await
+        .expect("repaired from the store");
+    assert_eq!(repaired.id, Some(1));
+}
