@@ -130,6 +130,10 @@ fn describe() {
         "publish_observations_total",
         "Observations received by the publish API, by result."
     );
+    describe_gauge!(
+        "tokio_alive_tasks",
+        "Tasks alive in the server's runtime (about one per open stream), read at scrape time."
+    );
     describe_counter!(
         "http_requests_total",
         "HTTP requests, by method, route and status."
@@ -154,6 +158,10 @@ pub fn render() -> String {
         return String::new();
     };
     process_collector().collect();
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let tasks = runtime.metrics().num_alive_tasks();
+        metrics::gauge!("tokio_alive_tasks").set(tasks as f64);
+    }
     handle.render()
 }
 

@@ -112,6 +112,33 @@ async fn metrics_count_streams_events_and_requests() {
         Some(1.0)
     );
     assert_eq!(sample(&text, "bus_messages_received_total"), Some(5.0));
+
+    // The runtime's task gauge counts the streams' tasks: it falls when they end.
+    let tasks_open = sample(&text, "tokio_alive_tasks").expect("tokio_alive_tasks");
+    drop(streams);
+    eventually(wait, "the streams to close", || app.hub_streams() == 0).await;
+    let scrape = || async {
+        let text = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("text");
+        sample(&text, "tokio_alive_tasks").expect("tokio_alive_tasks")
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut tasks_closed = scrape().await;
+    while tasks_closed > tasks_open - 2.0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tasks_closed = scrape().await;
+    }
+    assert!(
+        tasks_closed <= tasks_open - 2.0,
+        "tasks with 2 streams open: {tasks_open}, after they closed: {tasks_closed}"
+    );
 }
 
 /// The values of one label in the series of the `http_*` metrics.

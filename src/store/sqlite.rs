@@ -84,6 +84,19 @@ static LATEST: LazyLock<String> = LazyLock::new(|| {
 /// How long a write waits for a lock held by another connection or process.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Read connections in the pool (resume replays, REST reads, readiness).
+const READERS: u32 = 4;
+
+/// Page cache of the writer connection, in KiB (SQLite's `cache_size` takes a negative number
+/// as KiB). SQLite's default is 2,000 KiB per connection; a fixed, smaller cache bounds the
+/// store's memory at 512 + 4 × 256 KiB and lets it fill within minutes rather than the hour
+/// it took at a few events per second (docs/BENCHMARKS.md, "Soak"). Pages it drops are read
+/// back from the operating system's file cache.
+const WRITER_CACHE_KIB: &str = "-512";
+
+/// Page cache of each read connection, in KiB. Reads are mostly of the newest rows.
+const READER_CACHE_KIB: &str = "-256";
+
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -161,12 +174,18 @@ impl SqliteStore {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("cache_size", WRITER_CACHE_KIB);
         // Open the writer once now, so that a bad path or an unwritable file fails at start-up.
         let first = options.connect().await?;
         let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.clone().read_only(true))
+            .max_connections(READERS)
+            .connect_with(
+                options
+                    .clone()
+                    .read_only(true)
+                    .pragma("cache_size", READER_CACHE_KIB),
+            )
             .await?;
         let writer = Writer {
             options,
@@ -576,6 +595,42 @@ mod tests {
             .expect("pragmas");
         assert_eq!(synchronous, 2, "synchronous is not FULL");
         assert_eq!(journal, "wal");
+    }
+
+    /// Every connection's page cache has the fixed size the memory bound counts on, after a
+    /// reconnect too (the writer reopens from the same options after a failed write).
+    #[tokio::test]
+    async fn page_caches_have_a_fixed_size() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("c.db").display());
+        let store = SqliteStore::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let check = store.clone();
+        let writer_cache: i64 = store
+            .on_writer_thread(async move {
+                let mut writer = check.writer().await?;
+                let read = sqlx::query_scalar("PRAGMA cache_size")
+                    .fetch_one(&mut writer.connection)
+                    .await
+                    .map_err(StoreError::from);
+                writer.finish(read).await
+            })
+            .await
+            .expect("writer cache_size");
+        assert_eq!(writer_cache.to_string(), WRITER_CACHE_KIB);
+        let mut reopened = store.writer.options.connect().await.expect("reopen");
+        let again: i64 = sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(&mut reopened)
+            .await
+            .expect("reopened cache_size");
+        assert_eq!(again.to_string(), WRITER_CACHE_KIB);
+        for _ in 0..READERS {
+            let reader_cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
+                .fetch_one(&store.reader)
+                .await
+                .expect("reader cache_size");
+            assert_eq!(reader_cache.to_string(), READER_CACHE_KIB);
+        }
     }
 
     #[tokio::test]
