@@ -178,7 +178,11 @@ impl SqliteStore {
             .pragma("cache_size", WRITER_CACHE_KIB);
         // Open the writer once now, so that a bad path or an unwritable file fails at start-up.
         let first = options.connect().await?;
+        // Every read connection is opened now and kept: the store's descriptors, threads and
+        // memory are fixed from the start (the front door's descriptor reserve counts on it),
+        // not a number that grows with the first reads.
         let reader = SqlitePoolOptions::new()
+            .min_connections(READERS)
             .max_connections(READERS)
             .connect_with(
                 options
@@ -624,6 +628,11 @@ mod tests {
             .await
             .expect("reopened cache_size");
         assert_eq!(again.to_string(), WRITER_CACHE_KIB);
+        assert_eq!(
+            store.reader.size(),
+            READERS,
+            "read connections open from the start"
+        );
         for _ in 0..READERS {
             let reader_cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
                 .fetch_one(&store.reader)
