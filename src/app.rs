@@ -414,6 +414,7 @@ impl Application {
                 let accept = tokio::spawn(server::serve(
                     listener,
                     router,
+                    state.hub.clone(),
                     door,
                     tasks.clone(),
                     cancel.clone(),

@@ -117,6 +117,7 @@ scenario() { # NAME SERVER
     case $name in
         live-1k-20) start_server "$s"; loadgen "$s" "$name" --clients 1000 --rate 20 --duration-secs 30 ;;
         live-1k-100) start_server "$s"; loadgen "$s" "$name" --clients 1000 --rate 100 --duration-secs 30 ;;
+        live-10k-5) start_server "$s"; loadgen "$s" "$name" --clients 10000 --rate 5 --duration-secs 30 ;;
         live-10k-10) start_server "$s"; loadgen "$s" "$name" --clients 10000 --rate 10 --duration-secs 30 ;;
         live-10k-100) start_server "$s"; loadgen "$s" "$name" --clients 10000 --rate 100 --duration-secs 30 ;;
         idle-10k) start_server "$s"; loadgen "$s" "$name" --mode idle --clients 10000 --connect-rate 5000 --hold-secs 3 ;;
@@ -144,7 +145,7 @@ scenario() { # NAME SERVER
     stop_server
 }
 
-scenarios=${*:-"live-1k-20 live-1k-100 live-10k-10 live-10k-100 connect-1000 resume-10k idle-10k idle-50k idle-100k"}
+scenarios=${*:-"live-1k-20 live-1k-100 live-10k-5 live-10k-10 live-10k-100 connect-1000 resume-10k idle-10k idle-50k idle-100k"}
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "nproc: $(nproc)"

@@ -16,7 +16,7 @@ use super::query::{EventId, Kinds, RawQuery, Stations, Time};
 use super::raw_chunks::RawChunks;
 use super::{ApiError, AppState};
 use crate::domain::{KindSet, Seq, StationFilter};
-use crate::hub::stream::{Resume, StreamEngine};
+use crate::hub::stream::{LiveStream, Resume, StreamEngine};
 
 /// The stream's `GET` with its description; `HEAD` and `OPTIONS` answer at the same path.
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -316,20 +316,9 @@ async fn open_stream(
         state.shutdown.clone(),
     )
     .await?;
-    // The guard (the stream's place under the limits) lives as long as the body.
-    let body = futures_util::stream::unfold((engine, guard), |(mut engine, guard)| async move {
-        match engine.next_chunk().await {
-            Some(chunk) => Some((Ok(chunk), (engine, guard))),
-            // A slow client's connection is aborted rather than ended cleanly, so that what is
-            // buffered for it is dropped at once instead of trickling out first.
-            None if engine.take_abort() => Some((
-                Err(std::io::Error::other("client too slow; stream aborted")),
-                (engine, guard),
-            )),
-            None => None,
-        }
-    });
-    let (raw, body) = RawChunks::new(body);
+    // The guard (the stream's place under the limits) lives as long as the stream.
+    let live = LiveStream::new(engine, guard);
+    let (raw, body) = RawChunks::new(live);
     let mut response = Response::new(body);
     // Sized for its headers and those the layers add (request id, CORS, `Vary`): it then
     // grows once, not twice.

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use frame::Frame;
@@ -47,6 +47,9 @@ impl Default for HubConfig {
 #[derive(Debug)]
 pub struct Hub {
     shards: Box<[broadcast::Sender<Arc<Frame>>]>,
+    /// One signal per shard, raised after each frame it receives: what a writer serving many of
+    /// a shard's receivers at once waits for instead of each receiver's own wake-up.
+    signals: Box<[Notify]>,
     next_shard: AtomicUsize,
     /// Capacity of each shard's ring: how far a connection may fall behind.
     backlog: usize,
@@ -67,8 +70,10 @@ impl Hub {
         let shards = (0..config.shards.max(1))
             .map(|_| broadcast::channel(config.backlog.max(1)).0)
             .collect();
+        let signals = (0..config.shards.max(1)).map(|_| Notify::new()).collect();
         Self {
             shards,
+            signals,
             next_shard: AtomicUsize::new(0),
             backlog: config.backlog.max(1).next_power_of_two(),
             sending: AtomicI64::new(last_seq.get()),
@@ -81,13 +86,30 @@ impl Hub {
     /// position it starts after: it receives every frame with a higher seq, in order. Frames at or
     /// below the position may still arrive (their broadcast was under way) and are to be skipped.
     pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Frame>>, Seq) {
+        let (receiver, position, _) = self.subscribe_shard();
+        (receiver, position)
+    }
+
+    /// [`Hub::subscribe`], also naming the shard the receiver is on (see [`Hub::signal`]).
+    pub fn subscribe_shard(&self) -> (broadcast::Receiver<Arc<Frame>>, Seq, usize) {
         let i = self.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards.len();
         let receiver = self.shards[i].subscribe();
         // Subscribing and sending take the shard's lock, so a frame that reached this shard
         // before the subscription had its seq in `sending` before this read; any later seq
         // reaches the shard after it.
         let position = Seq::new(self.sending.load(Ordering::Acquire));
-        (receiver, position)
+        (receiver, position, i)
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The signal of shard `i`, raised (`notify_one`, so a raise while nobody waits is kept)
+    /// after every frame the shard receives.
+    pub fn signal(&self, i: usize) -> &Notify {
+        &self.signals[i % self.signals.len()]
     }
 
     /// Sends a frame to every connection; returns how many receivers it reached.
@@ -107,7 +129,12 @@ impl Hub {
         let reached = self
             .shards
             .iter()
-            .map(|s| s.send(frame.clone()).unwrap_or(0))
+            .zip(self.signals.iter())
+            .map(|(s, signal)| {
+                let reached = s.send(frame.clone()).unwrap_or(0);
+                signal.notify_one();
+                reached
+            })
             .sum();
         // Advanced once every shard has the frame: at this position or below, nothing is in flight.
         if let Some(seq) = seq {

@@ -172,6 +172,18 @@ enum Phase {
     Done,
 }
 
+/// What [`StreamEngine::try_next_chunk`] found.
+#[derive(Debug)]
+pub enum TryChunk {
+    /// Live frames to write.
+    Ready(Bytes),
+    /// Nothing to write until the shard is signalled again.
+    Empty,
+    /// The stream needs [`StreamEngine::next_chunk`]: it replays or catches up from the store,
+    /// ends, or is shutting down.
+    Wait,
+}
+
 /// One stream's engine: greeting, replay from the store, live frames from the hub with
 /// catch-up, and the slow-client rule. Polled for chunks by the transport; knows nothing of HTTP.
 #[derive(Debug)]
@@ -179,6 +191,8 @@ pub struct StreamEngine {
     store: Arc<dyn Store>,
     hub: Arc<Hub>,
     live: broadcast::Receiver<Arc<Frame>>,
+    /// The hub shard `live` is on.
+    shard: usize,
     filter: Option<StationFilter>,
     /// The kinds the stream sends.
     kinds: KindSet,
@@ -211,7 +225,7 @@ impl StreamEngine {
         max_replay: u32,
         shutdown: CancellationToken,
     ) -> Result<Self, StoreError> {
-        let (live, subscribed) = hub.subscribe();
+        let (live, subscribed, shard) = hub.subscribe_shard();
         let start = start_position(
             store.as_ref(),
             &hub,
@@ -226,6 +240,7 @@ impl StreamEngine {
             store,
             hub,
             live,
+            shard,
             filter,
             kinds,
             since: resume.since,
@@ -247,6 +262,41 @@ impl StreamEngine {
     /// aborts the connection instead of ending it cleanly.
     pub fn take_abort(&mut self) -> bool {
         std::mem::take(&mut self.abort)
+    }
+
+    /// The hub shard whose frames this stream forwards ([`Hub::signal`] is raised for each).
+    pub fn shard(&self) -> usize {
+        self.shard
+    }
+
+    /// Whether the stream forwards live frames (its greeting and any replay are done).
+    pub fn is_live(&self) -> bool {
+        matches!(self.phase, Phase::Live)
+    }
+
+    /// The live frames that are ready now, without waiting: what a writer serving many streams
+    /// at once takes for each when the stream's shard is signalled. Anything but live
+    /// forwarding (a replay or catch-up from the store, the end, shutdown) is left to
+    /// [`StreamEngine::next_chunk`]: [`TryChunk::Wait`].
+    pub fn try_next_chunk(&mut self) -> TryChunk {
+        loop {
+            if !self.is_live() || self.shutdown.is_cancelled() {
+                return TryChunk::Wait;
+            }
+            let first = match self.live.try_recv() {
+                Ok(frame) => Ok(frame),
+                Err(TryRecvError::Empty) => return TryChunk::Empty,
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+            };
+            match self.collect(first) {
+                Some(Some(chunk)) => return TryChunk::Ready(chunk),
+                // Every frame was skipped: look again.
+                Some(None) => {}
+                // The stream ends: `next_chunk` says how.
+                None => return TryChunk::Wait,
+            }
+        }
     }
 
     /// The next chunk of frames to write; `None` when the stream ends.
@@ -354,6 +404,12 @@ impl StreamEngine {
             () = self.shutdown.cancelled() => return Some(self.shutting_down()),
             received = self.live.recv() => received,
         };
+        self.collect(first)
+    }
+
+    /// `first` and the frames behind it that are ready now (at most [`COALESCE`]) as one chunk;
+    /// `Some(None)` when all were skipped, `None` to end.
+    fn collect(&mut self, first: Result<Arc<Frame>, RecvError>) -> Option<Option<Bytes>> {
         let (mut sent_observations, mut sent_heartbeats) = (0u64, 0u64);
         let mut chunk: Option<Bytes> = None;
         let mut buf: Option<BytesMut> = None;
@@ -468,6 +524,49 @@ impl StreamEngine {
         self.phase = Phase::Done;
         metrics::hot().sent_shutdown.increment(1);
         Some(encode_shutdown(Utc::now()))
+    }
+}
+
+/// A stream's engine with what must last as long as the stream (its place under the limits).
+/// Dropped when the stream ends, whichever task holds it then.
+pub struct LiveStream {
+    engine: StreamEngine,
+    _held: Box<dyn Send>,
+}
+
+impl std::fmt::Debug for LiveStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveStream")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveStream {
+    /// `engine`, keeping `held` until the stream is dropped.
+    pub fn new(engine: StreamEngine, held: impl Send + 'static) -> Self {
+        Self {
+            engine,
+            _held: Box::new(held),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&mut self) -> &mut StreamEngine {
+        &mut self.engine
+    }
+
+    /// The next chunk; an error when the stream ends because its client is too slow (the
+    /// transport then aborts the connection instead of ending it cleanly, so that what is
+    /// buffered for it is dropped at once instead of trickling out first); `None` at the end.
+    pub async fn next(&mut self) -> Option<std::io::Result<Bytes>> {
+        match self.engine.next_chunk().await {
+            Some(chunk) => Some(Ok(chunk)),
+            None if self.engine.take_abort() => Some(Err(std::io::Error::other(
+                "client too slow; stream aborted",
+            ))),
+            None => None,
+        }
     }
 }
 

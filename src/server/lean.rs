@@ -13,6 +13,7 @@
 use std::cell::Cell;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -20,30 +21,40 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, TRANSFER_ENCODING};
 use axum::http::{Request, Response, StatusCode};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use super::admission::Ticket;
-use super::socket::TimedStream;
+use super::fanout::{Fanout, Returned};
+use super::socket::{TimedStream, TimedWriter, closed_or_sent};
 use crate::api::PeerAddr;
 use crate::api::raw_chunks::{Chunks, RawChunks};
+use crate::hub::stream::LiveStream;
 
 /// Largest error body written by the lean path.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// What the lean path needs: the API router and the tasks of the connections it serves.
+/// What the lean path needs: the API router, the tasks of the connections it serves, and the
+/// shard writers its caught-up streams park with.
 #[derive(Debug, Clone)]
 pub struct LeanStreams {
     router: Router,
     tasks: TaskTracker,
+    fanout: Option<Arc<Fanout>>,
 }
 
 impl LeanStreams {
-    /// Serves stream requests with `router`; their connections run as tasks of `tasks`.
-    pub fn new(router: Router, tasks: TaskTracker) -> Self {
-        Self { router, tasks }
+    /// Serves stream requests with `router`; their connections run as tasks of `tasks`, and
+    /// park with `fanout` once caught up (without it, each stream's task writes every chunk).
+    pub fn new(router: Router, tasks: TaskTracker, fanout: Option<Arc<Fanout>>) -> Self {
+        Self {
+            router,
+            tasks,
+            fanout,
+        }
     }
 
     /// Answers one stream request on `io` and forwards the stream until it ends; the
@@ -68,8 +79,9 @@ impl LeanStreams {
         if streaming {
             // The stream outlives this future, which is sized for the router's: it gets a task of
             // its own, sized for forwarding only (~1.5 KiB less per open stream).
+            let fanout = self.fanout.clone();
             self.tasks.spawn(async move {
-                ended(forward_stream(&mut io, response).await);
+                ended(forward_stream(io, response, fanout.as_deref()).await);
                 drop(ticket);
             });
         } else {
@@ -166,46 +178,137 @@ pub(super) async fn write_response(
 
 /// The event stream: the head with the first chunk in one write, then one write per chunk of
 /// frames, until the stream ends (terminating chunk), fails (the connection is dropped without
-/// one, so the client sees the abort) or the client goes away.
-async fn forward_stream(io: &mut TimedStream, response: Response<Body>) -> io::Result<()> {
-    let (first, mut data) = into_head_and_chunks(response);
+/// one, so the client sees the abort) or the client goes away. Once the stream has caught up,
+/// it parks with the shard writers ([`Fanout`]) between the chunks it has to write itself.
+async fn forward_stream(
+    io: TimedStream,
+    response: Response<Body>,
+    mut fanout: Option<&Fanout>,
+) -> io::Result<()> {
+    let (first, source) = into_head_and_chunks(response);
+    let (read, mut writer) = io.split();
     let mut first = Some(first);
+    let (mut live, mut chunks) = match source {
+        Source::Live(live) => (Some(live), None),
+        Source::Chunks(chunks) => (None, Some(chunks)),
+    };
+    // Chunks written by this task. A stream parks only after its greeting and one more chunk,
+    // so that setting up a connection costs no trip through the writers.
+    let mut writes = 0u32;
     loop {
+        if let Some(writers) = fanout
+            && writes >= 2
+            && let Some(stream) = live.take_if(|stream| stream.engine().is_live())
+        {
+            let mut parking = match writers.park(stream, writer) {
+                Ok(parking) => parking,
+                Err((stream, back)) => {
+                    // The writers are gone (the server is stopping): go on alone.
+                    (live, writer, fanout) = (Some(stream), back, None);
+                    continue;
+                }
+            };
+            let returned = tokio::select! {
+                biased;
+                returned = &mut parking.back => returned,
+                closed = closed_or_sent(&read) => {
+                    writers.remove(&parking);
+                    return closed_result(closed);
+                }
+            };
+            let Ok(Returned {
+                stream,
+                writer: back,
+                unwritten,
+            }) = returned
+            else {
+                // The writer dropped the stream: it has ended.
+                return Ok(());
+            };
+            (live, writer) = (Some(stream), back);
+            if let Some(rest) = unwritten {
+                writer.write_all(rest.as_ref()).await?;
+            }
+        }
         let next = tokio::select! {
             biased;
-            next = data.next() => next,
-            closed = io.closed_or_sent() => {
-                if closed {
-                    return Ok(());
-                }
-                // Nothing is read after a stream request: bytes sent now are refused, not
-                // drained, and the connection is closed.
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "bytes sent after a stream request"));
-            }
+            next = next_of(live.as_mut(), chunks.as_mut()) => next,
+            closed = closed_or_sent(&read) => return closed_result(closed),
         };
-        match next {
-            Some(Ok(bytes)) if bytes.is_empty() => {}
-            Some(Ok(bytes)) => match first.take() {
+        if !write_next(&mut writer, &mut first, next).await? {
+            return Ok(());
+        }
+        writes = writes.saturating_add(1);
+    }
+}
+
+/// The next chunk of whichever source the stream has.
+async fn next_of(
+    live: Option<&mut LiveStream>,
+    chunks: Option<&mut Chunks>,
+) -> Option<io::Result<Bytes>> {
+    match (live, chunks) {
+        (Some(live), _) => live.next().await,
+        (None, Some(chunks)) => chunks.next().await,
+        (None, None) => None,
+    }
+}
+
+/// How a stream ends when its client closes the connection or sends bytes after its request
+/// (nothing is read after a stream request: such bytes are refused, not drained, and the
+/// connection is closed).
+fn closed_result(closed: bool) -> io::Result<()> {
+    if closed {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "bytes sent after a stream request",
+        ))
+    }
+}
+
+/// Writes the next chunk (after the head, if it is still to be written); `false` once the stream
+/// has ended cleanly (terminating chunk written, write side shut down).
+async fn write_next(
+    writer: &mut TimedWriter,
+    first: &mut Option<Vec<u8>>,
+    next: Option<io::Result<Bytes>>,
+) -> io::Result<bool> {
+    match next {
+        Some(Ok(bytes)) if bytes.is_empty() => Ok(true),
+        Some(Ok(bytes)) => {
+            match first.take() {
                 Some(mut out) => {
                     push_chunk(&mut out, &bytes);
-                    io.write_all(&out).await?;
+                    writer.write_all(&out).await?;
                 }
-                None => write_chunk(io, &bytes).await?,
-            },
-            Some(Err(e)) => return Err(e),
-            None => {
-                let mut out = first.take().unwrap_or_default();
-                out.extend_from_slice(b"0\r\n\r\n");
-                io.write_all(&out).await?;
-                return io.shutdown().await;
+                None => write_chunk(writer, &bytes).await?,
             }
+            Ok(true)
+        }
+        Some(Err(e)) => Err(e),
+        None => {
+            let mut out = first.take().unwrap_or_default();
+            out.extend_from_slice(b"0\r\n\r\n");
+            writer.write_all(&out).await?;
+            writer.shutdown().await?;
+            Ok(false)
         }
     }
 }
 
+/// Where a stream response's chunks come from.
+enum Source {
+    /// The stream itself, past the layers' body wrappers.
+    Live(LiveStream),
+    /// Any other event-stream body (a refusal's `unavailable` event).
+    Chunks(Chunks),
+}
+
 /// The response head (to be completed by the first chunk) and the stream's chunks. The response
 /// itself (its header map and extensions) is dropped here, not kept for the stream's life.
-fn into_head_and_chunks(response: Response<Body>) -> (Vec<u8>, Chunks) {
+fn into_head_and_chunks(response: Response<Body>) -> (Vec<u8>, Source) {
     // Room for the head and the first chunk (`retry:` and the `connection` event), so that
     // adding the chunk does not reallocate.
     let mut first = Vec::with_capacity(1024);
@@ -215,28 +318,30 @@ fn into_head_and_chunks(response: Response<Body>) -> (Vec<u8>, Chunks) {
         .extensions()
         .get::<RawChunks>()
         .and_then(RawChunks::take);
-    let data: Chunks = match raw {
-        Some(chunks) => chunks,
-        None => Box::pin(
+    let source = match raw {
+        Some(stream) => Source::Live(stream),
+        None => Source::Chunks(Box::pin(
             response
                 .into_body()
                 .into_data_stream()
                 .map(|r| r.map_err(io::Error::other)),
-        ),
+        )),
     };
-    (first, data)
+    (first, source)
 }
 
 /// `len` as a chunk-size line (`1A3\r\n`) in `buf`; returns its length.
-fn chunk_header(len: usize, buf: &mut [u8; 18]) -> usize {
-    let digits = format!("{len:X}");
-    let n = digits.len();
-    buf[..n].copy_from_slice(digits.as_bytes());
-    buf[n..n + 2].copy_from_slice(b"\r\n");
-    n + 2
+pub(super) fn chunk_header(len: usize, buf: &mut [u8; 18]) -> usize {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let digits = (usize::BITS - len.leading_zeros()).div_ceil(4).max(1) as usize;
+    for (i, slot) in buf[..digits].iter_mut().enumerate() {
+        *slot = HEX[(len >> (4 * (digits - 1 - i))) & 0xF];
+    }
+    buf[digits..digits + 2].copy_from_slice(b"\r\n");
+    digits + 2
 }
 
-fn push_chunk(out: &mut Vec<u8>, data: &[u8]) {
+pub(super) fn push_chunk(out: &mut Vec<u8>, data: &[u8]) {
     let mut header = [0u8; 18];
     let n = chunk_header(data.len(), &mut header);
     out.extend_from_slice(&header[..n]);
@@ -250,7 +355,7 @@ const COPY_UP_TO: usize = 16 * 1024;
 
 /// One chunk in one write; a partial write, rare with a socket buffer that has room, sends the
 /// rest contiguously.
-async fn write_chunk(io: &mut TimedStream, data: &[u8]) -> io::Result<()> {
+async fn write_chunk(io: &mut TimedWriter, data: &[u8]) -> io::Result<()> {
     if data.len() <= COPY_UP_TO {
         let mut out = Vec::with_capacity(data.len() + 20);
         push_chunk(&mut out, data);
@@ -288,5 +393,9 @@ mod tests {
         let mut out = Vec::new();
         push_chunk(&mut out, b"hello");
         assert_eq!(out, b"5\r\nhello\r\n");
+        for len in [0, 1, 9, 10, 15, 16, 255, 256, 4095, 65536, 1 << 40, usize::MAX] {
+            let n = chunk_header(len, &mut b);
+            assert_eq!(&b[..n], format!("{len:X}\r\n").as_bytes(), "{len}");
+        }
     }
 }

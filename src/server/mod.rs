@@ -12,6 +12,7 @@
 //! module uses the API's router; the API never imports the transport.
 
 pub mod admission;
+mod fanout;
 pub mod fdtable;
 mod h2_stream;
 pub mod head;
@@ -43,6 +44,8 @@ use tower::ServiceExt;
 
 use crate::api::stream::names_event_stream;
 use crate::api::{ApiError, PeerAddr};
+use crate::hub::Hub;
+use fanout::Fanout;
 use admission::{Admission, Ticket};
 use head::{Head, MAX_HEAD, MAX_HEADERS};
 use lean::LeanStreams;
@@ -79,13 +82,16 @@ pub struct FrontDoor {
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    hub: Arc<Hub>,
     door: FrontDoor,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 ) {
     let admission = Admission::new(door.max_connections, door.max_connections_per_address);
     let graceful = GracefulShutdown::new();
-    let lean = LeanStreams::new(router.clone(), tasks.clone());
+    // The shard writers end once the last lean connection holding them has.
+    let fanout = Fanout::start(hub, &tasks, shutdown.clone());
+    let lean = LeanStreams::new(router.clone(), tasks.clone(), Some(fanout));
     let mut accept_errors = AcceptErrors::default();
     let refusals = Arc::new(Semaphore::new(REFUSALS_READ));
     loop {

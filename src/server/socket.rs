@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 
@@ -35,9 +36,16 @@ pub fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
 }
 
 /// A TCP stream whose writes fail with `TimedOut` after being blocked for the write timeout.
+pub type TimedStream = Timed<TcpStream>;
+
+/// The write half of a stream connection, with the same write timeout.
+pub type TimedWriter = Timed<OwnedWriteHalf>;
+
+/// A socket (or its write half) whose writes fail with `TimedOut` after being blocked for the
+/// write timeout.
 #[derive(Debug)]
-pub struct TimedStream {
-    inner: TcpStream,
+pub struct Timed<S> {
+    inner: S,
     timeout: Duration,
     /// Set while a write is blocked; allocated only for connections that ever block.
     stalled: Option<Pin<Box<Sleep>>>,
@@ -46,6 +54,22 @@ pub struct TimedStream {
 }
 
 impl TimedStream {
+    /// Splits the connection into its read half (to notice the client closing it) and its
+    /// write half, which keeps the write timeout. Bytes put back with
+    /// [`TimedStream::set_prefix`] are not carried over: split a stream connection only, which
+    /// reads nothing after its request.
+    pub fn split(self) -> (OwnedReadHalf, TimedWriter) {
+        debug_assert!(self.prefix.is_none(), "split with unread bytes");
+        let (read, write) = self.inner.into_split();
+        let writer = Timed {
+            inner: write,
+            timeout: self.timeout,
+            stalled: None,
+            prefix: None,
+        };
+        (read, writer)
+    }
+
     /// Wraps an accepted socket, setting `TCP_NODELAY` and, if given, its send buffer.
     pub fn new(inner: TcpStream, timeout: Duration, send_buffer: Option<usize>) -> Self {
         let _ = inner.set_nodelay(true);
@@ -82,24 +106,34 @@ impl TimedStream {
         self.prefix = (!prefix.is_empty()).then_some(prefix);
     }
 
-    /// Waits until the peer closes the connection or sends anything (both end a stream: a
-    /// stream reads nothing after its request, so uploaded bytes are refused, never drained).
-    /// Returns `true` if the peer closed it, `false` if it sent bytes.
-    pub async fn closed_or_sent(&self) -> bool {
-        loop {
-            if self.inner.readable().await.is_err() {
-                return true;
-            }
-            let mut probe = [0u8; 1];
-            match self.inner.try_read(&mut probe) {
-                Ok(0) => return true,
-                Ok(_) => return false,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(_) => return true,
-            }
+}
+
+impl TimedWriter {
+    /// The write half, for writes that must not wait (`try_write`).
+    pub fn half(&self) -> &OwnedWriteHalf {
+        &self.inner
+    }
+}
+
+/// Waits until the peer closes the connection or sends anything (both end a stream: a stream
+/// reads nothing after its request, so uploaded bytes are refused, never drained). Returns
+/// `true` if the peer closed it, `false` if it sent bytes.
+pub async fn closed_or_sent(read: &OwnedReadHalf) -> bool {
+    loop {
+        if read.readable().await.is_err() {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        match read.try_read(&mut probe) {
+            Ok(0) => return true,
+            Ok(_) => return false,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(_) => return true,
         }
     }
+}
 
+impl<S> Timed<S> {
     /// Called when the socket is not writable: starts or checks the stall clock.
     fn poll_stall(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         let timeout = self.timeout;
@@ -118,7 +152,7 @@ impl TimedStream {
     }
 }
 
-impl AsyncRead for TimedStream {
+impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -136,7 +170,7 @@ impl AsyncRead for TimedStream {
     }
 }
 
-impl AsyncWrite for TimedStream {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Timed<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -41,7 +41,7 @@ use tokio_rustls::rustls::{self, ServerConfig};
 use super::head::{MAX_HEAD, MAX_HEADERS};
 use super::{Connection, ConnectionContext, h2_stream, refuse, route};
 use crate::api::ApiError;
-use crate::api::raw_chunks::RawChunks;
+use crate::api::raw_chunks::{self, RawChunks};
 
 /// The first byte of a TLS handshake record (a ClientHello starts with it).
 const HANDSHAKE_RECORD: u8 = 0x16;
@@ -301,7 +301,7 @@ async fn respond(
         .flatten();
     let (parts, body) = response.into_parts();
     let body = match raw {
-        Some(chunks) => h2_stream::body(chunks, write_timeout, guard),
+        Some(stream) => h2_stream::body(raw_chunks::chunks(stream), write_timeout, guard),
         None => Body::new(Tracked {
             inner: body,
             _in_flight: guard,

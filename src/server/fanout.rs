@@ -1,0 +1,222 @@
+//! Direct writes: one writer task per hub shard sends each new frame straight to the sockets of
+//! the shard's parked streams.
+//!
+//! A stream connection that has caught up (it is forwarding live frames and has written all it
+//! had) parks its stream and its socket's write half here and waits only for its client to
+//! close the connection. When the hub signals the shard, its writer takes each parked stream's
+//! ready frames ([`StreamEngine::try_next_chunk`]) and writes them with a non-blocking write: a
+//! frame reaches a client with no task of its own woken, polled or scheduled. Whatever the
+//! writer cannot finish at once is handed back to the connection's task with the bytes not yet
+//! written: a socket whose buffer is full (the task then writes under the write timeout, as
+//! before), a replay or catch-up from the store, the end of the stream, shutdown. The stream's
+//! contract is the engine's, whoever drives it: the same ring, backlog bound, order and
+//! heartbeats.
+//!
+//! [`StreamEngine::try_next_chunk`]: crate::hub::stream::StreamEngine::try_next_chunk
+
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::lean::{chunk_header, push_chunk};
+use super::socket::TimedWriter;
+use crate::hub::Hub;
+use crate::hub::stream::{LiveStream, TryChunk};
+
+/// The writers of every shard.
+#[derive(Debug)]
+pub struct Fanout {
+    inboxes: Box<[mpsc::UnboundedSender<Command>]>,
+    next_id: AtomicU64,
+}
+
+/// A parked stream's way back to its connection task.
+#[derive(Debug)]
+pub struct Parking {
+    shard: usize,
+    id: u64,
+    /// Resolves when the writer hands the stream back.
+    pub back: oneshot::Receiver<Returned>,
+}
+
+/// A stream handed back to its connection task.
+#[derive(Debug)]
+pub struct Returned {
+    pub stream: LiveStream,
+    pub writer: TimedWriter,
+    /// Bytes of a chunk the writer began but could not finish: to be written first.
+    pub unwritten: Option<Bytes>,
+}
+
+#[derive(Debug)]
+struct Parked {
+    id: u64,
+    stream: LiveStream,
+    writer: TimedWriter,
+    back: oneshot::Sender<Returned>,
+}
+
+#[derive(Debug)]
+enum Command {
+    Park(Parked),
+    /// The connection is closed: drop its stream.
+    Remove(u64),
+}
+
+impl Fanout {
+    /// Starts one writer per shard of `hub` as tasks of `tasks`. They hand every stream back on
+    /// `shutdown` (whose streams then say goodbye themselves) and end once the fan-out is
+    /// dropped.
+    pub fn start(hub: Arc<Hub>, tasks: &TaskTracker, shutdown: CancellationToken) -> Arc<Self> {
+        let inboxes = (0..hub.shard_count())
+            .map(|shard| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tasks.spawn(run(hub.clone(), shard, rx, shutdown.clone()));
+                tx
+            })
+            .collect();
+        Arc::new(Self {
+            inboxes,
+            next_id: AtomicU64::new(0),
+        })
+    }
+
+    /// Parks `stream` with its `writer` until the shard's writer hands it back. `Err` gives
+    /// both back if the writers are gone.
+    pub fn park(
+        &self,
+        mut stream: LiveStream,
+        writer: TimedWriter,
+    ) -> Result<Parking, (LiveStream, TimedWriter)> {
+        let shard = stream.engine().shard() % self.inboxes.len();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (back, returned) = oneshot::channel();
+        let parked = Parked {
+            id,
+            stream,
+            writer,
+            back,
+        };
+        match self.inboxes[shard].send(Command::Park(parked)) {
+            Ok(()) => Ok(Parking {
+                shard,
+                id,
+                back: returned,
+            }),
+            Err(mpsc::error::SendError(Command::Park(parked))) => {
+                Err((parked.stream, parked.writer))
+            }
+            Err(_) => unreachable!("a park command comes back as sent"),
+        }
+    }
+
+    /// Drops a parked stream whose connection is closed.
+    pub fn remove(&self, parking: &Parking) {
+        let _ = self.inboxes[parking.shard].send(Command::Remove(parking.id));
+    }
+}
+
+/// The writer of one shard.
+async fn run(
+    hub: Arc<Hub>,
+    shard: usize,
+    mut inbox: mpsc::UnboundedReceiver<Command>,
+    shutdown: CancellationToken,
+) {
+    let mut parked: Vec<Parked> = Vec::new();
+    // What a pass keeps parked (swapped with `parked` after each pass: no allocation per pass).
+    let mut kept: Vec<Parked> = Vec::new();
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled(), if !stopping => {
+                // Every stream now ends with its shutdown frame, written by its own task.
+                stopping = true;
+                for stream in parked.drain(..) {
+                    hand_back(stream, None);
+                }
+            }
+            command = inbox.recv() => match command {
+                None => return,
+                Some(Command::Park(stream)) => {
+                    // Frames may have arrived since the stream last looked.
+                    if let Some(stream) = deliver(stream) {
+                        parked.push(stream);
+                    }
+                }
+                Some(Command::Remove(id)) => {
+                    if let Some(i) = parked.iter().position(|p| p.id == id) {
+                        parked.swap_remove(i);
+                    }
+                }
+            },
+            () = hub.signal(shard).notified() => {
+                for stream in parked.drain(..) {
+                    if let Some(stream) = deliver(stream) {
+                        kept.push(stream);
+                    }
+                }
+                std::mem::swap(&mut parked, &mut kept);
+            }
+        }
+    }
+}
+
+/// Writes what `stream` has ready; the stream if it stays parked.
+fn deliver(mut stream: Parked) -> Option<Parked> {
+    loop {
+        match stream.stream.engine().try_next_chunk() {
+            TryChunk::Empty => return Some(stream),
+            TryChunk::Wait => {
+                hand_back(stream, None);
+                return None;
+            }
+            TryChunk::Ready(chunk) => {
+                let written = try_write_chunk(&stream.writer, &chunk);
+                let total = framed_len(chunk.len());
+                if written < total {
+                    let mut framed = Vec::with_capacity(total);
+                    push_chunk(&mut framed, &chunk);
+                    let rest = Bytes::from(framed).slice(written..);
+                    hand_back(stream, Some(rest));
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+fn hand_back(stream: Parked, unwritten: Option<Bytes>) {
+    // A task that has gone (its connection closed) no longer takes it: the stream ends here.
+    let _ = stream.back.send(Returned {
+        stream: stream.stream,
+        writer: stream.writer,
+        unwritten,
+    });
+}
+
+/// Length of `len` bytes framed as one HTTP/1.1 chunk.
+fn framed_len(len: usize) -> usize {
+    let mut header = [0u8; 18];
+    chunk_header(len, &mut header) + len + 2
+}
+
+/// Writes `data` as one HTTP/1.1 chunk without waiting; returns how many bytes of the framed
+/// chunk went out (0 if the socket takes none or fails: its task then meets the error).
+fn try_write_chunk(writer: &TimedWriter, data: &[u8]) -> usize {
+    let mut header = [0u8; 18];
+    let n = chunk_header(data.len(), &mut header);
+    let slices = [
+        IoSlice::new(&header[..n]),
+        IoSlice::new(data),
+        IoSlice::new(b"\r\n"),
+    ];
+    // `WouldBlock`, or a failure the task meets again when it writes the chunk itself.
+    writer.half().try_write_vectored(&slices).unwrap_or(0)
+}
