@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -217,6 +219,14 @@ fn try_write_chunk(writer: &TimedWriter, data: &[u8]) -> usize {
         IoSlice::new(data),
         IoSlice::new(b"\r\n"),
     ];
-    // `WouldBlock`, or a failure the task meets again when it writes the chunk itself.
-    writer.half().try_write_vectored(&slices).unwrap_or(0)
+    // `sendmsg` rather than `writev`: a socket call skips the file layer's work (position lock,
+    // vectored file write) that a socket does not need. Through `try_io`, so that `WouldBlock`
+    // clears the socket's write readiness as tokio's own writes do.
+    let socket: &TcpStream = writer.half().as_ref();
+    socket
+        .try_io(Interest::WRITABLE, || {
+            socket2::SockRef::from(socket).send_vectored(&slices)
+        })
+        // `WouldBlock`, or a failure the task meets again when it writes the chunk itself.
+        .unwrap_or(0)
 }
