@@ -32,6 +32,23 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Threads the async runtime should have (`--worker-threads`, or its default); `None`
+    /// where the subcommand does not serve (the runtime's own default then).
+    pub fn worker_threads(&self) -> Option<usize> {
+        let server = match &self.command {
+            Command::Run(args) => &args.server,
+            Command::Serve(args) => &args.server,
+            _ => return None,
+        };
+        Some(match (server.worker_threads, server.reuse_port) {
+            (Some(n), _) => usize::from(n),
+            (None, true) => 1,
+            (None, false) => std::thread::available_parallelism().map_or(1, usize::from),
+        })
+    }
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -272,6 +289,11 @@ pub struct ServerArgs {
     /// spreads connections over them (one process holds at most ~19,900 streams here).
     #[arg(long, env = "BUOYCAST_REUSE_PORT")]
     pub reuse_port: bool,
+    /// Threads of the async runtime. Default: one per CPU; with --reuse-port, 1 (run one
+    /// process per CPU, as the processes sharing the port would otherwise compete for the
+    /// same cores).
+    #[arg(long, env = "BUOYCAST_WORKER_THREADS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub worker_threads: Option<u16>,
     /// Serve event streams through hyper like other requests, instead of the lean stream path
     /// (which keeps no HTTP buffers per stream; see docs/BENCHMARKS.md).
     #[arg(long, env = "BUOYCAST_HYPER_STREAMS")]

@@ -134,6 +134,10 @@ fn describe() {
         "tokio_alive_tasks",
         "Tasks alive in the server's runtime (about one per open stream), read at scrape time."
     );
+    describe_gauge!(
+        "tokio_worker_threads",
+        "Worker threads of the server's runtime (--worker-threads)."
+    );
     describe_counter!(
         "http_requests_total",
         "HTTP requests, by method, route and status."
@@ -159,8 +163,9 @@ pub fn render() -> String {
     };
     process_collector().collect();
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        let tasks = runtime.metrics().num_alive_tasks();
-        metrics::gauge!("tokio_alive_tasks").set(tasks as f64);
+        let runtime = runtime.metrics();
+        metrics::gauge!("tokio_alive_tasks").set(runtime.num_alive_tasks() as f64);
+        metrics::gauge!("tokio_worker_threads").set(runtime.num_workers() as f64);
     }
     handle.render()
 }

@@ -632,6 +632,52 @@ impl Drop for Running {
     }
 }
 
+/// `GET path` on 127.0.0.1:`port`: the response body.
+fn get_body(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_runtime_has_the_worker_threads_asked_for_or_one_per_process_under_reuse_port() {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    for (args, expected) in [
+        (&["--worker-threads", "3"][..], 3),
+        (&["--reuse-port"][..], 1),
+        (&["--reuse-port", "--worker-threads", "2"][..], 2),
+        (&[][..], cpus),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::sync::Mutex::new(0);
+        let _server = Running::start(dir.path(), |c, p| {
+            *port.lock().unwrap() = p;
+            c.args(["--listen", &p.to_string()]).args(args);
+        });
+        let port = *port.lock().unwrap();
+        let metrics = get_body(port, "/metrics");
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("tokio_worker_threads "))
+            .unwrap_or_else(|| panic!("no tokio_worker_threads in {metrics}"));
+        assert_eq!(line, format!("tokio_worker_threads {expected}"), "{args:?}");
+    }
+    let (code, _, stderr) =
+        outcome(buoycast(std::path::Path::new(".")).args(["run", "--worker-threads", "0"]));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--worker-threads"), "{stderr}");
+}
+
 #[test]
 fn a_broadcast_is_logged_at_debug_even_when_no_stream_is_open() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -51,9 +51,12 @@ start_server() { # NAME [PROCS]
     case $1 in
         buoycast)
             pids=()
-            local i
+            local i reuse=()
+            # Several processes share the port; one keeps the runtime's default of a thread per
+            # CPU (with --reuse-port it would get one thread).
+            [ "$procs" -gt 1 ] && reuse=(--reuse-port)
             for i in $(seq "$procs"); do
-                "$BC" run --listen 127.0.0.1:8090 --reuse-port --source none \
+                "$BC" run --listen 127.0.0.1:8090 "${reuse[@]}" --source none \
                     --database-url "sqlite://$work/srv/b$i.db" --publish-token "$TOKEN" \
                     --max-streams-per-client 0 "${conn_cap[@]}" --max-replay 50000 \
                     >"$work/srv/buoycast-$i.log" 2>&1 &

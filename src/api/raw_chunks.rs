@@ -41,7 +41,9 @@ impl RawChunks {
             |source| async move {
                 let mut stream = match source {
                     Source::Taken(stream) => stream,
-                    Source::Slot(slot) => slot.lock().unwrap_or_else(PoisonError::into_inner).take()?,
+                    Source::Slot(slot) => {
+                        slot.lock().unwrap_or_else(PoisonError::into_inner).take()?
+                    }
                 };
                 let item = stream.next().await?;
                 Some((item, Source::Taken(stream)))
@@ -58,8 +60,11 @@ impl RawChunks {
 
 /// A stream as its chunks, for writers that take any stream of bytes.
 pub fn chunks(stream: LiveStream) -> Chunks {
-    Box::pin(futures_util::stream::unfold(stream, |mut stream| async move {
-        let item = stream.next().await?;
-        Some((item, stream))
-    }))
+    Box::pin(futures_util::stream::unfold(
+        stream,
+        |mut stream| async move {
+            let item = stream.next().await?;
+            Some((item, stream))
+        },
+    ))
 }

@@ -65,7 +65,7 @@ struct Parked {
 
 #[derive(Debug)]
 enum Command {
-    Park(Parked),
+    Park(Box<Parked>),
     /// The connection is closed: drop its stream.
     Remove(u64),
 }
@@ -94,16 +94,16 @@ impl Fanout {
         &self,
         mut stream: LiveStream,
         writer: TimedWriter,
-    ) -> Result<Parking, (LiveStream, TimedWriter)> {
+    ) -> Result<Parking, Box<(LiveStream, TimedWriter)>> {
         let shard = stream.engine().shard() % self.inboxes.len();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (back, returned) = oneshot::channel();
-        let parked = Parked {
+        let parked = Box::new(Parked {
             id,
             stream,
             writer,
             back,
-        };
+        });
         match self.inboxes[shard].send(Command::Park(parked)) {
             Ok(()) => Ok(Parking {
                 shard,
@@ -111,7 +111,7 @@ impl Fanout {
                 back: returned,
             }),
             Err(mpsc::error::SendError(Command::Park(parked))) => {
-                Err((parked.stream, parked.writer))
+                Err(Box::new((parked.stream, parked.writer)))
             }
             Err(_) => unreachable!("a park command comes back as sent"),
         }
@@ -148,7 +148,7 @@ async fn run(
                 None => return,
                 Some(Command::Park(stream)) => {
                     // Frames may have arrived since the stream last looked.
-                    if let Some(stream) = deliver(stream) {
+                    if let Some(stream) = deliver(*stream) {
                         parked.push(stream);
                     }
                 }

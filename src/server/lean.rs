@@ -202,7 +202,8 @@ async fn forward_stream(
         {
             let mut parking = match writers.park(stream, writer) {
                 Ok(parking) => parking,
-                Err((stream, back)) => {
+                Err(both) => {
+                    let (stream, back) = *both;
                     // The writers are gone (the server is stopping): go on alone.
                     (live, writer, fanout) = (Some(stream), back, None);
                     continue;
@@ -393,7 +394,20 @@ mod tests {
         let mut out = Vec::new();
         push_chunk(&mut out, b"hello");
         assert_eq!(out, b"5\r\nhello\r\n");
-        for len in [0, 1, 9, 10, 15, 16, 255, 256, 4095, 65536, 1 << 40, usize::MAX] {
+        for len in [
+            0,
+            1,
+            9,
+            10,
+            15,
+            16,
+            255,
+            256,
+            4095,
+            65536,
+            1 << 40,
+            usize::MAX,
+        ] {
             let n = chunk_header(len, &mut b);
             assert_eq!(&b[..n], format!("{len:X}\r\n").as_bytes(), "{len}");
         }

@@ -105,7 +105,6 @@ impl TimedStream {
     pub fn set_prefix(&mut self, prefix: Bytes) {
         self.prefix = (!prefix.is_empty()).then_some(prefix);
     }
-
 }
 
 impl TimedWriter {
