@@ -276,11 +276,13 @@ impl StreamEngine {
 
     /// The live frames that are ready now, without waiting: what a writer serving many streams
     /// at once takes for each when the stream's shard is signalled. Anything but live
-    /// forwarding (a replay or catch-up from the store, the end, shutdown) is left to
-    /// [`StreamEngine::next_chunk`]: [`TryChunk::Wait`].
+    /// forwarding (a replay or catch-up from the store, the end) is left to
+    /// [`StreamEngine::next_chunk`]: [`TryChunk::Wait`]. Shutdown is the caller's to watch
+    /// (once for all its streams, not once per stream): it then hands each stream to
+    /// `next_chunk`, which ends it with the shutdown frame.
     pub fn try_next_chunk(&mut self) -> TryChunk {
         loop {
-            if !self.is_live() || self.shutdown.is_cancelled() {
+            if !self.is_live() {
                 return TryChunk::Wait;
             }
             let first = match self.live.try_recv() {

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -131,8 +130,6 @@ async fn run(
     shutdown: CancellationToken,
 ) {
     let mut parked: Vec<Parked> = Vec::new();
-    // What a pass keeps parked (swapped with `parked` after each pass: no allocation per pass).
-    let mut kept: Vec<Parked> = Vec::new();
     let mut stopping = false;
     loop {
         tokio::select! {
@@ -147,9 +144,16 @@ async fn run(
             command = inbox.recv() => match command {
                 None => return,
                 Some(Command::Park(stream)) => {
+                    let mut stream = *stream;
                     // Frames may have arrived since the stream last looked.
-                    if let Some(stream) = deliver(*stream) {
-                        parked.push(stream);
+                    let delivered = if stopping {
+                        Delivered::HandBack(None)
+                    } else {
+                        deliver(&mut stream)
+                    };
+                    match delivered {
+                        Delivered::Keep => parked.push(stream),
+                        Delivered::HandBack(unwritten) => hand_back(stream, unwritten),
                     }
                 }
                 Some(Command::Remove(id)) => {
@@ -159,35 +163,43 @@ async fn run(
                 }
             },
             () = hub.signal(shard).notified() => {
-                for stream in parked.drain(..) {
-                    if let Some(stream) = deliver(stream) {
-                        kept.push(stream);
+                // Streams stay where they are (no move per stream and pass); one handed back is
+                // swapped out.
+                let mut i = 0;
+                while i < parked.len() {
+                    match deliver(&mut parked[i]) {
+                        Delivered::Keep => i += 1,
+                        Delivered::HandBack(unwritten) => {
+                            hand_back(parked.swap_remove(i), unwritten);
+                        }
                     }
                 }
-                std::mem::swap(&mut parked, &mut kept);
             }
         }
     }
 }
 
-/// Writes what `stream` has ready; the stream if it stays parked.
-fn deliver(mut stream: Parked) -> Option<Parked> {
+/// What became of a parked stream.
+enum Delivered {
+    /// Everything ready is written: it stays parked.
+    Keep,
+    /// It goes back to its task, with the bytes of a chunk not yet written.
+    HandBack(Option<Bytes>),
+}
+
+/// Writes what `stream` has ready.
+fn deliver(stream: &mut Parked) -> Delivered {
     loop {
         match stream.stream.engine().try_next_chunk() {
-            TryChunk::Empty => return Some(stream),
-            TryChunk::Wait => {
-                hand_back(stream, None);
-                return None;
-            }
+            TryChunk::Empty => return Delivered::Keep,
+            TryChunk::Wait => return Delivered::HandBack(None),
             TryChunk::Ready(chunk) => {
                 let written = try_write_chunk(&stream.writer, &chunk);
                 let total = framed_len(chunk.len());
                 if written < total {
                     let mut framed = Vec::with_capacity(total);
                     push_chunk(&mut framed, &chunk);
-                    let rest = Bytes::from(framed).slice(written..);
-                    hand_back(stream, Some(rest));
-                    return None;
+                    return Delivered::HandBack(Some(Bytes::from(framed).slice(written..)));
                 }
             }
         }
@@ -220,13 +232,11 @@ fn try_write_chunk(writer: &TimedWriter, data: &[u8]) -> usize {
         IoSlice::new(b"\r\n"),
     ];
     // `sendmsg` rather than `writev`: a socket call skips the file layer's work (position lock,
-    // vectored file write) that a socket does not need. Through `try_io`, so that `WouldBlock`
-    // clears the socket's write readiness as tokio's own writes do.
-    let socket: &TcpStream = writer.half().as_ref();
-    socket
-        .try_io(Interest::WRITABLE, || {
-            socket2::SockRef::from(socket).send_vectored(&slices)
-        })
+    // vectored file write) that a socket does not need. Not through tokio's readiness: a
+    // `WouldBlock` here leaves the socket marked writable, and the task's own write then finds
+    // out (one more call, on the slow path only) and waits as usual.
+    socket2::SockRef::from(writer.half().as_ref() as &TcpStream)
+        .send_vectored(&slices)
         // `WouldBlock`, or a failure the task meets again when it writes the chunk itself.
         .unwrap_or(0)
 }
