@@ -41,14 +41,15 @@ pub struct Fanout {
 pub struct Parking {
     shard: usize,
     id: u64,
-    /// Resolves when the writer hands the stream back.
-    pub back: oneshot::Receiver<Returned>,
+    /// Resolves when the writer hands the stream back (boxed: the channel then keeps room for
+    /// a pointer, not for a stream, while the stream is parked).
+    pub back: oneshot::Receiver<Box<Returned>>,
 }
 
 /// A stream handed back to its connection task.
 #[derive(Debug)]
 pub struct Returned {
-    pub stream: LiveStream,
+    pub stream: Box<LiveStream>,
     pub writer: TimedWriter,
     /// Bytes of a chunk the writer began but could not finish: to be written first.
     pub unwritten: Option<Bytes>,
@@ -57,9 +58,9 @@ pub struct Returned {
 #[derive(Debug)]
 struct Parked {
     id: u64,
-    stream: LiveStream,
+    stream: Box<LiveStream>,
     writer: TimedWriter,
-    back: oneshot::Sender<Returned>,
+    back: oneshot::Sender<Box<Returned>>,
 }
 
 #[derive(Debug)]
@@ -91,9 +92,9 @@ impl Fanout {
     /// both back if the writers are gone.
     pub fn park(
         &self,
-        mut stream: LiveStream,
+        mut stream: Box<LiveStream>,
         writer: TimedWriter,
-    ) -> Result<Parking, Box<(LiveStream, TimedWriter)>> {
+    ) -> Result<Parking, Box<(Box<LiveStream>, TimedWriter)>> {
         let shard = stream.engine().shard() % self.inboxes.len();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (back, returned) = oneshot::channel();
@@ -129,7 +130,8 @@ async fn run(
     mut inbox: mpsc::UnboundedReceiver<Command>,
     shutdown: CancellationToken,
 ) {
-    let mut parked: Vec<Parked> = Vec::new();
+    // Boxed as they arrive: each stays in its allocation however the list grows or shrinks.
+    let mut parked: Vec<Box<Parked>> = Vec::new();
     let mut stopping = false;
     loop {
         tokio::select! {
@@ -138,13 +140,13 @@ async fn run(
                 // Every stream now ends with its shutdown frame, written by its own task.
                 stopping = true;
                 for stream in parked.drain(..) {
-                    hand_back(stream, None);
+                    hand_back(*stream, None);
                 }
             }
             command = inbox.recv() => match command {
                 None => return,
                 Some(Command::Park(stream)) => {
-                    let mut stream = *stream;
+                    let mut stream = stream;
                     // Frames may have arrived since the stream last looked.
                     let delivered = if stopping {
                         Delivered::HandBack(None)
@@ -153,7 +155,7 @@ async fn run(
                     };
                     match delivered {
                         Delivered::Keep => parked.push(stream),
-                        Delivered::HandBack(unwritten) => hand_back(stream, unwritten),
+                        Delivered::HandBack(unwritten) => hand_back(*stream, unwritten),
                     }
                 }
                 Some(Command::Remove(id)) => {
@@ -170,7 +172,7 @@ async fn run(
                     match deliver(&mut parked[i]) {
                         Delivered::Keep => i += 1,
                         Delivered::HandBack(unwritten) => {
-                            hand_back(parked.swap_remove(i), unwritten);
+                            hand_back(*parked.swap_remove(i), unwritten);
                         }
                     }
                 }
@@ -207,12 +209,18 @@ fn deliver(stream: &mut Parked) -> Delivered {
 }
 
 fn hand_back(stream: Parked, unwritten: Option<Bytes>) {
+    let Parked {
+        stream,
+        writer,
+        back,
+        ..
+    } = stream;
     // A task that has gone (its connection closed) no longer takes it: the stream ends here.
-    let _ = stream.back.send(Returned {
-        stream: stream.stream,
-        writer: stream.writer,
+    let _ = back.send(Box::new(Returned {
+        stream,
+        writer,
         unwritten,
-    });
+    }));
 }
 
 /// Length of `len` bytes framed as one HTTP/1.1 chunk.

@@ -217,15 +217,15 @@ async fn forward_stream(
                     return closed_result(closed);
                 }
             };
-            let Ok(Returned {
-                stream,
-                writer: back,
-                unwritten,
-            }) = returned
-            else {
+            let Ok(returned) = returned else {
                 // The writer dropped the stream: it has ended.
                 return Ok(());
             };
+            let Returned {
+                stream,
+                writer: back,
+                unwritten,
+            } = *returned;
             (live, writer) = (Some(stream), back);
             if let Some(rest) = unwritten {
                 writer.write_all(rest.as_ref()).await?;
@@ -245,7 +245,7 @@ async fn forward_stream(
 
 /// The next chunk of whichever source the stream has.
 async fn next_of(
-    live: Option<&mut LiveStream>,
+    live: Option<&mut Box<LiveStream>>,
     chunks: Option<&mut Chunks>,
 ) -> Option<io::Result<Bytes>> {
     match (live, chunks) {
@@ -301,8 +301,9 @@ async fn write_next(
 
 /// Where a stream response's chunks come from.
 enum Source {
-    /// The stream itself, past the layers' body wrappers.
-    Live(LiveStream),
+    /// The stream itself, past the layers' body wrappers (boxed: it moves between this task
+    /// and the shard writers as a pointer).
+    Live(Box<LiveStream>),
     /// Any other event-stream body (a refusal's `unavailable` event).
     Chunks(Chunks),
 }
@@ -320,7 +321,7 @@ fn into_head_and_chunks(response: Response<Body>) -> (Vec<u8>, Source) {
         .get::<RawChunks>()
         .and_then(RawChunks::take);
     let source = match raw {
-        Some(stream) => Source::Live(stream),
+        Some(stream) => Source::Live(Box::new(stream)),
         None => Source::Chunks(Box::pin(
             response
                 .into_body()
