@@ -583,6 +583,99 @@ on_both_paths! {
     }
 }
 
+/// Decodes an HTTP/1.1 chunked body from `raw` (which starts at the body) as far as it is
+/// complete; panics on malformed framing. Returns the data and how many bytes were decoded.
+fn dechunk(raw: &[u8]) -> (Vec<u8>, usize) {
+    let (mut data, mut at) = (Vec::new(), 0);
+    loop {
+        let Some(eol) = raw[at..].windows(2).position(|w| w == b"\r\n") else {
+            return (data, at);
+        };
+        let size_line = std::str::from_utf8(&raw[at..at + eol]).expect("chunk size line is text");
+        let size = usize::from_str_radix(size_line, 16)
+            .unwrap_or_else(|_| panic!("bad chunk size line {size_line:?}"));
+        let start = at + eol + 2;
+        if raw.len() < start + size + 2 {
+            return (data, at);
+        }
+        assert_eq!(
+            &raw[start + size..start + size + 2],
+            b"\r\n",
+            "chunk ends with CRLF"
+        );
+        data.extend_from_slice(&raw[start..start + size]);
+        at = start + size + 2;
+    }
+}
+
+on_both_paths! {
+    /// A client that stops reading until the server's socket buffer is full, then reads on,
+    /// gets every event once, in order, in well-formed chunks: a write the server could not
+    /// finish at once is finished before anything else is written (on the lean path, a caught-up
+    /// stream is written by its shard's writer, and such a write goes back to the stream's task
+    /// half done).
+    async fn a_client_that_pauses_until_its_socket_is_full_loses_nothing(lean) {
+        let app = spawn_on_path(lean, |s| {
+            // Small socket buffers on both sides, so that the burst below fills them.
+            s.server.as_mut().expect("server").send_buffer = Some(8 * 1024);
+        })
+        .await;
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("rcvbuf");
+        let mut client = socket.connect(app.addr).await.expect("connect");
+        client
+            .write_all(
+                format!("GET {STREAM} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .expect("request");
+        let mut raw = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let read_ids = |raw: &[u8]| -> Vec<i64> {
+            let body = raw
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(&raw[..0], |p| &raw[p + 4..]);
+            let (data, _) = dechunk(body);
+            String::from_utf8_lossy(&data)
+                .split("\n\n")
+                .filter(|block| block.contains("event: observation"))
+                .filter_map(|block| block.lines().find_map(|l| l.strip_prefix("id: ")))
+                .map(|id| id.trim().parse().expect("id"))
+                .collect()
+        };
+        // The greeting, then one event: the stream is caught up (and parked, on the lean path).
+        app.publish(&[obs("46042", 0)]).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while read_ids(&raw).is_empty() {
+            let n = tokio::time::timeout_at(deadline, client.read(&mut buf))
+                .await
+                .expect("the first event in time")
+                .expect("read");
+            assert!(n > 0, "stream ended");
+            raw.extend_from_slice(&buf[..n]);
+        }
+        // A burst of ~800 KB while the client reads nothing: the socket fills.
+        let burst = 2_000i64;
+        let total = burst + 1;
+        app.publish_in_background(burst, 100)
+            .await
+            .expect("publisher");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while read_ids(&raw).len() < total as usize {
+            let n = tokio::time::timeout_at(deadline, client.read(&mut buf))
+                .await
+                .expect("every event in time")
+                .expect("read");
+            assert!(n > 0, "stream ended after {} events", read_ids(&raw).len());
+            raw.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(read_ids(&raw), (1..=total).collect::<Vec<_>>());
+    }
+}
+
 on_all_paths! {
     async fn resume_of_ten_thousand_missed_events_is_complete_and_ordered(lean) {
         let app = spawn_on_path(lean, |_| {}).await;
