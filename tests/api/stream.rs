@@ -497,21 +497,29 @@ on_both_paths! {
 }
 
 on_both_paths! {
+    /// Both a stream that has only been greeted and one that has caught up with an event (on
+    /// the lean path, parked with its shard's writer) end with the shutdown event.
     async fn shutdown_ends_streams_with_a_final_event_and_refuses_new_ones(lean) {
         let app = spawn_on_path(lean, |_| {}).await;
-        let mut client = app.stream(STREAM, &[]).await;
-        client.next_of("connection", WAIT).await.expect("connected");
+        let mut greeted = app.stream(STREAM, &[]).await;
+        greeted.next_of("connection", WAIT).await.expect("connected");
+        let mut caught_up = app.stream(STREAM, &[("last-event-id", "0")]).await;
+        caught_up.next_of("connection", WAIT).await.expect("connected");
+        app.publish(&[obs("44009", 0)]).await;
+        caught_up.observations(1, WAIT).await;
         app.shutdown.cancel();
-        let last = client
-            .next_of("shutdown", WAIT)
-            .await
-            .expect("shutdown event");
-        assert_eq!(last.json()["reason"], "server shutting down");
-        assert_eq!(
-            client.next_event(WAIT).await,
-            None,
-            "the stream ends after the shutdown event"
-        );
+        for client in [&mut greeted, &mut caught_up] {
+            let last = client
+                .next_of("shutdown", WAIT)
+                .await
+                .expect("shutdown event");
+            assert_eq!(last.json()["reason"], "server shutting down");
+            assert_eq!(
+                client.next_event(WAIT).await,
+                None,
+                "the stream ends after the shutdown event"
+            );
+        }
         let stopped = tokio::time::timeout(WAIT, app.handle).await;
         assert!(
             matches!(stopped, Ok(Ok(Ok(())))),
