@@ -117,28 +117,30 @@ async fn metrics_count_streams_events_and_requests() {
     let tasks_open = sample(&text, "tokio_alive_tasks").expect("tokio_alive_tasks");
     drop(streams);
     eventually(wait, "the streams to close", || app.hub_streams() == 0).await;
-    let scrape = || async {
-        let text = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .expect("scrape")
-            .text()
-            .await
-            .expect("text");
-        sample(&text, "tokio_alive_tasks").expect("tokio_alive_tasks")
-    };
+    let tasks =
+        || async { sample(&scrape(&app).await, "tokio_alive_tasks").expect("tokio_alive_tasks") };
     let deadline = tokio::time::Instant::now() + wait;
-    let mut tasks_closed = scrape().await;
+    let mut tasks_closed = tasks().await;
     while tasks_closed > tasks_open - 2.0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        tasks_closed = scrape().await;
+        tasks_closed = tasks().await;
     }
     assert!(
         tasks_closed <= tasks_open - 2.0,
         "tasks with 2 streams open: {tasks_open}, after they closed: {tasks_closed}"
     );
+}
+
+/// The `/metrics` text.
+async fn scrape(app: &buoycast_testkit::TestApp) -> String {
+    app.client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text")
 }
 
 /// The values of one label in the series of the `http_*` metrics.
@@ -183,15 +185,7 @@ async fn client_chosen_methods_and_paths_are_not_metric_labels() {
         assert_eq!(raw_request(app.addr, request.as_bytes()).await.status, 400);
     }
 
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text");
+    let text = scrape(&app).await;
     for made_up in ["FOO", "BAR", "BAZ", "QUX", "/no/such", "X1", "nope"] {
         assert!(!text.contains(made_up), "{made_up} in /metrics:\n{text}");
     }
