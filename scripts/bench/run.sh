@@ -4,7 +4,8 @@
 # result as JSON under $OUT (default target/bench/<date>). Then `report.py $OUT` makes the
 # tables and plots of docs/BENCHMARKS.md.
 #
-# Usage: scripts/bench/run.sh [SCENARIO…]   (default: all; see `scenarios` below)
+# Usage: scripts/bench/run.sh [SCENARIO…]   (default: all below `scenarios`; also live-100k-1-dist:
+#        100,000 streams over 6 `serve` processes with PostgreSQL and Redis, 1 ev/s)
 #        SERVERS="buoycast nchan" scripts/bench/run.sh live-1k-20
 # BC=PATH benchmarks another buoycast binary (e.g. an earlier build, for before/after figures).
 # Needs: a release build (`cargo build --release -p buoycast -p buoycast-loadgen`), and the peers
@@ -20,7 +21,7 @@ BC=${BC:-"$root/target/release/buoycast"}
 TOKEN=bench-token
 mkdir -p "$OUT"
 work=$(mktemp -d /tmp/buoycast-bench.XXXXXX)
-trap 'stop_server; rm -rf "$work"' EXIT
+trap 'stop_server; stop_services; rm -rf "$work"' EXIT
 
 ulimit -n "$(ulimit -Hn)"
 
@@ -71,6 +72,53 @@ start_server() { # NAME [PROCS]
         nchan) mapfile -t pids < <("$here/peers.sh" start nchan "$work/srv" "$procs") ;;
         pushpin) mapfile -t pids < <("$here/peers.sh" start pushpin "$work/srv") ;;
     esac
+}
+# Distributed mode: PostgreSQL and Redis (Debian's postgresql and redis-server) on loopback,
+# and PROCS `serve` processes sharing the port.
+svc_pids=()
+start_distributed() { # PROCS
+    local procs=$1 d="$work/srv"
+    rm -rf "$d" && mkdir -p "$d/pg"
+    local pgbin
+    pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+    local as_pg=()
+    if [ "$(id -u)" = 0 ]; then
+        chown -R postgres:postgres "$d/pg"
+        as_pg=(runuser -u postgres --)
+    fi
+    "${as_pg[@]}" "$pgbin/initdb" -D "$d/pg/data" -A trust -U postgres --no-sync >"$d/initdb.log" 2>&1
+    "${as_pg[@]}" "$pgbin/postgres" -D "$d/pg/data" -p 5441 -k "$d/pg" \
+        -c listen_addresses=127.0.0.1 -c max_connections=200 >"$d/postgres.log" 2>&1 &
+    svc_pids+=($!)
+    redis-server --port 6391 --bind 127.0.0.1 --save "" --appendonly no >"$d/redis.log" 2>&1 &
+    svc_pids+=($!)
+    local db=postgres://postgres@127.0.0.1:5441/postgres
+    for _ in $(seq 100); do
+        "$BC" migrate --database-url "$db" >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    server=buoycast
+    pids=()
+    local i
+    for i in $(seq "$procs"); do
+        "$BC" serve --listen 127.0.0.1:8090 --reuse-port --database-url "$db" \
+            --redis-url redis://127.0.0.1:6391 --publish-token "$TOKEN" \
+            --max-streams-per-client 0 "${conn_cap[@]}" >"$d/buoycast-$i.log" 2>&1 &
+        pids+=($!)
+    done
+    for _ in $(seq 100); do
+        curl -sf http://127.0.0.1:8090/health >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    sleep 1
+}
+stop_services() {
+    local p
+    for p in "${svc_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${svc_pids[@]}"; do
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    done
+    svc_pids=()
 }
 stop_server() {
     case $server in
@@ -134,6 +182,16 @@ scenario() { # NAME SERVER
             start_server "$s" 6
             loadgen "$s" "$name" --mode idle --clients "$n" --procs 6 --connect-rate 5000 --hold-secs 3 ;;
         connect-1000) start_server "$s"; loadgen "$s" "$name" --mode idle --clients 10000 --connect-rate 1000 --hold-secs 2 ;;
+        live-100k-1-dist)
+            if [ "$s" != buoycast ]; then
+                echo "== $s $name: skipped (buoycast's distributed mode: PostgreSQL, Redis, 6 processes)"
+                return
+            fi
+            start_distributed 6
+            loadgen "$s" "$name" --clients 100000 --procs 6 --connect-rate 5000 --rate 1 \
+                --duration-secs 30 --drain-secs 20
+            stop_server
+            stop_services ;;
         resume-10k)
             if [ "$s" = pushpin ]; then
                 echo "== pushpin $name: skipped (Pushpin keeps no history; resume is the GRIP backend's job)"

@@ -139,8 +139,9 @@ pub struct Args {
     /// Runtime worker threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-    /// Split the clients over this many processes (idle mode; each process may open at most
-    /// ~19,900 files here).
+    /// Split the clients over this many processes (idle and live modes; each process may open
+    /// at most ~19,900 files here). In live mode this process publishes and the children
+    /// check the deliveries.
     #[arg(long, default_value_t = 1)]
     pub procs: usize,
     /// Internal: run as a child of a multi-process run.

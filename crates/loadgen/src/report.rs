@@ -75,6 +75,9 @@ pub struct Report {
     /// Connect-time histogram as (µs, count) pairs (children hand it to their parent).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connect_dump: Vec<(u64, u64)>,
+    /// Delivery-latency histogram as (µs, count) pairs (children of a live run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency_dump: Vec<(u64, u64)>,
 }
 
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {

@@ -24,6 +24,7 @@ use crate::tls::Tls;
 /// Runs what the arguments ask for.
 pub async fn run(args: Args) -> anyhow::Result<Report> {
     match args.mode {
+        Mode::Live if args.procs > 1 && !args.child => live_multi(&args).await,
         Mode::Live => live(&args).await,
         Mode::Idle if args.procs > 1 && !args.child => idle_multi(&args).await,
         Mode::Idle => idle(&args).await,
@@ -177,31 +178,37 @@ fn rss_sampler(pids: Vec<u32>, stop: watch::Receiver<bool>) -> (Arc<AtomicU64>, 
     (peak, handle)
 }
 
-async fn live(args: &Args) -> anyhow::Result<Report> {
-    let target = target(args)?;
+/// What the publishing phase of a live run did.
+struct Published {
+    published: u64,
+    errors: u64,
+    /// Sequence numbers tried (`0..attempted`), published or not.
+    attempted: u64,
+    first_error: Option<String>,
+    hist: hdrhistogram::Histogram<u64>,
+    start_wall: u64,
+    secs: f64,
+}
+
+/// Publishes at `rate` for the run's duration (one publish in flight).
+async fn publish_all(args: &Args, rate: f64) -> anyhow::Result<Published> {
     let template = template(args)?;
     let mut publisher = publisher(args)?;
-    let shared = Arc::new(Shared::default());
-    let rate = args.rate.clamp(0.001, 1_000_000.0);
     let interval = Duration::from_secs_f64(1.0 / rate);
-    stats::set_interval_us(interval.as_micros() as u64);
-
-    let rss_before = stats::total_rss(&args.server_pid);
-    let clients = open_clients(args, &target, &shared, args.clients, None).await;
-    let rss_connected = stats::total_rss(&args.server_pid);
-    tokio::time::sleep(secs(args.warmup_secs)).await;
-
-    let (sampler_stop, sampler_rx) = watch::channel(false);
-    let (peak, sampler) = rss_sampler(args.server_pid.clone(), sampler_rx);
-    let cpu0 = (stats::total_cpu(&args.server_pid), stats::cpu_secs(None));
     let count = (rate * args.duration_secs.max(0.0)).round() as u64;
     let start = Instant::now();
     let start_wall = stats::now_us();
     // A publisher slower than the rate stops at the end of the window plus a grace period.
     let hard_stop = start + secs(args.duration_secs * 1.25 + 5.0);
-    let mut publish_hist = stats::new_hist();
-    let (mut published, mut errors, mut attempted) = (0u64, 0u64, 0u64);
-    let mut first_error = None;
+    let mut out = Published {
+        published: 0,
+        errors: 0,
+        attempted: 0,
+        first_error: None,
+        hist: stats::new_hist(),
+        start_wall,
+        secs: 0.0,
+    };
     for seq in 0..count {
         let due = start + interval.mul_f64(seq as f64);
         tokio::time::sleep_until(due).await;
@@ -210,48 +217,45 @@ async fn live(args: &Args) -> anyhow::Result<Report> {
         }
         let body = fill(&template, seq, stats::now_us());
         let sent = Instant::now();
-        attempted = seq + 1;
+        out.attempted = seq + 1;
         match publisher.send(body.as_bytes()).await {
             Ok(status) if (200..300).contains(&status) => {
-                published += 1;
-                let _ = publish_hist.record((sent.elapsed().as_micros() as u64).max(1));
+                out.published += 1;
+                let _ = out.hist.record((sent.elapsed().as_micros() as u64).max(1));
             }
             Ok(status) => {
-                errors += 1;
-                first_error.get_or_insert(format!("publish: status {status}"));
+                out.errors += 1;
+                out.first_error
+                    .get_or_insert(format!("publish: status {status}"));
             }
             Err(e) => {
-                errors += 1;
-                first_error.get_or_insert(format!("publish: {e:#}"));
+                out.errors += 1;
+                out.first_error.get_or_insert(format!("publish: {e:#}"));
             }
         }
     }
-    let publish_secs = start.elapsed().as_secs_f64();
+    out.secs = start.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+/// The clients' side of a live run once publishing is over: waits (at most the drain time) for
+/// every delivery, closes the clients and counts loss, repeats and order.
+async fn drain_and_count(
+    args: &Args,
+    shared: &Shared,
+    clients: Clients,
+    published: u64,
+    attempted: u64,
+    report: &mut Report,
+) {
     let expected = published * shared.connected.load(Ordering::Relaxed) as u64;
     let drain_end = Instant::now() + secs(args.drain_secs);
     while shared.distinct.load(Ordering::Relaxed) < expected && Instant::now() < drain_end {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let cpu1 = (stats::total_cpu(&args.server_pid), stats::cpu_secs(None));
-    let _ = sampler_stop.send(true);
-    let _ = sampler.await;
     let tallies = close_clients(clients).await;
-
-    let mut report = base_report(args, &shared);
-    let hists = stats::merged();
-    report.connect_ms = Pcts::of(&hists.connect, 1000.0);
-    report.latency_ms = Pcts::of(&hists.latency, 1000.0);
-    report.latency_curve = stats::curve(&hists.latency, 1000.0);
-    report.published = published;
-    report.publish_errors = errors;
-    report.offered_rate = rate;
-    report.achieved_rate = published as f64 / publish_secs.max(1e-9);
-    report.publish_ms = Pcts::of(&publish_hist, 1000.0);
     report.deliveries = shared.deliveries.load(Ordering::Relaxed);
     report.expected_deliveries = expected;
-    let last = shared.last_delivery_us.load(Ordering::Relaxed);
-    let span = (last.saturating_sub(start_wall) as f64 / 1e6).max(publish_secs);
-    report.deliveries_per_s = report.deliveries as f64 / span.max(1e-9);
     for t in &tallies {
         let missing = published.saturating_sub(t.distinct_below(attempted));
         report.missing += missing;
@@ -261,10 +265,78 @@ async fn live(args: &Args) -> anyhow::Result<Report> {
     }
     report.disconnects = shared.disconnects.load(Ordering::Relaxed);
     report.churns = shared.churns.load(Ordering::Relaxed);
+}
+
+async fn live(args: &Args) -> anyhow::Result<Report> {
+    let target = target(args)?;
+    let shared = Arc::new(Shared::default());
+    let rate = args.rate.clamp(0.001, 1_000_000.0);
+    stats::set_interval_us(Duration::from_secs_f64(1.0 / rate).as_micros() as u64);
+
+    let rss_before = stats::total_rss(&args.server_pid);
+    let clients = open_clients(args, &target, &shared, args.clients, None).await;
+    if args.child {
+        return live_child(args, &shared, clients).await;
+    }
+    let rss_connected = stats::total_rss(&args.server_pid);
+    tokio::time::sleep(secs(args.warmup_secs)).await;
+
+    let (sampler_stop, sampler_rx) = watch::channel(false);
+    let (peak, sampler) = rss_sampler(args.server_pid.clone(), sampler_rx);
+    let cpu0 = (stats::total_cpu(&args.server_pid), stats::cpu_secs(None));
+    let run = publish_all(args, rate).await?;
+    let mut report = base_report(args, &shared);
+    drain_and_count(
+        args,
+        &shared,
+        clients,
+        run.published,
+        run.attempted,
+        &mut report,
+    )
+    .await;
+    let cpu1 = (stats::total_cpu(&args.server_pid), stats::cpu_secs(None));
+    let _ = sampler_stop.send(true);
+    let _ = sampler.await;
+
+    let hists = stats::merged();
+    report.connect_ms = Pcts::of(&hists.connect, 1000.0);
+    report.latency_ms = Pcts::of(&hists.latency, 1000.0);
+    report.latency_curve = stats::curve(&hists.latency, 1000.0);
+    finish_live(
+        &mut report,
+        &run,
+        rate,
+        shared.last_delivery_us.load(Ordering::Relaxed),
+    );
     report.rss_before_kib = rss_before;
     report.rss_connected_kib = rss_connected;
     report.rss_peak_kib = Some(peak.load(Ordering::Relaxed)).filter(|&p| p > 0);
     report.kib_per_conn = per_conn(rss_before, rss_connected, report.connected);
+    cpu_figures(&mut report, cpu0, cpu1);
+    Ok(report)
+}
+
+/// The publishing figures of a live run, and the delivery rate over its span.
+fn finish_live(report: &mut Report, run: &Published, rate: f64, last_delivery_us: u64) {
+    report.published = run.published;
+    report.publish_errors = run.errors;
+    report.offered_rate = rate;
+    report.achieved_rate = run.published as f64 / run.secs.max(1e-9);
+    report.publish_ms = Pcts::of(&run.hist, 1000.0);
+    let span = (last_delivery_us.saturating_sub(run.start_wall) as f64 / 1e6).max(run.secs);
+    report.deliveries_per_s = report.deliveries as f64 / span.max(1e-9);
+    if let Some(e) = &run.first_error {
+        report.errors.push(e.clone());
+    }
+}
+
+/// Server and load-generator CPU between two readings.
+fn cpu_figures(
+    report: &mut Report,
+    cpu0: (Option<f64>, Option<f64>),
+    cpu1: (Option<f64>, Option<f64>),
+) {
     if let (Some(a), Some(b)) = (cpu0.0, cpu1.0) {
         report.server_cpu_secs = Some(b - a);
         if report.deliveries > 0 {
@@ -274,9 +346,108 @@ async fn live(args: &Args) -> anyhow::Result<Report> {
     if let (Some(a), Some(b)) = (cpu0.1, cpu1.1) {
         report.loadgen_cpu_secs = Some(b - a);
     }
-    if let Some(e) = first_error {
-        report.errors.push(e);
+}
+
+/// A child of a multi-process live run: once its clients are open it says `READY`, waits for
+/// the parent's `PUBLISHED <published> <attempted>` line, then drains and reports.
+async fn live_child(args: &Args, shared: &Shared, clients: Clients) -> anyhow::Result<Report> {
+    println!("READY {}", shared.connected.load(Ordering::Relaxed));
+    let mut line = String::new();
+    let mut stdin = BufReader::new(tokio::io::stdin());
+    let limit = secs(args.warmup_secs + args.duration_secs * 1.25 + 120.0);
+    tokio::time::timeout(limit, stdin.read_line(&mut line))
+        .await
+        .context("waiting for the parent's PUBLISHED line")??;
+    let mut words = line.split_whitespace().skip(1).map(str::parse::<u64>);
+    let (Some(Ok(published)), Some(Ok(attempted))) = (words.next(), words.next()) else {
+        bail!("the parent sent {line:?}, not `PUBLISHED <published> <attempted>`");
+    };
+    let mut report = base_report(args, shared);
+    drain_and_count(args, shared, clients, published, attempted, &mut report).await;
+    report.published = published;
+    let hists = stats::merged();
+    report.connect_dump = stats::dump(&hists.connect);
+    report.latency_dump = stats::dump(&hists.latency);
+    report.deliveries_per_s = shared.last_delivery_us.load(Ordering::Relaxed) as f64;
+    Ok(report)
+}
+
+/// Live mode over several processes (one process holds ~19,900 connections here): each child
+/// opens its share of the clients from its own block of source addresses and checks every
+/// event on each; this process publishes and adds up the children's counts.
+async fn live_multi(args: &Args) -> anyhow::Result<Report> {
+    let rate = args.rate.clamp(0.001, 1_000_000.0);
+    let rss_before = stats::total_rss(&args.server_pid);
+    let mut children = spawn_children(args, "live")?;
+    let mut lines = Vec::new();
+    for child in &mut children {
+        let stdout = child.stdout.take().context("child stdout")?;
+        lines.push(BufReader::new(stdout).lines());
     }
+    wait_ready(args, &mut lines).await?;
+    let rss_connected = stats::total_rss(&args.server_pid);
+    tokio::time::sleep(secs(args.warmup_secs)).await;
+
+    let (sampler_stop, sampler_rx) = watch::channel(false);
+    let (peak, sampler) = rss_sampler(args.server_pid.clone(), sampler_rx);
+    let cpu0 = (stats::total_cpu(&args.server_pid), stats::cpu_secs(None));
+    let run = publish_all(args, rate).await?;
+    let said = format!("PUBLISHED {} {}\n", run.published, run.attempted);
+    for child in &mut children {
+        if let Some(stdin) = child.stdin.as_mut() {
+            use tokio::io::AsyncWriteExt;
+            stdin
+                .write_all(said.as_bytes())
+                .await
+                .context("telling a child")?;
+        }
+    }
+    let mut report = Report {
+        label: args.label.clone(),
+        mode: "live".into(),
+        clients: args.clients,
+        ..Report::default()
+    };
+    let (mut connect, mut latency) = (stats::new_hist(), stats::new_hist());
+    let mut last_delivery_us = 0u64;
+    for l in &mut lines {
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout(secs(args.drain_secs + 60.0), l.next_line()).await
+        {
+            if let Some(json) = line.strip_prefix("REPORT ") {
+                let child: Report = serde_json::from_str(json).context("child report")?;
+                report.connected += child.connected;
+                report.failed += child.failed;
+                report.deliveries += child.deliveries;
+                report.expected_deliveries += child.expected_deliveries;
+                report.missing += child.missing;
+                report.clients_with_loss += child.clients_with_loss;
+                report.duplicates += child.duplicates;
+                report.out_of_order += child.out_of_order;
+                report.disconnects += child.disconnects;
+                report.errors.extend(child.errors.into_iter().take(3));
+                stats::load(&mut connect, &child.connect_dump);
+                stats::load(&mut latency, &child.latency_dump);
+                last_delivery_us = last_delivery_us.max(child.deliveries_per_s as u64);
+            }
+        }
+    }
+    let cpu1 = (stats::total_cpu(&args.server_pid), stats::cpu_secs(None));
+    let _ = sampler_stop.send(true);
+    let _ = sampler.await;
+    for child in &mut children {
+        let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    }
+    report.connect_ms = Pcts::of(&connect, 1000.0);
+    report.latency_ms = Pcts::of(&latency, 1000.0);
+    report.latency_curve = stats::curve(&latency, 1000.0);
+    finish_live(&mut report, &run, rate, last_delivery_us);
+    report.rss_before_kib = rss_before;
+    report.rss_connected_kib = rss_connected;
+    report.rss_peak_kib = Some(peak.load(Ordering::Relaxed)).filter(|&p| p > 0);
+    report.kib_per_conn = per_conn(rss_before, rss_connected, report.connected);
+    // The children's own CPU is not this process's: the figure is the publisher's only.
+    cpu_figures(&mut report, cpu0, cpu1);
     Ok(report)
 }
 
@@ -322,17 +493,16 @@ async fn idle(args: &Args) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// Idle mode over several processes: each child opens its share from its own block of source
-/// addresses; the parent measures the servers' memory once every child holds its clients.
-async fn idle_multi(args: &Args) -> anyhow::Result<Report> {
+/// Children of a multi-process run in `mode`, each with its share of the clients, from its own
+/// block of source addresses.
+fn spawn_children(args: &Args, mode: &str) -> anyhow::Result<Vec<tokio::process::Child>> {
     let exe = std::env::current_exe().context("locating this executable")?;
     let procs = args.procs.min(64);
-    let rss_before = stats::total_rss(&args.server_pid);
     let mut children = Vec::new();
     for i in 0..procs {
         let n = args.clients / procs + usize::from(i < args.clients % procs);
         let mut cmd = tokio::process::Command::new(&exe);
-        cmd.args(["--mode", "idle", "--child", "--label"])
+        cmd.args(["--mode", mode, "--child", "--label"])
             .arg(format!("{}-{i}", args.label))
             .args(["--url", &args.url])
             .args(["--clients", &n.to_string()])
@@ -353,6 +523,13 @@ async fn idle_multi(args: &Args) -> anyhow::Result<Report> {
                 "--hold-secs",
                 &(args.hold_secs + args.connect_timeout_secs + 60.0).to_string(),
             ])
+            .args(["--reconnects", &args.reconnects.to_string()])
+            .args(["--rate", &args.rate.to_string()])
+            .args(["--duration-secs", &args.duration_secs.to_string()])
+            .args(["--warmup-secs", &args.warmup_secs.to_string()])
+            .args(["--drain-secs", &args.drain_secs.to_string()])
+            .args(["--seq-field", &args.seq_field])
+            .args(["--ts-field", &args.ts_field])
             .args(["--threads", "1"]);
         for h in &args.headers {
             cmd.args(["--header", h]);
@@ -365,16 +542,19 @@ async fn idle_multi(args: &Args) -> anyhow::Result<Report> {
             .kill_on_drop(true);
         children.push(cmd.spawn().context("spawning a child load generator")?);
     }
-    let mut lines = Vec::new();
-    for child in &mut children {
-        let stdout = child.stdout.take().context("child stdout")?;
-        lines.push(BufReader::new(stdout).lines());
-    }
+    Ok(children)
+}
+
+/// Waits until every child has said `READY` (its clients are open).
+async fn wait_ready(
+    args: &Args,
+    lines: &mut [tokio::io::Lines<BufReader<tokio::process::ChildStdout>>],
+) -> anyhow::Result<()> {
     let deadline = Instant::now()
         + Duration::from_secs_f64(args.clients as f64 / args.connect_rate.max(1.0))
         + secs(args.connect_timeout_secs)
         + Duration::from_secs(30);
-    for l in &mut lines {
+    for l in lines {
         loop {
             match tokio::time::timeout_at(deadline, l.next_line()).await {
                 Ok(Ok(Some(line))) if line.starts_with("READY") => break,
@@ -383,6 +563,20 @@ async fn idle_multi(args: &Args) -> anyhow::Result<Report> {
             }
         }
     }
+    Ok(())
+}
+
+/// Idle mode over several processes: each child opens its share from its own block of source
+/// addresses; the parent measures the servers' memory once every child holds its clients.
+async fn idle_multi(args: &Args) -> anyhow::Result<Report> {
+    let rss_before = stats::total_rss(&args.server_pid);
+    let mut children = spawn_children(args, "idle")?;
+    let mut lines = Vec::new();
+    for child in &mut children {
+        let stdout = child.stdout.take().context("child stdout")?;
+        lines.push(BufReader::new(stdout).lines());
+    }
+    wait_ready(args, &mut lines).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_connected = stats::total_rss(&args.server_pid);
     for child in &mut children {
