@@ -83,6 +83,8 @@ start_distributed() { # PROCS
     pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
     local as_pg=()
     if [ "$(id -u)" = 0 ]; then
+        # PostgreSQL refuses to run as root: its own user must reach and own its directory.
+        chmod a+x "$work" "$d"
         chown -R postgres:postgres "$d/pg"
         as_pg=(runuser -u postgres --)
     fi
