@@ -169,6 +169,10 @@ async fn run(
                 // swapped out.
                 let mut i = 0;
                 while i < parked.len() {
+                    // A pass over hundreds of sockets yields to other tasks now and then (the
+                    // runtime's budget), as that many stream tasks would: a publish, a new
+                    // connection or another shard's writer does not wait for the whole pass.
+                    tokio::task::consume_budget().await;
                     match deliver(&mut parked[i]) {
                         Delivered::Keep => i += 1,
                         Delivered::HandBack(unwritten) => {

@@ -32,7 +32,7 @@ use super::fanout::{Fanout, Returned};
 use super::socket::{TimedStream, TimedWriter, closed_or_sent};
 use crate::api::PeerAddr;
 use crate::api::raw_chunks::{Chunks, RawChunks};
-use crate::hub::stream::LiveStream;
+use crate::hub::stream::{LiveStream, TryChunk};
 
 /// Largest error body written by the lean path.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -196,9 +196,22 @@ async fn forward_stream(
     // so that setting up a connection costs no trip through the writers.
     let mut writes = 0u32;
     loop {
+        // A stream parks only once it has caught up: while frames are waiting for it, this task
+        // writes them itself, many in one write (a stream whose client lags behind would
+        // otherwise go back and forth between the writer, which finds its socket full, and
+        // this task).
+        let ready = match (fanout, live.as_mut()) {
+            (Some(_), Some(stream)) if writes >= 2 => stream.engine().try_next_chunk(),
+            _ => TryChunk::Wait,
+        };
+        if let TryChunk::Ready(chunk) = ready {
+            write_chunk(&mut writer, &chunk).await?;
+            writes = writes.saturating_add(1);
+            continue;
+        }
         if let Some(writers) = fanout
-            && writes >= 2
-            && let Some(stream) = live.take_if(|stream| stream.engine().is_live())
+            && matches!(ready, TryChunk::Empty)
+            && let Some(stream) = live.take()
         {
             let mut parking = match writers.park(stream, writer) {
                 Ok(parking) => parking,
