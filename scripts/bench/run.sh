@@ -5,7 +5,8 @@
 # tables and plots of docs/BENCHMARKS.md.
 #
 # Usage: scripts/bench/run.sh [SCENARIO…]   (default: all below `scenarios`; also live-100k-1-dist:
-#        100,000 streams over 6 `serve` processes with PostgreSQL and Redis, 1 ev/s)
+#        100,000 streams over 6 `serve` processes with PostgreSQL and Redis, 1 ev/s; and
+#        idle-10k-parked: idle streams with 1 s heartbeats, parked with the shard writers)
 #        SERVERS="buoycast nchan" scripts/bench/run.sh live-1k-20
 # BC=PATH benchmarks another buoycast binary (e.g. an earlier build, for before/after figures).
 # Needs: a release build (`cargo build --release -p buoycast -p buoycast-loadgen`), and the peers
@@ -45,9 +46,10 @@ conn_cap=()
 if "$BC" run --help 2>/dev/null | grep -q -- --max-connections-per-client; then
     conn_cap=(--max-connections-per-client 0)
 fi
-start_server() { # NAME [PROCS]
+start_server() { # NAME [PROCS [BUOYCAST ARGS…]]
     server=$1
     local procs=${2:-1}
+    local extra=("${@:3}")
     rm -rf "$work/srv" && mkdir -p "$work/srv"
     case $1 in
         buoycast)
@@ -57,7 +59,7 @@ start_server() { # NAME [PROCS]
             # CPU (with --reuse-port it would get one thread).
             [ "$procs" -gt 1 ] && reuse=(--reuse-port)
             for i in $(seq "$procs"); do
-                "$BC" run --listen 127.0.0.1:8090 "${reuse[@]}" --source none \
+                "$BC" run --listen 127.0.0.1:8090 "${reuse[@]}" "${extra[@]}" --source none \
                     --database-url "sqlite://$work/srv/b$i.db" --publish-token "$TOKEN" \
                     --max-streams-per-client 0 "${conn_cap[@]}" --max-replay 50000 \
                     >"$work/srv/buoycast-$i.log" 2>&1 &
@@ -174,6 +176,15 @@ scenario() { # NAME SERVER
         live-10k-10) start_server "$s"; loadgen "$s" "$name" --clients 10000 --rate 10 --duration-secs 30 ;;
         live-10k-100) start_server "$s"; loadgen "$s" "$name" --clients 10000 --rate 100 --duration-secs 30 ;;
         idle-10k) start_server "$s"; loadgen "$s" "$name" --mode idle --clients 10000 --connect-rate 5000 --hold-secs 3 ;;
+        idle-10k-parked)
+            # Idle streams that have written twice (greeting, a heartbeat a second) and parked
+            # with the shard writers before their memory is read.
+            if [ "$s" != buoycast ]; then
+                echo "== $s $name: skipped (buoycast's heartbeats)"
+                return
+            fi
+            start_server "$s" 1 --heartbeat-secs 1
+            loadgen "$s" "$name" --mode idle --clients 10000 --connect-rate 2000 --hold-secs 4 ;;
         idle-50k | idle-100k)
             local k=${name#idle-}
             local n=$((${k%k} * 1000))
