@@ -19,7 +19,7 @@ RUN mkdir -p src benches crates/ndbc/src crates/ndbc/benches crates/loadgen/src 
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs crates/ndbc/src/lib.rs crates/loadgen/src/lib.rs crates/testkit/src/lib.rs \
     && echo 'fn main() {}' > crates/loadgen/src/main.rs \
-    && for b in benches/frames.rs benches/commit.rs crates/ndbc/benches/parse.rs; do echo 'fn main() {}' > "$b"; done \
+    && for b in benches/frames.rs benches/commit.rs benches/fanout.rs crates/ndbc/benches/parse.rs; do echo 'fn main() {}' > "$b"; done \
     && cargo build --release --locked -p buoycast \
     && rm -rf src crates/ndbc/src crates/loadgen/src crates/testkit/src
 # The sources: only the workspace's own crates are rebuilt.
