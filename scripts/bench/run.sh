@@ -46,6 +46,12 @@ conn_cap=()
 if "$BC" run --help 2>/dev/null | grep -q -- --max-connections-per-client; then
     conn_cap=(--max-connections-per-client 0)
 fi
+wait_health() { # until buoycast answers on 127.0.0.1:8090 (at most 10 s)
+    for _ in $(seq 100); do
+        curl -sf http://127.0.0.1:8090/health >/dev/null 2>&1 && return
+        sleep 0.1
+    done
+}
 start_server() { # NAME [PROCS [BUOYCAST ARGS…]]
     server=$1
     local procs=${2:-1}
@@ -65,10 +71,7 @@ start_server() { # NAME [PROCS [BUOYCAST ARGS…]]
                     >"$work/srv/buoycast-$i.log" 2>&1 &
                 pids+=($!)
             done
-            for _ in $(seq 100); do
-                curl -sf http://127.0.0.1:8090/health >/dev/null 2>&1 && break
-                sleep 0.1
-            done
+            wait_health
             sleep 0.5
             ;;
         nchan) mapfile -t pids < <("$here/peers.sh" start nchan "$work/srv" "$procs") ;;
@@ -110,10 +113,7 @@ start_distributed() { # PROCS
             --max-streams-per-client 0 "${conn_cap[@]}" >"$d/buoycast-$i.log" 2>&1 &
         pids+=($!)
     done
-    for _ in $(seq 100); do
-        curl -sf http://127.0.0.1:8090/health >/dev/null 2>&1 && break
-        sleep 0.1
-    done
+    wait_health
     sleep 1
 }
 stop_services() {

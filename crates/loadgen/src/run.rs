@@ -378,13 +378,7 @@ async fn live_child(args: &Args, shared: &Shared, clients: Clients) -> anyhow::R
 async fn live_multi(args: &Args) -> anyhow::Result<Report> {
     let rate = args.rate.clamp(0.001, 1_000_000.0);
     let rss_before = stats::total_rss(&args.server_pid);
-    let mut children = spawn_children(args, "live")?;
-    let mut lines = Vec::new();
-    for child in &mut children {
-        let stdout = child.stdout.take().context("child stdout")?;
-        lines.push(BufReader::new(stdout).lines());
-    }
-    wait_ready(args, &mut lines).await?;
+    let (mut children, mut lines) = start_children(args, "live").await?;
     let rss_connected = stats::total_rss(&args.server_pid);
     tokio::time::sleep(secs(args.warmup_secs)).await;
 
@@ -545,11 +539,27 @@ fn spawn_children(args: &Args, mode: &str) -> anyhow::Result<Vec<tokio::process:
     Ok(children)
 }
 
-/// Waits until every child has said `READY` (its clients are open).
-async fn wait_ready(
+/// The lines a child writes.
+type ChildLines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+/// Children of a multi-process run in `mode` ([`spawn_children`]) and their output, once each
+/// has said `READY` (its clients are open).
+async fn start_children(
     args: &Args,
-    lines: &mut [tokio::io::Lines<BufReader<tokio::process::ChildStdout>>],
-) -> anyhow::Result<()> {
+    mode: &str,
+) -> anyhow::Result<(Vec<tokio::process::Child>, Vec<ChildLines>)> {
+    let mut children = spawn_children(args, mode)?;
+    let mut lines = Vec::new();
+    for child in &mut children {
+        let stdout = child.stdout.take().context("child stdout")?;
+        lines.push(BufReader::new(stdout).lines());
+    }
+    wait_ready(args, &mut lines).await?;
+    Ok((children, lines))
+}
+
+/// Waits until every child has said `READY` (its clients are open).
+async fn wait_ready(args: &Args, lines: &mut [ChildLines]) -> anyhow::Result<()> {
     let deadline = Instant::now()
         + Duration::from_secs_f64(args.clients as f64 / args.connect_rate.max(1.0))
         + secs(args.connect_timeout_secs)
@@ -570,13 +580,7 @@ async fn wait_ready(
 /// addresses; the parent measures the servers' memory once every child holds its clients.
 async fn idle_multi(args: &Args) -> anyhow::Result<Report> {
     let rss_before = stats::total_rss(&args.server_pid);
-    let mut children = spawn_children(args, "idle")?;
-    let mut lines = Vec::new();
-    for child in &mut children {
-        let stdout = child.stdout.take().context("child stdout")?;
-        lines.push(BufReader::new(stdout).lines());
-    }
-    wait_ready(args, &mut lines).await?;
+    let (mut children, mut lines) = start_children(args, "idle").await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_connected = stats::total_rss(&args.server_pid);
     for child in &mut children {
