@@ -82,16 +82,11 @@ impl Hub {
         }
     }
 
-    /// A receiver of every frame broadcast from now on (round-robin over the shards), and the
-    /// position it starts after: it receives every frame with a higher seq, in order. Frames at or
-    /// below the position may still arrive (their broadcast was under way) and are to be skipped.
-    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Frame>>, Seq) {
-        let (receiver, position, _) = self.subscribe_shard();
-        (receiver, position)
-    }
-
-    /// [`Hub::subscribe`], also naming the shard the receiver is on (see [`Hub::signal`]).
-    pub fn subscribe_shard(&self) -> (broadcast::Receiver<Arc<Frame>>, Seq, usize) {
+    /// A receiver of every frame broadcast from now on (round-robin over the shards), the
+    /// position it starts after, and the shard it is on (see [`Hub::signal`]): it receives every
+    /// frame with a higher seq, in order. Frames at or below the position may still arrive (their
+    /// broadcast was under way) and are to be skipped.
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Frame>>, Seq, usize) {
         let i = self.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards.len();
         let receiver = self.shards[i].subscribe();
         // Subscribing and sending take the shard's lock, so a frame that reached this shard
@@ -212,10 +207,10 @@ mod tests {
     #[test]
     fn a_subscription_starts_after_what_was_broadcast() {
         let hub = Hub::new(HubConfig::default(), Seq::new(10));
-        let (_, position) = hub.subscribe();
+        let (_, position, _) = hub.subscribe();
         assert_eq!(position, Seq::new(10));
         hub.broadcast(frame(11));
-        let (mut rx, position) = hub.subscribe();
+        let (mut rx, position, _) = hub.subscribe();
         assert_eq!(position, Seq::new(11));
         hub.broadcast(frame(12));
         assert_eq!(rx.try_recv().map(|f| f.seq).ok(), Some(Some(Seq::new(12))));
@@ -236,7 +231,7 @@ mod tests {
         assert_eq!(line["stationId"], "44009", "{line}");
 
         // With a stream subscribed, the stream that takes the frame last logs it, not the hub.
-        let (_rx, _) = hub.subscribe();
+        let (_rx, _, _) = hub.subscribe();
         let lines = crate::telemetry::tests::lines(|| {
             hub.broadcast(frame(2));
         });
@@ -246,7 +241,7 @@ mod tests {
     #[test]
     fn heartbeats_carry_the_position_every_shard_has() {
         let hub = Hub::new(HubConfig::default(), Seq::new(3));
-        let (mut rx, _) = hub.subscribe();
+        let (mut rx, _, _) = hub.subscribe();
         hub.broadcast(frame(4));
         hub.heartbeat(chrono::Utc::now());
         assert_eq!(rx.try_recv().map(|f| f.seq).ok(), Some(Some(Seq::new(4))));
@@ -278,7 +273,7 @@ mod tests {
             })
         };
         for _ in 0..2000 {
-            let (mut rx, position) = hub.subscribe();
+            let (mut rx, position, _) = hub.subscribe();
             let first = loop {
                 match rx.blocking_recv() {
                     Ok(f) if f.seq.is_some_and(|s| s > position) => break f.seq,

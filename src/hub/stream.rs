@@ -225,7 +225,7 @@ impl StreamEngine {
         max_replay: u32,
         shutdown: CancellationToken,
     ) -> Result<Self, StoreError> {
-        let (live, subscribed, shard) = hub.subscribe_shard();
+        let (live, subscribed, shard) = hub.subscribe();
         let start = start_position(
             store.as_ref(),
             &hub,

@@ -95,7 +95,7 @@ impl Fanout {
         mut stream: Box<LiveStream>,
         writer: TimedWriter,
     ) -> Result<Parking, Box<(Box<LiveStream>, TimedWriter)>> {
-        let shard = stream.engine().shard() % self.inboxes.len();
+        let shard = stream.engine().shard();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (back, returned) = oneshot::channel();
         let parked = Box::new(Parked {
@@ -200,10 +200,8 @@ fn deliver(stream: &mut Parked) -> Delivered {
             TryChunk::Empty => return Delivered::Keep,
             TryChunk::Wait => return Delivered::HandBack(None),
             TryChunk::Ready(chunk) => {
-                let written = try_write_chunk(&stream.writer, &chunk);
-                let total = framed_len(chunk.len());
-                if written < total {
-                    let mut framed = Vec::with_capacity(total);
+                if let Err(written) = try_write_chunk(&stream.writer, &chunk) {
+                    let mut framed = Vec::with_capacity(chunk.len() + 20);
                     push_chunk(&mut framed, &chunk);
                     return Delivered::HandBack(Some(Bytes::from(framed).slice(written..)));
                 }
@@ -227,15 +225,9 @@ fn hand_back(stream: Parked, unwritten: Option<Bytes>) {
     }));
 }
 
-/// Length of `len` bytes framed as one HTTP/1.1 chunk.
-fn framed_len(len: usize) -> usize {
-    let mut header = [0u8; 18];
-    chunk_header(len, &mut header) + len + 2
-}
-
-/// Writes `data` as one HTTP/1.1 chunk without waiting; returns how many bytes of the framed
-/// chunk went out (0 if the socket takes none or fails: its task then meets the error).
-fn try_write_chunk(writer: &TimedWriter, data: &[u8]) -> usize {
+/// Writes `data` as one HTTP/1.1 chunk without waiting; if it did not all go out, how many bytes
+/// of the framed chunk did (0 if the socket takes none or fails: its task then meets the error).
+fn try_write_chunk(writer: &TimedWriter, data: &[u8]) -> Result<(), usize> {
     let mut header = [0u8; 18];
     let n = chunk_header(data.len(), &mut header);
     let slices = [
@@ -247,8 +239,11 @@ fn try_write_chunk(writer: &TimedWriter, data: &[u8]) -> usize {
     // vectored file write) that a socket does not need. Not through tokio's readiness: a
     // `WouldBlock` here leaves the socket marked writable, and the task's own write then finds
     // out (one more call, on the slow path only) and waits as usual.
-    socket2::SockRef::from(writer.half().as_ref() as &TcpStream)
-        .send_vectored(&slices)
+    let total = n + data.len() + 2;
+    match socket2::SockRef::from(writer.half().as_ref() as &TcpStream).send_vectored(&slices) {
+        Ok(written) if written == total => Ok(()),
+        Ok(written) => Err(written),
         // `WouldBlock`, or a failure the task meets again when it writes the chunk itself.
-        .unwrap_or(0)
+        Err(_) => Err(0),
+    }
 }

@@ -575,52 +575,51 @@ mod tests {
     /// WAL commit is not synced, and an acknowledged write can vanish in a power loss).
     #[tokio::test]
     async fn the_writer_connection_syncs_every_commit() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("s.db").display());
-        let store = SqliteStore::connect(&url).await.expect("connect");
-        store.migrate().await.expect("migrate");
-        let check = store.clone();
-        let (synchronous, journal) = store
-            .on_writer_thread(async move {
-                let mut writer = check.writer().await?;
-                let read = async {
-                    let s: i64 = sqlx::query_scalar("PRAGMA synchronous")
-                        .fetch_one(&mut writer.connection)
-                        .await?;
-                    let j: String = sqlx::query_scalar("PRAGMA journal_mode")
-                        .fetch_one(&mut writer.connection)
-                        .await?;
-                    Ok((s, j))
-                }
-                .await;
-                writer.finish(read).await
-            })
-            .await
-            .expect("pragmas");
+        let (_dir, store) = migrated_store().await;
+        let synchronous: i64 = writer_pragma(&store, "PRAGMA synchronous").await;
+        let journal: String = writer_pragma(&store, "PRAGMA journal_mode").await;
         assert_eq!(synchronous, 2, "synchronous is not FULL");
         assert_eq!(journal, "wal");
     }
 
-    /// Every connection's page cache has the fixed size the memory bound counts on, after a
-    /// reconnect too (the writer reopens from the same options after a failed write).
-    #[tokio::test]
-    async fn page_caches_have_a_fixed_size() {
+    /// A migrated store in a temporary directory.
+    async fn migrated_store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("c.db").display());
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
         let store = SqliteStore::connect(&url).await.expect("connect");
         store.migrate().await.expect("migrate");
+        (dir, store)
+    }
+
+    /// The value of a pragma on the store's writer connection.
+    async fn writer_pragma<T>(store: &SqliteStore, pragma: &'static str) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + Send
+            + Unpin
+            + 'static,
+    {
         let check = store.clone();
-        let writer_cache: i64 = store
+        store
             .on_writer_thread(async move {
                 let mut writer = check.writer().await?;
-                let read = sqlx::query_scalar("PRAGMA cache_size")
+                let read = sqlx::query_scalar(pragma)
                     .fetch_one(&mut writer.connection)
                     .await
                     .map_err(StoreError::from);
                 writer.finish(read).await
             })
             .await
-            .expect("writer cache_size");
+            .expect(pragma)
+    }
+
+    /// Every connection's page cache has the fixed size the memory bound counts on, after a
+    /// reconnect too (the writer reopens from the same options after a failed write).
+    #[tokio::test]
+    async fn page_caches_have_a_fixed_size() {
+        let (_dir, store) = migrated_store().await;
+        let writer_cache: i64 = writer_pragma(&store, "PRAGMA cache_size").await;
         assert_eq!(writer_cache.to_string(), WRITER_CACHE_KIB);
         let mut reopened = store.writer.options.connect().await.expect("reopen");
         let again: i64 = sqlx::query_scalar("PRAGMA cache_size")
