@@ -8,7 +8,8 @@
 #        100,000 streams over 6 `serve` processes with PostgreSQL and Redis, 1 ev/s; and
 #        idle-10k-parked: idle streams with 1 s heartbeats, parked with the shard writers)
 #        SERVERS="buoycast nchan" scripts/bench/run.sh live-1k-20
-# BC=PATH benchmarks another buoycast binary (e.g. an earlier build, for before/after figures).
+# BC=PATH benchmarks another buoycast binary (e.g. an earlier build, for before/after figures);
+# BC_ARGS="…" adds arguments to each buoycast `run` (e.g. BC_ARGS="--worker-threads 1").
 # Needs: a release build (`cargo build --release -p buoycast -p buoycast-loadgen`), and the peers
 # (`scripts/bench/peers.sh install`). Targets loopback only.
 set -euo pipefail
@@ -55,7 +56,8 @@ wait_health() { # until buoycast answers on 127.0.0.1:8090 (at most 10 s)
 start_server() { # NAME [PROCS [BUOYCAST ARGS…]]
     server=$1
     local procs=${2:-1}
-    local extra=("${@:3}")
+    local extra=("${@:3}") bc_args=()
+    read -ra bc_args <<<"${BC_ARGS:-}"
     rm -rf "$work/srv" && mkdir -p "$work/srv"
     case $1 in
         buoycast)
@@ -65,7 +67,7 @@ start_server() { # NAME [PROCS [BUOYCAST ARGS…]]
             # CPU (with --reuse-port it would get one thread).
             [ "$procs" -gt 1 ] && reuse=(--reuse-port)
             for i in $(seq "$procs"); do
-                "$BC" run --listen 127.0.0.1:8090 "${reuse[@]}" "${extra[@]}" --source none \
+                "$BC" run --listen 127.0.0.1:8090 "${reuse[@]}" "${extra[@]}" "${bc_args[@]}" --source none \
                     --database-url "sqlite://$work/srv/b$i.db" --publish-token "$TOKEN" \
                     --max-streams-per-client 0 "${conn_cap[@]}" --max-replay 50000 \
                     >"$work/srv/buoycast-$i.log" 2>&1 &

@@ -64,6 +64,9 @@ pub struct Report {
     pub server_cpu_secs: Option<f64>,
     /// Server CPU µs per delivery.
     pub server_cpu_us_per_delivery: Option<f64>,
+    /// Idle mode: server CPU µs per connection, from before the first connect to shortly after
+    /// the last close (accept, request, first frames, hold, close).
+    pub server_cpu_us_per_conn: Option<f64>,
     /// This process's CPU time over the same span, s.
     pub loadgen_cpu_secs: Option<f64>,
     /// Resume mode: connect → last missed event received, ms.
@@ -173,6 +176,12 @@ impl Report {
         }
         if self.mode == "idle" {
             rows.push(("server disconnects", self.disconnects.to_string()));
+            if let Some(us) = self.server_cpu_us_per_conn {
+                rows.push((
+                    "server CPU µs per connection",
+                    format!("{us:.1} (open, hold, close)"),
+                ));
+            }
         }
         rows.extend([
             (
@@ -195,5 +204,27 @@ impl Report {
         rows.iter()
             .map(|(k, v)| format!("{k:<width$}  {v}\n"))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_report_shows_the_servers_cpu_per_connection_when_it_was_measured() {
+        let mut report = Report {
+            mode: "idle".into(),
+            connected: 2,
+            ..Report::default()
+        };
+        assert!(!report.table().contains("server CPU µs per connection"));
+        report.server_cpu_us_per_conn = Some(81.25);
+        let table = report.table();
+        let row = table
+            .lines()
+            .find(|l| l.starts_with("server CPU µs per connection"))
+            .expect("the row");
+        assert!(row.ends_with("81.2 (open, hold, close)"), "{row}");
     }
 }

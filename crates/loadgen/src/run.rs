@@ -456,6 +456,7 @@ async fn idle(args: &Args) -> anyhow::Result<Report> {
     let target = target(args)?;
     let shared = Arc::new(Shared::default());
     let rss_before = stats::total_rss(&args.server_pid);
+    let cpu_before = stats::total_cpu(&args.server_pid);
     let clients = open_clients(args, &target, &shared, args.clients, None).await;
     if args.child {
         // Tell the parent, then hold until it closes our stdin (bounded by the hold time).
@@ -475,6 +476,17 @@ async fn idle(args: &Args) -> anyhow::Result<Report> {
     }
     let _ = close_clients(clients).await;
     let mut report = base_report(args, &shared);
+    if !args.child
+        && let Some(before) = cpu_before
+    {
+        // The server's side of the closes lands just after the clients' own.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Some(after) = stats::total_cpu(&args.server_pid)
+            && report.connected > 0
+        {
+            report.server_cpu_us_per_conn = Some((after - before) * 1e6 / report.connected as f64);
+        }
+    }
     report.disconnects = shared.disconnects.load(Ordering::Relaxed);
     let hists = stats::merged();
     report.connect_ms = Pcts::of(&hists.connect, 1000.0);
