@@ -159,23 +159,71 @@ fn base_report(args: &Args, shared: &Shared) -> Report {
     }
 }
 
-/// Samples the servers' RSS every 250 ms and keeps the highest.
-fn rss_sampler(pids: Vec<u32>, stop: watch::Receiver<bool>) -> (Arc<AtomicU64>, JoinHandle<()>) {
-    let peak = Arc::new(AtomicU64::new(0));
-    let p = peak.clone();
-    let handle = tokio::spawn(async move {
-        // Bounded: ends on stop, or after one hour at the latest.
-        for _ in 0..14_400 {
-            if *stop.borrow() {
-                break;
+/// What a live run watches while it publishes: the servers' RSS every 250 ms (keeping the
+/// highest), and the servers' and this process's CPU from start to finish.
+struct PublishWatch {
+    stop: watch::Sender<bool>,
+    peak: Arc<AtomicU64>,
+    sampler: JoinHandle<()>,
+    cpu0: (Option<f64>, Option<f64>),
+}
+
+impl PublishWatch {
+    fn start(args: &Args) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let peak = Arc::new(AtomicU64::new(0));
+        let (pids, p) = (args.server_pid.clone(), peak.clone());
+        let sampler = tokio::spawn(async move {
+            // Bounded: ends on stop, or after one hour at the latest.
+            for _ in 0..14_400 {
+                if *stopped.borrow() {
+                    break;
+                }
+                if let Some(rss) = stats::total_rss(&pids) {
+                    p.fetch_max(rss, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            if let Some(rss) = stats::total_rss(&pids) {
-                p.fetch_max(rss, Ordering::Relaxed);
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        });
+        Self {
+            stop,
+            peak,
+            sampler,
+            cpu0: cpu_now(args),
         }
-    });
-    (peak, handle)
+    }
+
+    /// Stops watching once the deliveries are counted, and writes the memory and CPU figures
+    /// (per connection and per delivery, so `connected` and `deliveries` must be final).
+    async fn finish(
+        self,
+        args: &Args,
+        report: &mut Report,
+        rss_before: Option<u64>,
+        rss_connected: Option<u64>,
+    ) {
+        let cpu1 = cpu_now(args);
+        let _ = self.stop.send(true);
+        let _ = self.sampler.await;
+        report.rss_before_kib = rss_before;
+        report.rss_connected_kib = rss_connected;
+        report.rss_peak_kib = Some(self.peak.load(Ordering::Relaxed)).filter(|&p| p > 0);
+        report.kib_per_conn = per_conn(rss_before, rss_connected, report.connected);
+        if let (Some(a), Some(b)) = (self.cpu0.0, cpu1.0) {
+            report.server_cpu_secs = Some(b - a);
+            if report.deliveries > 0 {
+                report.server_cpu_us_per_delivery = Some((b - a) * 1e6 / report.deliveries as f64);
+            }
+        }
+        if let (Some(a), Some(b)) = (self.cpu0.1, cpu1.1) {
+            report.loadgen_cpu_secs = Some(b - a);
+        }
+    }
+}
+
+/// The servers' CPU seconds and this process's.
+fn cpu_now(args: &Args) -> (Option<f64>, Option<f64>) {
+    (stats::total_cpu(&args.server_pid), stats::cpu_secs(None))
 }
 
 /// What the publishing phase of a live run did.
@@ -281,9 +329,7 @@ async fn live(args: &Args) -> anyhow::Result<Report> {
     let rss_connected = stats::total_rss(&args.server_pid);
     tokio::time::sleep(secs(args.warmup_secs)).await;
 
-    let (sampler_stop, sampler_rx) = watch::channel(false);
-    let (peak, sampler) = rss_sampler(args.server_pid.clone(), sampler_rx);
-    let cpu0 = (stats::total_cpu(&args.server_pid), stats::cpu_secs(None));
+    let watching = PublishWatch::start(args);
     let run = publish_all(args, rate).await?;
     let mut report = base_report(args, &shared);
     drain_and_count(
@@ -295,9 +341,9 @@ async fn live(args: &Args) -> anyhow::Result<Report> {
         &mut report,
     )
     .await;
-    let cpu1 = (stats::total_cpu(&args.server_pid), stats::cpu_secs(None));
-    let _ = sampler_stop.send(true);
-    let _ = sampler.await;
+    watching
+        .finish(args, &mut report, rss_before, rss_connected)
+        .await;
 
     let hists = stats::merged();
     report.connect_ms = Pcts::of(&hists.connect, 1000.0);
@@ -309,11 +355,6 @@ async fn live(args: &Args) -> anyhow::Result<Report> {
         rate,
         shared.last_delivery_us.load(Ordering::Relaxed),
     );
-    report.rss_before_kib = rss_before;
-    report.rss_connected_kib = rss_connected;
-    report.rss_peak_kib = Some(peak.load(Ordering::Relaxed)).filter(|&p| p > 0);
-    report.kib_per_conn = per_conn(rss_before, rss_connected, report.connected);
-    cpu_figures(&mut report, cpu0, cpu1);
     Ok(report)
 }
 
@@ -328,23 +369,6 @@ fn finish_live(report: &mut Report, run: &Published, rate: f64, last_delivery_us
     report.deliveries_per_s = report.deliveries as f64 / span.max(1e-9);
     if let Some(e) = &run.first_error {
         report.errors.push(e.clone());
-    }
-}
-
-/// Server and load-generator CPU between two readings.
-fn cpu_figures(
-    report: &mut Report,
-    cpu0: (Option<f64>, Option<f64>),
-    cpu1: (Option<f64>, Option<f64>),
-) {
-    if let (Some(a), Some(b)) = (cpu0.0, cpu1.0) {
-        report.server_cpu_secs = Some(b - a);
-        if report.deliveries > 0 {
-            report.server_cpu_us_per_delivery = Some((b - a) * 1e6 / report.deliveries as f64);
-        }
-    }
-    if let (Some(a), Some(b)) = (cpu0.1, cpu1.1) {
-        report.loadgen_cpu_secs = Some(b - a);
     }
 }
 
@@ -382,9 +406,7 @@ async fn live_multi(args: &Args) -> anyhow::Result<Report> {
     let rss_connected = stats::total_rss(&args.server_pid);
     tokio::time::sleep(secs(args.warmup_secs)).await;
 
-    let (sampler_stop, sampler_rx) = watch::channel(false);
-    let (peak, sampler) = rss_sampler(args.server_pid.clone(), sampler_rx);
-    let cpu0 = (stats::total_cpu(&args.server_pid), stats::cpu_secs(None));
+    let watching = PublishWatch::start(args);
     let run = publish_all(args, rate).await?;
     let said = format!("PUBLISHED {} {}\n", run.published, run.attempted);
     for child in &mut children {
@@ -426,9 +448,11 @@ async fn live_multi(args: &Args) -> anyhow::Result<Report> {
             }
         }
     }
-    let cpu1 = (stats::total_cpu(&args.server_pid), stats::cpu_secs(None));
-    let _ = sampler_stop.send(true);
-    let _ = sampler.await;
+    // The children's own CPU is not this process's: the load generator's figure is the
+    // publisher's only.
+    watching
+        .finish(args, &mut report, rss_before, rss_connected)
+        .await;
     for child in &mut children {
         let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
     }
@@ -436,12 +460,6 @@ async fn live_multi(args: &Args) -> anyhow::Result<Report> {
     report.latency_ms = Pcts::of(&latency, 1000.0);
     report.latency_curve = stats::curve(&latency, 1000.0);
     finish_live(&mut report, &run, rate, last_delivery_us);
-    report.rss_before_kib = rss_before;
-    report.rss_connected_kib = rss_connected;
-    report.rss_peak_kib = Some(peak.load(Ordering::Relaxed)).filter(|&p| p > 0);
-    report.kib_per_conn = per_conn(rss_before, rss_connected, report.connected);
-    // The children's own CPU is not this process's: the figure is the publisher's only.
-    cpu_figures(&mut report, cpu0, cpu1);
     Ok(report)
 }
 
