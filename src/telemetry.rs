@@ -1,11 +1,12 @@
 //! Logging: JSON lines (`time`, `level`, `event`, `msg`, then the event's fields and the
 //! fields of its spans, such as `requestId`) or a human-readable format.
 //!
-//! A JSON line is written straight into the output buffer, field by field: no map is built and
-//! nothing is parsed back. Span fields are kept, when the span is created, as ready-made JSON
+//! A JSON line is built field by field in a buffer each thread reuses ([`json`] appends the
+//! pieces), then written with one call: no map is built and nothing is parsed back. Span fields are kept, when the span is created, as ready-made JSON
 //! members ([`JsonMembers`]), one per line, so every event in the span copies them as they are.
 
-use std::fmt::{self, Write as _};
+use std::cell::RefCell;
+use std::fmt;
 use std::io::IsTerminal;
 
 use tracing::field::{Field, Visit};
@@ -19,8 +20,10 @@ use tracing_subscriber::{EnvFilter, fmt as tfmt};
 use crate::config::{LogArgs, LogFormat};
 
 mod buffer;
+mod json;
 
 pub use buffer::flush;
+use json::Json;
 
 /// The format and colouring logs get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,53 +95,84 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let metadata = event.metadata();
-        writer.write_str("{\"time\":\"")?;
-        crate::domain::write_timestamp(&mut writer, chrono::Utc::now())?;
-        writer.write_str("\",\"level\":\"")?;
-        writer.write_str(level_name(metadata.level()))?;
-        writer.write_char('"')?;
+        with_scratch(|scratch| {
+            write_line(ctx, event, scratch);
+            writer.write_str(&scratch.line)
+        })
+    }
+}
 
-        let mut members = Members {
-            out: &mut writer,
-            written: Written::default(),
-            result: Ok(()),
-        };
-        event.record(&mut members);
-        members.result?;
-        let Members {
-            out: writer,
-            mut written,
-            ..
-        } = members;
-        // Span fields, innermost span first; within a span, the last recorded value first.
-        if let Some(scope) = ctx.event_scope() {
-            for span in scope {
-                let extensions = span.extensions();
-                let Some(fields) = extensions.get::<FormattedFields<JsonMembers>>() else {
+/// Builds the line of `event` in `scratch.line`.
+fn write_line<S>(ctx: &FmtContext<'_, S, JsonMembers>, event: &Event<'_>, scratch: &mut Scratch)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Scratch { line, names } = scratch;
+    let metadata = event.metadata();
+    line.push_str("{\"time\":\"");
+    // Writing to a `String` does not fail.
+    let _ = crate::domain::write_timestamp(line, chrono::Utc::now());
+    line.push_str("\",\"level\":\"");
+    line.push_str(level_name(metadata.level()));
+    line.push('"');
+    event.record(&mut Members { line, names });
+    // Span fields, innermost span first; within a span, the last recorded value first.
+    if let Some(scope) = ctx.event_scope() {
+        for span in scope {
+            let extensions = span.extensions();
+            let Some(fields) = extensions.get::<FormattedFields<JsonMembers>>() else {
+                continue;
+            };
+            for member in MembersBackwards(fields.as_str()) {
+                let Some(name) = member_name(member) else {
                     continue;
                 };
-                for member in fields.as_str().lines().rev() {
-                    let Some(name) = member_name(member) else {
-                        continue;
-                    };
-                    if RESERVED.contains(&name) || written.contains(name) {
-                        continue;
-                    }
-                    writer.write_char(',')?;
-                    writer.write_str(member)?;
-                    written.push(name);
+                if RESERVED.contains(&name) || names.contains(name) {
+                    continue;
                 }
+                line.push(',');
+                line.push_str(member);
+                names.push(name);
             }
         }
-        if !written.contains("event") {
-            writer.write_str(",\"event\":")?;
-            write_json_str(writer, metadata.target())?;
-        }
-        writer.write_str(",\"target\":")?;
-        write_json_str(writer, metadata.target())?;
-        writer.write_str("}\n")
     }
+    if !names.contains("event") {
+        line.push_str(",\"event\":");
+        json::push_str(line, metadata.target());
+    }
+    line.push_str(",\"target\":");
+    json::push_str(line, metadata.target());
+    line.push_str("}\n");
+}
+
+/// Where a line (or a span's members) is built before it is written with one call: one per
+/// thread, reused, so building a line allocates nothing once its buffers have grown.
+#[derive(Debug, Default)]
+struct Scratch {
+    line: String,
+    names: Names,
+}
+
+/// Runs `build` with this thread's [`Scratch`], emptied (or a new one, when a value's `Debug`
+/// logs while a line is being built).
+fn with_scratch<R>(build: impl FnOnce(&mut Scratch) -> R) -> R {
+    thread_local! {
+        static SCRATCH: RefCell<Scratch> = RefCell::default();
+    }
+    /// A buffer grown past this by one long line is not kept.
+    const KEEP: usize = 16 * 1024;
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => {
+            scratch.line.clear();
+            scratch.names.clear();
+            let result = build(&mut scratch);
+            if scratch.line.capacity() > KEEP {
+                *scratch = Scratch::default();
+            }
+            result
+        }
+        Err(_) => build(&mut Scratch::default()),
+    })
 }
 
 fn level_name(level: &tracing::Level) -> &'static str {
@@ -159,6 +193,26 @@ fn member_name(member: &str) -> Option<&str> {
     rest.get(..end)
 }
 
+/// The members of a span's text (one per line), last first, found by a plain byte search
+/// (`str::lines` set up a character searcher for every line).
+struct MembersBackwards<'a>(&'a str);
+
+impl<'a> Iterator for MembersBackwards<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let text = self.0.strip_suffix('\n').unwrap_or(self.0);
+        if text.is_empty() {
+            return None;
+        }
+        // Split after a newline (ASCII): both sides are on character boundaries.
+        let split = text.bytes().rposition(|b| b == b'\n').map_or(0, |i| i + 1);
+        let (rest, member) = text.split_at(split);
+        self.0 = rest;
+        Some(member)
+    }
+}
+
 /// Span fields as JSON members (`"name":value`), one per line: JSON text never holds a raw
 /// newline, so the lines split back into members without parsing.
 #[derive(Debug, Clone, Copy)]
@@ -170,12 +224,10 @@ impl<'writer> FormatFields<'writer> for JsonMembers {
         mut writer: Writer<'writer>,
         fields: R,
     ) -> fmt::Result {
-        let mut lines = MemberLines {
-            out: &mut writer,
-            result: Ok(()),
-        };
-        fields.record(&mut lines);
-        lines.result
+        with_scratch(|scratch| {
+            fields.record(&mut MemberLines(&mut scratch.line));
+            writer.write_str(&scratch.line)
+        })
     }
 
     fn add_fields(
@@ -202,93 +254,61 @@ fn key(field: &Field) -> &'static str {
     }
 }
 
-/// A field's value as JSON: numbers and booleans as they are (a non-finite float as `null`),
-/// everything else as a string of its `Debug` form (its `Display` form for `%` fields).
-enum Json<'a> {
-    Str(&'a str),
-    Debug(&'a dyn fmt::Debug),
-    I64(i64),
-    U64(u64),
-    F64(f64),
-    Bool(bool),
+/// Appends an event's fields as `,"name":value` members, each name once (the first wins: only
+/// `message` and a field named `msg`, or `text` and a field named `message`, can meet).
+struct Members<'a> {
+    line: &'a mut String,
+    names: &'a mut Names,
 }
 
-fn write_member(out: &mut dyn fmt::Write, name: &str, value: Json<'_>) -> fmt::Result {
-    write_json_str(out, name)?;
-    out.write_char(':')?;
-    match value {
-        Json::Str(s) => write_json_str(out, s),
-        Json::Debug(d) => {
-            out.write_char('"')?;
-            write!(Escaped(out), "{d:?}")?;
-            out.write_char('"')
+impl Members<'_> {
+    fn put(&mut self, field: &Field, value: Json<'_>) {
+        let name = key(field);
+        if RESERVED.contains(&name) || self.names.contains(name) {
+            return;
         }
-        Json::I64(v) => write!(out, "{v}"),
-        Json::U64(v) => write!(out, "{v}"),
-        // The shortest form that reads back as the same number (serde_json's); NaN and the
-        // infinities, which JSON cannot write, as `null`.
-        Json::F64(v) => match serde_json::Number::from_f64(v) {
-            Some(number) => write!(out, "{number}"),
-            None => out.write_str("null"),
-        },
-        Json::Bool(v) => out.write_str(if v { "true" } else { "false" }),
+        self.line.push(',');
+        json::push_member(self.line, name, value);
+        self.names.push(name);
     }
 }
 
-/// Writes an event's fields as `,"name":value` members, each name once (the first wins: only
-/// `message` and a field named `msg`, or `text` and a field named `message`, can meet).
-struct Members<'a, 'w> {
-    out: &'a mut Writer<'w>,
-    written: Written,
-    result: fmt::Result,
+/// The member names a line has so far: their text in one buffer, and where each ends (a line
+/// has about ten; a `String` each was ten allocations per line).
+#[derive(Debug, Default)]
+struct Names {
+    text: String,
+    ends: Vec<usize>,
 }
 
-/// The member names a line has so far, one buffer for all of them (a line has about ten; a
-/// `String` each was ten allocations per line).
-#[derive(Default)]
-struct Written(String);
-
-impl Written {
+impl Names {
     fn contains(&self, name: &str) -> bool {
-        self.0.split('\n').any(|w| w == name)
+        let mut start = 0;
+        self.ends.iter().any(|&end| {
+            let found = self.text.get(start..end) == Some(name);
+            start = end;
+            found
+        })
     }
 
     fn push(&mut self, name: &str) {
-        if self.0.capacity() == 0 {
-            self.0.reserve(160);
-        }
-        self.0.push_str(name);
+        self.text.push_str(name);
+        self.ends.push(self.text.len());
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+}
+
+/// Appends span fields as `"name":value` lines.
+struct MemberLines<'a>(&'a mut String);
+
+impl MemberLines<'_> {
+    fn put(&mut self, field: &Field, value: Json<'_>) {
+        json::push_member(self.0, key(field), value);
         self.0.push('\n');
-    }
-}
-
-impl Members<'_, '_> {
-    fn put(&mut self, field: &Field, value: Json<'_>) {
-        let name = key(field);
-        if self.result.is_err() || RESERVED.contains(&name) || self.written.contains(name) {
-            return;
-        }
-        self.result = self
-            .out
-            .write_char(',')
-            .and_then(|()| write_member(self.out, name, value));
-        self.written.push(name);
-    }
-}
-
-/// Writes span fields as `"name":value` lines.
-struct MemberLines<'a, 'w> {
-    out: &'a mut Writer<'w>,
-    result: fmt::Result,
-}
-
-impl MemberLines<'_, '_> {
-    fn put(&mut self, field: &Field, value: Json<'_>) {
-        if self.result.is_err() {
-            return;
-        }
-        self.result =
-            write_member(self.out, key(field), value).and_then(|()| self.out.write_char('\n'));
     }
 }
 
@@ -316,55 +336,8 @@ macro_rules! visit_as_json {
         }
     };
 }
-visit_as_json!(Members<'_, '_>);
-visit_as_json!(MemberLines<'_, '_>);
-
-/// Writes `s` as a JSON string.
-fn write_json_str(out: &mut dyn fmt::Write, s: &str) -> fmt::Result {
-    out.write_char('"')?;
-    Escaped(out).write_str(s)?;
-    out.write_char('"')
-}
-
-fn needs_escape(byte: u8) -> bool {
-    byte < 0x20 || byte == b'"' || byte == b'\\'
-}
-
-/// Escapes what passes through it for the inside of a JSON string (as serde_json does: quote,
-/// backslash and control characters).
-struct Escaped<'a>(&'a mut dyn fmt::Write);
-
-impl fmt::Write for Escaped<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        // Most text needs no escape: one pass without an early exit (which compiles to vector
-        // code), then one write.
-        if !s.bytes().fold(false, |any, b| any | needs_escape(b)) {
-            return self.0.write_str(s);
-        }
-        let mut start = 0;
-        for (i, byte) in s.bytes().enumerate() {
-            let escape: &str = match byte {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                b'\n' => "\\n",
-                b'\r' => "\\r",
-                b'\t' => "\\t",
-                0x08 => "\\b",
-                0x0c => "\\f",
-                0..=0x1f => "",
-                _ => continue,
-            };
-            self.0.write_str(&s[start..i])?;
-            if escape.is_empty() {
-                write!(self.0, "\\u{byte:04x}")?;
-            } else {
-                self.0.write_str(escape)?;
-            }
-            start = i + 1;
-        }
-        self.0.write_str(&s[start..])
-    }
-}
+visit_as_json!(Members<'_>);
+visit_as_json!(MemberLines<'_>);
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -513,6 +486,37 @@ pub(crate) mod tests {
         let second = object(&lines[1]);
         assert_eq!(second["shared"], "event");
         assert_eq!(second["requestId"], "mine");
+    }
+
+    #[test]
+    fn a_span_text_splits_into_its_members_last_first() {
+        let members: Vec<&str> = MembersBackwards("\"a\":1\n\n\"b\":\"x\"\n").collect();
+        assert_eq!(members, ["\"b\":\"x\"", "", "\"a\":1"]);
+        assert_eq!(MembersBackwards("").count(), 0);
+        assert_eq!(MembersBackwards("\"c\":2").collect::<Vec<_>>(), ["\"c\":2"]);
+    }
+
+    #[test]
+    fn a_value_whose_debug_logs_leaves_the_line_whole() {
+        struct Loud;
+        impl fmt::Debug for Loud {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                tracing::info!(event = "inner", "from Debug");
+                f.write_str("loud")
+            }
+        }
+        let lines = lines(|| {
+            let span = tracing::info_span!("s", inSpan = ?Loud);
+            let _span = span.enter();
+            tracing::info!(event = "outer", value = ?Loud, "outer");
+        });
+        let outer = lines
+            .iter()
+            .map(|line| object(line))
+            .find(|line| line["event"] == "outer")
+            .expect("the outer line");
+        assert_eq!(outer["value"], "loud");
+        assert_eq!(outer["inSpan"], "loud");
     }
 
     #[test]

@@ -22,9 +22,8 @@ use axum::extract::ConnectInfo;
 use axum::http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, TRANSFER_ENCODING};
 use axum::http::{Request, Response, StatusCode};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::io::AsyncWriteExt;
-use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use super::admission::Ticket;
@@ -37,56 +36,97 @@ use crate::hub::stream::{LiveStream, TryChunk};
 /// Largest error body written by the lean path.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// What the lean path needs: the API router, the tasks of the connections it serves, and the
-/// shard writers its caught-up streams park with.
+/// What the lean path needs: the API router, and the shard writers its caught-up streams park
+/// with.
 #[derive(Debug, Clone)]
 pub struct LeanStreams {
     router: Router,
-    tasks: TaskTracker,
     fanout: Option<Arc<Fanout>>,
 }
 
 impl LeanStreams {
-    /// Serves stream requests with `router`; their connections run as tasks of `tasks`, and
-    /// park with `fanout` once caught up (without it, each stream's task writes every chunk).
-    pub fn new(router: Router, tasks: TaskTracker, fanout: Option<Arc<Fanout>>) -> Self {
-        Self {
-            router,
-            tasks,
-            fanout,
-        }
+    /// Serves stream requests with `router`; their streams park with `fanout` once caught up
+    /// (without it, each stream's task writes every chunk).
+    pub fn new(router: Router, fanout: Option<Arc<Fanout>>) -> Self {
+        Self { router, fanout }
     }
 
-    /// Answers one stream request on `io` and forwards the stream until it ends; the
-    /// connection's place (`ticket`) is held as long.
-    pub async fn serve(
-        &self,
+    /// Answers one stream request on `io`: the stream to forward when the answer is an event
+    /// stream (its head and first frames not yet written), or `None` once any other answer has
+    /// been written whole. The connection's place (`ticket`) goes with the stream.
+    // Not an `async fn` (here and below): an `async fn` keeps room for its arguments twice, as
+    // they come and as its locals; a stream's task carries that room for its whole life.
+    pub fn open(
+        self,
         mut io: TimedStream,
         peer: SocketAddr,
-        mut request: Request<Body>,
+        mut request: Box<Request<Body>>,
         ticket: Ticket,
-    ) {
+    ) -> impl Future<Output = Option<OpenStream>> + Send {
+        let Self { router, fanout } = self;
         request.extensions_mut().insert(ConnectInfo(PeerAddr(peer)));
-        let response = match self.router.clone().oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        };
-        let streaming = response.status() == StatusCode::OK
-            && response
-                .headers()
-                .get(CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-        if streaming {
-            // The stream outlives this future, which is sized for the router's: it gets a task of
-            // its own, sized for forwarding only (~1.5 KiB less per open stream).
-            let fanout = self.fanout.clone();
-            self.tasks.spawn(async move {
-                ended(forward_stream(io, response, fanout.as_deref()).await);
-                drop(ticket);
-            });
-        } else {
-            ended(write_response(&mut io, response).await);
+        async move {
+            let response = match router.oneshot(*request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            let streaming = response.status() == StatusCode::OK
+                && response
+                    .headers()
+                    .get(CONTENT_TYPE)
+                    .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+            if !streaming {
+                ended(write_response(&mut io, response).await);
+                return None;
+            }
+            // Only what the stream needs is kept (not the response's headers and extensions).
+            let (first, source) = into_head_and_chunks(response);
+            Some(OpenStream {
+                io,
+                first,
+                source,
+                fanout,
+                ticket,
+            })
         }
+    }
+}
+
+/// An event stream answered and not yet written: what forwarding it needs, and nothing else.
+/// The connection's task goes on as the stream's (a task of its own was one more spawn,
+/// allocation and copy of its state per connection); what the front door needed before is
+/// gone by then, so the task holds little more than the forwarding.
+pub struct OpenStream {
+    io: TimedStream,
+    first: Vec<u8>,
+    source: Source,
+    fanout: Option<Arc<Fanout>>,
+    ticket: Ticket,
+}
+
+impl std::fmt::Debug for OpenStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenStream")
+            .field("io", &self.io)
+            .field("ticket", &self.ticket)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenStream {
+    /// Forwards the stream until it ends; the connection's place is held as long.
+    pub fn forward(self) -> impl Future<Output = ()> + Send {
+        let Self {
+            io,
+            first,
+            source,
+            fanout,
+            ticket,
+        } = self;
+        forward_stream(io, first, source, fanout).map(move |result| {
+            ended(result);
+            drop(ticket);
+        })
     }
 }
 
@@ -180,79 +220,83 @@ pub(super) async fn write_response(
 /// frames, until the stream ends (terminating chunk), fails (the connection is dropped without
 /// one, so the client sees the abort) or the client goes away. Once the stream has caught up,
 /// it parks with the shard writers ([`Fanout`]) between the chunks it has to write itself.
-async fn forward_stream(
+fn forward_stream(
     io: TimedStream,
-    response: Response<Body>,
-    mut fanout: Option<&Fanout>,
-) -> io::Result<()> {
-    let (first, source) = into_head_and_chunks(response);
+    first: Vec<u8>,
+    source: Source,
+    fanout: Option<Arc<Fanout>>,
+) -> impl Future<Output = io::Result<()>> + Send {
+    // Taken apart before the future is made, which then holds the parts only.
     let (read, mut writer) = io.split();
     let mut first = Some(first);
     let (mut live, mut chunks) = match source {
         Source::Live(live) => (Some(live), None),
         Source::Chunks(chunks) => (None, Some(chunks)),
     };
-    // Chunks written by this task. A stream parks only after its greeting and one more chunk,
-    // so that setting up a connection costs no trip through the writers.
-    let mut writes = 0u32;
-    loop {
-        // A stream parks only once it has caught up: while frames are waiting for it, this task
-        // writes them itself, many in one write (a stream whose client lags behind would
-        // otherwise go back and forth between the writer, which finds its socket full, and
-        // this task).
-        let ready = match (fanout, live.as_mut()) {
-            (Some(_), Some(stream)) if writes >= 2 => stream.engine().try_next_chunk(),
-            _ => TryChunk::Wait,
-        };
-        if let TryChunk::Ready(chunk) = ready {
-            write_chunk(&mut writer, &chunk).await?;
-            writes = writes.saturating_add(1);
-            continue;
-        }
-        if let Some(writers) = fanout
-            && matches!(ready, TryChunk::Empty)
-            && let Some(stream) = live.take()
-        {
-            let mut parking = match writers.park(stream, writer) {
-                Ok(parking) => parking,
-                Err(both) => {
-                    let (stream, back) = *both;
-                    // The writers are gone (the server is stopping): go on alone.
-                    (live, writer, fanout) = (Some(stream), back, None);
-                    continue;
-                }
+    async move {
+        let mut fanout = fanout.as_deref();
+        // Chunks written by this task. A stream parks only after its greeting and one more chunk,
+        // so that setting up a connection costs no trip through the writers.
+        let mut writes = 0u32;
+        loop {
+            // A stream parks only once it has caught up: while frames are waiting for it, this task
+            // writes them itself, many in one write (a stream whose client lags behind would
+            // otherwise go back and forth between the writer, which finds its socket full, and
+            // this task).
+            let ready = match (fanout, live.as_mut()) {
+                (Some(_), Some(stream)) if writes >= 2 => stream.engine().try_next_chunk(),
+                _ => TryChunk::Wait,
             };
-            let returned = tokio::select! {
-                biased;
-                returned = &mut parking.back => returned,
-                closed = closed_or_sent(&read) => {
-                    writers.remove(&parking);
-                    return closed_result(closed);
-                }
-            };
-            let Ok(returned) = returned else {
-                // The writer dropped the stream: it has ended.
-                return Ok(());
-            };
-            let Returned {
-                stream,
-                writer: back,
-                unwritten,
-            } = *returned;
-            (live, writer) = (Some(stream), back);
-            if let Some(rest) = unwritten {
-                writer.write_all(rest.as_ref()).await?;
+            if let TryChunk::Ready(chunk) = ready {
+                write_chunk(&mut writer, &chunk).await?;
+                writes = writes.saturating_add(1);
+                continue;
             }
+            if let Some(writers) = fanout
+                && matches!(ready, TryChunk::Empty)
+                && let Some(stream) = live.take()
+            {
+                let mut parking = match writers.park(stream, writer) {
+                    Ok(parking) => parking,
+                    Err(both) => {
+                        let (stream, back) = *both;
+                        // The writers are gone (the server is stopping): go on alone.
+                        (live, writer, fanout) = (Some(stream), back, None);
+                        continue;
+                    }
+                };
+                let returned = tokio::select! {
+                    biased;
+                    returned = &mut parking.back => returned,
+                    closed = closed_or_sent(&read) => {
+                        writers.remove(&parking);
+                        return closed_result(closed);
+                    }
+                };
+                let Ok(returned) = returned else {
+                    // The writer dropped the stream: it has ended.
+                    return Ok(());
+                };
+                let Returned {
+                    stream,
+                    writer: back,
+                    unwritten,
+                } = *returned;
+                (live, writer) = (Some(stream), back);
+                if let Some(rest) = unwritten {
+                    writer.write_all(rest.as_ref()).await?;
+                }
+            }
+            let next = tokio::select! {
+                biased;
+                next = next_of(live.as_mut(), chunks.as_mut()) => next,
+                closed = closed_or_sent(&read) => return closed_result(closed),
+            };
+            if !write_next(&mut writer, &mut first, next).await? {
+                return Ok(());
+            }
+            writes = writes.saturating_add(1);
         }
-        let next = tokio::select! {
-            biased;
-            next = next_of(live.as_mut(), chunks.as_mut()) => next,
-            closed = closed_or_sent(&read) => return closed_result(closed),
-        };
-        if !write_next(&mut writer, &mut first, next).await? {
-            return Ok(());
-        }
-        writes = writes.saturating_add(1);
     }
 }
 
@@ -322,7 +366,7 @@ enum Source {
 }
 
 /// The response head (to be completed by the first chunk) and the stream's chunks. The response
-/// itself (its header map and extensions) is dropped here, not kept for the stream's life.
+/// itself (its header map and extensions) is dropped here.
 fn into_head_and_chunks(response: Response<Body>) -> (Vec<u8>, Source) {
     // Room for the head and the first chunk (`retry:` and the `connection` event), so that
     // adding the chunk does not reallocate.

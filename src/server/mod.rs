@@ -32,6 +32,8 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, Response, Version, header};
 use axum::response::IntoResponse;
 use bytes::BytesMut;
+use futures_util::FutureExt;
+use futures_util::future::OptionFuture;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -48,7 +50,7 @@ use crate::hub::Hub;
 use admission::{Admission, Ticket};
 use fanout::Fanout;
 use head::{Head, MAX_HEAD, MAX_HEADERS};
-use lean::LeanStreams;
+use lean::{LeanStreams, OpenStream};
 use socket::TimedStream;
 pub use socket::bind;
 use tls::Tls;
@@ -91,7 +93,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     // The shard writers end once the last lean connection holding them has.
     let fanout = Fanout::start(hub, &tasks, shutdown.clone());
-    let lean = LeanStreams::new(router.clone(), tasks.clone(), Some(fanout));
+    let lean = LeanStreams::new(router.clone(), Some(fanout));
     let mut accept_errors = AcceptErrors::default();
     let refusals = Arc::new(Semaphore::new(REFUSALS_READ));
     loop {
@@ -277,28 +279,54 @@ enum FirstHead {
 }
 
 impl Connection {
-    async fn run(mut self, context: ConnectionContext) {
-        match self.first_head(&context).await {
-            FirstHead::Gone(why) => {
-                if why != "closed" {
-                    metrics::counter!("http_connections_closed_before_request_total", "reason" => why)
-                        .increment(1);
-                }
-            }
-            FirstHead::Refused(reason, error) => {
-                metrics::counter!("http_connections_closed_before_request_total", "reason" => reason)
-                    .increment(1);
-                refuse(self.io, error.into_response(), true).await;
-            }
-            FirstHead::Read(bytes, head) => {
-                self.ticket.request_started();
-                match (head, &context.lean) {
-                    (Head::Stream(request), Some(lean)) => {
-                        lean.serve(self.io, self.peer, *request, self.ticket).await;
+    /// The connection's task: its first request, then, for a stream on the lean path, the
+    /// stream, in the same task. The two steps are chained (`then`), not nested, so the
+    /// stream's long life carries no room for the first step's state.
+    fn run(self, context: ConnectionContext) -> impl Future<Output = ()> + Send {
+        self.first_request(context)
+            .then(|stream| OptionFuture::from(stream.map(OpenStream::forward)))
+            .map(drop)
+    }
+
+    /// Reads and answers the first request; a stream on the lean path is returned to be
+    /// forwarded, anything else is served here (hyper serves the rest of the connection).
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an `async fn` keeps room for its arguments twice, and this future sets the size of a stream's task"
+    )]
+    fn first_request(
+        mut self,
+        context: ConnectionContext,
+    ) -> impl Future<Output = Option<OpenStream>> + Send {
+        async move {
+            match self.first_head(&context).await {
+                FirstHead::Gone(why) => {
+                    if why != "closed" {
+                        metrics::counter!("http_connections_closed_before_request_total", "reason" => why)
+                            .increment(1);
                     }
-                    _ => {
-                        self.io.set_prefix(bytes.freeze());
-                        serve_hyper(self.io, self.peer, self.ticket, context).await;
+                    None
+                }
+                FirstHead::Refused(reason, error) => {
+                    metrics::counter!("http_connections_closed_before_request_total", "reason" => reason)
+                        .increment(1);
+                    Box::pin(refuse(self.io, error.into_response(), true)).await;
+                    None
+                }
+                FirstHead::Read(bytes, head) => {
+                    self.ticket.request_started();
+                    match (head, context.lean) {
+                        (Head::Stream(request), Some(lean)) => {
+                            lean.open(self.io, self.peer, request, self.ticket).await
+                        }
+                        (_, lean) => {
+                            let context = ConnectionContext { lean, ..context };
+                            self.io.set_prefix(bytes.freeze());
+                            // Boxed: hyper's connection state is the largest this task would
+                            // hold.
+                            Box::pin(serve_hyper(self.io, self.peer, self.ticket, context)).await;
+                            None
+                        }
                     }
                 }
             }
