@@ -2,7 +2,7 @@
 //! resume point from `Last-Event-ID` or the query, the stream limits, transient refusals, headers.
 //! What a stream sends is the hub's stream engine ([`crate::hub::stream`]).
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
@@ -32,14 +32,17 @@ fn check_accept(headers: &HeaderMap) -> Result<(), ApiError> {
         .map_err(|_| ApiError::BadRequest("Accept header is not valid text".into()))?;
     let allowed = accept.split(',').any(|item| {
         let mut parts = item.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = parts.next().unwrap_or("").trim();
         let refused = parts.any(|p| {
             p.trim()
                 .strip_prefix("q=")
                 .and_then(|q| q.trim().parse::<f32>().ok())
                 .is_some_and(|q| q <= 0.0)
         });
-        !refused && matches!(media.as_str(), "text/event-stream" | "text/*" | "*/*")
+        !refused
+            && ["text/event-stream", "text/*", "*/*"]
+                .iter()
+                .any(|m| media.eq_ignore_ascii_case(m))
     });
     if allowed || accept.trim().is_empty() {
         Ok(())
@@ -226,10 +229,12 @@ async fn stream(
     state: State<AppState>,
     access: Access,
     client: ClientAddr,
-    headers: HeaderMap,
     query: RawQuery,
+    // The request itself, for its headers (the `HeaderMap` extractor copies them all).
+    request: Request,
 ) -> Response {
-    let event_stream_client = names_event_stream(&headers);
+    let headers = request.headers();
+    let event_stream_client = names_event_stream(headers);
     match open_stream(state, access, client, headers, query).await {
         Ok(response) => response,
         Err(e) if event_stream_client => e.into_event_stream_response(),
@@ -255,15 +260,15 @@ async fn open_stream(
     State(state): State<AppState>,
     access: Access,
     ClientAddr(client): ClientAddr,
-    headers: HeaderMap,
+    headers: &HeaderMap,
     query: RawQuery,
 ) -> Result<Response, ApiError> {
-    check_accept(&headers)?;
+    check_accept(headers)?;
     let StreamRequest {
         resume,
         stations,
         kinds,
-    } = read_request(&headers, &query)?;
+    } = read_request(headers, &query)?;
     // With subscriber auth, the token's stations bound the filter (and are it, when none is asked).
     let filter = access.filter(stations)?;
     check_serving(&state)?;
@@ -347,6 +352,7 @@ mod tests {
             "*/*",
             "text/*",
             "application/json, text/event-stream;q=0.5",
+            "TEXT/Event-Stream",
             "",
         ] {
             assert!(check_accept(&headers(&[("accept", ok)])).is_ok(), "{ok}");

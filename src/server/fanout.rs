@@ -240,7 +240,10 @@ fn try_write_chunk(writer: &TimedWriter, data: &[u8]) -> Result<(), usize> {
     // `WouldBlock` here leaves the socket marked writable, and the task's own write then finds
     // out (one more call, on the slow path only) and waits as usual.
     let total = n + data.len() + 2;
-    match socket2::SockRef::from(writer.half().as_ref() as &TcpStream).send_vectored(&slices) {
+    let Some(half) = writer.half() else {
+        return Err(0);
+    };
+    match socket2::SockRef::from(half.as_ref() as &TcpStream).send_vectored(&slices) {
         Ok(written) if written == total => Ok(()),
         Ok(written) => Err(written),
         // `WouldBlock`, or a failure the task meets again when it writes the chunk itself.

@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use axum::http::{HeaderName, HeaderValue, Method, Request, Version};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Version};
 
 /// Longest request head accepted on any path (SPEC §12); hyper gets the same limit.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -53,6 +53,8 @@ pub fn classify(buf: &[u8]) -> Head {
         return Head::Other;
     }
     let mut request = Request::new(Body::empty());
+    // Sized once for the headers it gets (grown header by header, it was reallocated).
+    *request.headers_mut() = HeaderMap::with_capacity(parsed.headers.len());
     *request.method_mut() = Method::GET;
     *request.version_mut() = Version::HTTP_11;
     match path.parse() {

@@ -76,7 +76,9 @@ impl LeanStreams {
                     .get(CONTENT_TYPE)
                     .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
             if !streaming {
-                ended(write_response(&mut io, response).await);
+                // Boxed: a refusal's answer is rare, and its room would be carried by every
+                // connection's task.
+                ended(Box::pin(write_response(&mut io, response)).await);
                 return None;
             }
             // Only what the stream needs is kept (not the response's headers and extensions).

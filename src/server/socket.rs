@@ -39,7 +39,64 @@ pub fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
 pub type TimedStream = Timed<TcpStream>;
 
 /// The write half of a stream connection, with the same write timeout.
-pub type TimedWriter = Timed<OwnedWriteHalf>;
+pub type TimedWriter = Timed<WriteHalf>;
+
+/// The write half of a split connection. Dropped, it leaves the closing to the read half:
+/// tokio's own write half shuts its direction down first (a `shutdown` call per connection,
+/// before the `close` that sends the same FIN, mostly to a peer that has closed already). An
+/// explicit `shutdown` (the end of a stream) still sends it at once.
+#[derive(Debug)]
+pub struct WriteHalf(Option<OwnedWriteHalf>);
+
+impl Drop for WriteHalf {
+    fn drop(&mut self) {
+        if let Some(half) = self.0.take() {
+            half.forget();
+        }
+    }
+}
+
+impl WriteHalf {
+    fn poll_with<T>(
+        &mut self,
+        io: impl FnOnce(Pin<&mut OwnedWriteHalf>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match self.0.as_mut() {
+            Some(half) => io(Pin::new(half)),
+            None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+}
+
+impl AsyncWrite for WriteHalf {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_with(|half| half.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_with(|half| half.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.as_ref().is_some_and(|half| half.is_write_vectored())
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_with(|half| half.poll_flush(cx))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_with(|half| half.poll_shutdown(cx))
+    }
+}
 
 /// A socket (or its write half) whose writes fail with `TimedOut` after being blocked for the
 /// write timeout.
@@ -62,7 +119,7 @@ impl TimedStream {
         debug_assert!(self.prefix.is_none(), "split with unread bytes");
         let (read, write) = self.inner.into_split();
         let writer = Timed {
-            inner: write,
+            inner: WriteHalf(Some(write)),
             timeout: self.timeout,
             stalled: None,
             prefix: None,
@@ -108,9 +165,10 @@ impl TimedStream {
 }
 
 impl TimedWriter {
-    /// The write half, for writes that must not wait (`try_write`).
-    pub fn half(&self) -> &OwnedWriteHalf {
-        &self.inner
+    /// The write half, for writes that must not wait (`try_write`); `None` only while it is
+    /// being dropped.
+    pub fn half(&self) -> Option<&OwnedWriteHalf> {
+        self.inner.0.as_ref()
     }
 }
 
@@ -238,6 +296,60 @@ mod tests {
         assert!(
             a > 0 && b > 0,
             "connections spread over both listeners: {a} / {b}"
+        );
+    }
+
+    /// A client connected to a split server socket.
+    async fn split_pair() -> (TcpStream, OwnedReadHalf, TimedWriter) {
+        let listener = bind("127.0.0.1:0".parse().unwrap(), false).unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (read, writer) = TimedStream::new(server, Duration::from_secs(5), None).split();
+        (client, read, writer)
+    }
+
+    async fn read_with_timeout(client: &mut TcpStream, wait: Duration) -> Option<usize> {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 16];
+        tokio::time::timeout(wait, client.read(&mut buf))
+            .await
+            .ok()
+            .map(|read| read.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_dropped_write_half_leaves_the_close_to_the_read_half() {
+        let (mut client, read, writer) = split_pair().await;
+        drop(writer);
+        assert_eq!(
+            read_with_timeout(&mut client, Duration::from_millis(300)).await,
+            None,
+            "no end of stream while the read half lives"
+        );
+        drop(read);
+        assert_eq!(
+            read_with_timeout(&mut client, Duration::from_secs(5)).await,
+            Some(0),
+            "closed once both halves are gone"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_explicit_shutdown_of_the_write_half_ends_the_stream_at_once() {
+        use tokio::io::AsyncWriteExt;
+        let (mut client, _read, mut writer) = split_pair().await;
+        writer.write_all(b"bye").await.unwrap();
+        writer.shutdown().await.unwrap();
+        assert_eq!(
+            read_with_timeout(&mut client, Duration::from_secs(5)).await,
+            Some(3)
+        );
+        assert_eq!(
+            read_with_timeout(&mut client, Duration::from_secs(5)).await,
+            Some(0),
+            "FIN after the data, with the read half still open"
         );
     }
 
