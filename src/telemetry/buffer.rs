@@ -25,8 +25,17 @@ type Sink = Box<dyn Write + Send>;
 
 #[derive(Debug, Default)]
 struct Pending {
+    /// Lines waiting.
     bytes: Vec<u8>,
+    /// The last batch's buffer, emptied: it takes the place of `bytes` when a batch is taken,
+    /// so that lines are gathered and written without an allocation once both have grown.
+    /// (A new buffer per batch, freed by the writing thread, made the allocator give memory
+    /// back to the system and take it again, every batch.)
+    spare: Vec<u8>,
 }
+
+/// Largest buffer kept for the next batch (a burst's larger one is freed).
+const KEEP: usize = 4 * FLUSH_AT;
 
 struct Shared {
     pending: Mutex<Pending>,
@@ -44,18 +53,23 @@ impl Shared {
     /// Writes everything waiting to the sink.
     fn flush(&self) -> io::Result<()> {
         let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
-        let batch = {
+        let mut batch = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            // The next batch is likely about as long: its buffer is sized once, not doubled
-            // up to it line by line.
-            let next = Vec::with_capacity(pending.bytes.len());
-            std::mem::replace(&mut pending.bytes, next)
+            if pending.bytes.is_empty() {
+                return Ok(());
+            }
+            let spare = std::mem::take(&mut pending.spare);
+            std::mem::replace(&mut pending.bytes, spare)
         };
-        if batch.is_empty() {
-            return Ok(());
+        let written = sink.write_all(&batch).and_then(|()| sink.flush());
+        if batch.capacity() <= KEEP {
+            batch.clear();
+            self.pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .spare = batch;
         }
-        sink.write_all(&batch)?;
-        sink.flush()
+        written
     }
 }
 
@@ -258,6 +272,32 @@ mod tests {
         line(&buffered, Level::INFO, "six");
         buffered.flush().expect("flushed");
         assert_eq!(out.text(), "one\ntwo\nthree\nfour\nfive\nsix\n");
+    }
+
+    #[test]
+    fn batches_reuse_two_buffers_and_lose_no_line() {
+        let out = Captured::default();
+        let buffered = Buffered::new(Box::new(out.clone()));
+        let mut expected = String::new();
+        let mut capacities = Vec::new();
+        for batch in 0..6 {
+            for i in 0..50 {
+                let text = format!("batch {batch} line {i}");
+                line(&buffered, Level::INFO, &text);
+                expected.push_str(&text);
+                expected.push('\n');
+            }
+            buffered.flush().expect("flushed");
+            let pending = buffered.shared.pending.lock().expect("not poisoned");
+            assert!(pending.bytes.is_empty() && pending.spare.is_empty());
+            capacities.push((pending.bytes.capacity(), pending.spare.capacity()));
+        }
+        assert_eq!(out.text(), expected, "every line once, in order");
+        // Once both buffers have grown, each batch swaps them: no new buffer is made.
+        let (first, second) = (capacities[2], capacities[3]);
+        assert!(first.0 > 0 && first.1 > 0, "{capacities:?}");
+        assert_eq!(capacities[4], first, "{capacities:?}");
+        assert_eq!(capacities[5], second, "{capacities:?}");
     }
 
     #[test]
