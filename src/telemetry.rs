@@ -2,8 +2,9 @@
 //! fields of its spans, such as `requestId`) or a human-readable format.
 //!
 //! A JSON line is built field by field in a buffer each thread reuses ([`json`] appends the
-//! pieces), then written with one call: no map is built and nothing is parsed back. Span fields are kept, when the span is created, as ready-made JSON
-//! members ([`JsonMembers`]), one per line, so every event in the span copies them as they are.
+//! pieces), then written with one call: no map is built and nothing is parsed back. Span fields
+//! are kept, when the span is created, as ready-made JSON members ([`JsonMembers`]), one per
+//! line, so every event in the span copies them as they are.
 
 use std::cell::RefCell;
 use std::fmt;

@@ -106,9 +106,9 @@ fn described_routes() -> OpenApiRouter<AppState> {
 ///
 /// The layers every request passes (CORS, the request id, the request span) wrap the routes
 /// once, from outside: added with `Router::layer`, each wrapped every route on its own, and a
-/// request then cloned and boxed a service, and boxed a future, at every layer on its way in
-/// (a dozen allocations per request). Only the HTTP metrics stay on the routes, as they need
-/// the matched route's template.
+/// request then cloned a boxed service (recursively) and boxed a future at every layer on its
+/// way in (10 clones and 5 futures per stream request; 4 and 4 now). Only the HTTP metrics stay
+/// on the routes, as they need the matched route's template.
 pub fn router(state: AppState, cors: &CorsOrigins) -> Router {
     let (api, description) = described_routes().split_for_parts();
     let routes = api
