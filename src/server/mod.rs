@@ -296,7 +296,7 @@ impl Connection {
     )]
     fn first_request(
         mut self,
-        context: ConnectionContext,
+        mut context: ConnectionContext,
     ) -> impl Future<Output = Option<OpenStream>> + Send {
         async move {
             match self.first_head(&context).await {
@@ -315,12 +315,11 @@ impl Connection {
                 }
                 FirstHead::Read(bytes, head) => {
                     self.ticket.request_started();
-                    match (head, context.lean) {
+                    match (head, context.lean.take()) {
                         (Head::Stream(request), Some(lean)) => {
                             lean.open(self.io, self.peer, request, self.ticket).await
                         }
-                        (_, lean) => {
-                            let context = ConnectionContext { lean, ..context };
+                        _ => {
                             self.io.set_prefix(bytes.freeze());
                             // Boxed: hyper's connection state is the largest this task would
                             // hold.
