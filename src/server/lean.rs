@@ -374,7 +374,6 @@ fn into_head_and_chunks(response: Response<Body>) -> (Vec<u8>, Source) {
     // adding the chunk does not reallocate.
     let mut first = Vec::with_capacity(1024);
     head(&response, &mut first);
-    first.extend_from_slice(b"connection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n");
     let raw = response
         .extensions()
         .get::<RawChunks>()
@@ -388,6 +387,15 @@ fn into_head_and_chunks(response: Response<Body>) -> (Vec<u8>, Source) {
                 .map(|r| r.map_err(io::Error::other)),
         )),
     };
+    // The connection is closed after a refusal's short body: it says so, or a client's (or a
+    // proxy's) connection pool sends its next request on it and gets a reset, which a proxy
+    // answers with a 502 that ends an `EventSource` for good.
+    let connection: &[u8] = match source {
+        Source::Live(_) => b"connection: keep-alive\r\n",
+        Source::Chunks(_) => b"connection: close\r\n",
+    };
+    first.extend_from_slice(connection);
+    first.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
     (first, source)
 }
 
@@ -445,6 +453,25 @@ async fn write_chunk(io: &mut TimedWriter, data: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_event_stream_says_its_connection_closes() {
+        let response = Response::builder()
+            .header(CONTENT_TYPE, "text/event-stream")
+            .body(Body::from(
+                "retry: 5000\n\nevent: unavailable\ndata: {}\n\n",
+            ))
+            .expect("response");
+        let (first, source) = into_head_and_chunks(response);
+        assert!(matches!(source, Source::Chunks(_)));
+        let head = String::from_utf8(first).expect("ASCII head");
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(
+            head.ends_with("\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n"),
+            "{head}"
+        );
+        assert!(!head.contains("keep-alive"), "{head}");
+    }
 
     #[test]
     fn chunk_headers_are_hex() {

@@ -227,7 +227,9 @@ export function observation(stationId, values = {}) {
  * "refuse" answers 503 for the stream endpoint (everything else still passes); "silent" answers
  * the stream with 200 and headers but never a byte; "stall" forwards the stream's head and
  * first chunk (its `connection` event) and then nothing more, the connection held open.
- * `cutStreams()` drops open streams.
+ * `cutStreams()` drops open streams. `streamRequests` counts stream requests, `streams` holds the
+ * open ones' sockets, and `upstreamFailures` the stream requests answered 502 because the
+ * server's connection failed (`lastUpstreamFailure` says how): an EventSource never retries a 502.
  */
 export class StreamProxy {
   constructor(targetPort) {
@@ -235,6 +237,8 @@ export class StreamProxy {
     this.mode = "pass";
     this.streams = new Set();
     this.streamRequests = 0;
+    this.upstreamFailures = 0;
+    this.lastUpstreamFailure = null;
     this.server = http.createServer((req, res) => this.#handle(req, res));
     this.server.keepAliveTimeout = 1000;
   }
@@ -283,7 +287,20 @@ export class StreamProxy {
         return;
       }
     }
-    forward(req, res, this.targetPort);
+    forward(req, res, this.targetPort, isStream ? (failure) => {
+      this.upstreamFailures += 1;
+      this.lastUpstreamFailure = failure;
+    } : undefined);
+  }
+
+  /** The counts above, for a failed test's message. */
+  counts() {
+    return {
+      streamRequests: this.streamRequests,
+      openStreams: this.streams.size,
+      upstreamFailures: this.upstreamFailures,
+      lastUpstreamFailure: this.lastUpstreamFailure,
+    };
   }
 }
 
@@ -307,8 +324,12 @@ function stall(req, res, targetPort) {
   upstream.end();
 }
 
-/** Forwards one request to the server on `targetPort` (502 when it cannot be reached). */
-export function forward(req, res, targetPort) {
+/**
+ * Forwards one request to the server on `targetPort` (502 when it cannot be reached, or its
+ * connection fails before the response; `onFailure` is then told how, and whether the
+ * connection was a reused one).
+ */
+export function forward(req, res, targetPort, onFailure = () => {}) {
   const upstream = http.request({
     host: "127.0.0.1",
     port: targetPort,
@@ -319,8 +340,11 @@ export function forward(req, res, targetPort) {
     res.writeHead(up.statusCode ?? 502, up.headers);
     up.pipe(res);
   });
-  upstream.on("error", () => {
-    if (!res.headersSent) res.writeHead(502);
+  upstream.on("error", (error) => {
+    if (!res.headersSent) {
+      onFailure(`${error.code ?? error.message}${upstream.reusedSocket ? " on a reused connection" : ""}`);
+      res.writeHead(502);
+    }
     res.end();
   });
   res.on("close", () => upstream.destroy());

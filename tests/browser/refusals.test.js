@@ -77,11 +77,36 @@ async function pageClient(origin, streamPath) {
     async seen() {
       return page.evaluate(() => window.seen);
     },
+    /** `seen()` and the EventSource's `readyState`, for a failed test's message. */
+    async state() {
+      return page.evaluate(() => ({ ...window.seen, readyState: window.source.readyState }));
+    },
     async close() {
       await page.evaluate(() => window.source.close());
       await page.close();
     },
   };
+}
+
+/**
+ * Waits with `eventually`; on a timeout the error names what each client and the proxy saw
+ * (readyState 0 = connecting, 1 = open, 2 = closed for good), and the server's last log lines
+ * go to stderr.
+ */
+async function eventuallyBoth(what, check, timeoutMs, { npm, native, proxy, server }) {
+  try {
+    await eventually(what, check, timeoutMs);
+  } catch (error) {
+    const state = {
+      npm: { ids: npm.ids, unavailable: npm.unavailable, errors: npm.errors, readyState: npm.source.readyState },
+      native: await native.state().catch((e) => `unreadable: ${e.message}`),
+      proxy: proxy.counts(),
+    };
+    const log = server.log.join("").trimEnd().split("\n").slice(-12).join("\n");
+    console.error(`${what}: the server's last log lines:\n${log}`);
+    error.message += `; state: ${JSON.stringify(state)}`;
+    throw error;
+  }
 }
 
 /** Asserts `ids` are exactly `expected`, in order, each once. */
@@ -303,15 +328,16 @@ test("with Redis down in distributed mode, bare EventSources are told to come ba
     // Published while the bus is down: stored, and sent from the store on resume.
     const during = await server.publish([observation("RDS01"), observation("RDS01")]);
     proxy.cutStreams();
-    await eventually("an unavailable event in both clients", async () =>
-      npm.unavailable.length > 0 && (await native.seen()).unavailable.length > 0, 15000);
+    const clients = { npm, native, proxy, server };
+    await eventuallyBoth("an unavailable event in both clients", async () =>
+      npm.unavailable.length > 0 && (await native.seen()).unavailable.length > 0, 15000, clients);
     assert.equal(npm.unavailable[0].code, "unavailable");
 
     await redis.start();
     const last = await server.publish([observation("RDS01")]);
     const expected = [...first, ...during, ...last].map((o) => o.seq);
-    await eventually("both clients to get all 5", async () =>
-      npm.ids.length >= 5 && (await native.seen()).ids.length >= 5, 30000);
+    await eventuallyBoth("both clients to get all 5", async () =>
+      npm.ids.length >= 5 && (await native.seen()).ids.length >= 5, 30000, clients);
     await sleep(300);
     assertExactlyOnce("npm eventsource", npm.ids, expected);
     const seen = await native.seen();
