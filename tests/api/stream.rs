@@ -462,6 +462,71 @@ on_both_paths! {
 }
 
 on_both_paths! {
+    /// A refusal's event stream ends, and what its head says about the connection holds: a
+    /// proxy's or client's pool sends its next request on a connection kept alive, and a reset
+    /// there is a 502 that ends an `EventSource` for good.
+    async fn a_refusal_event_stream_tells_the_truth_about_its_connection(lean) {
+        let app = spawn_on_path(lean, |s| s.server.as_mut().expect("server").max_streams = 1).await;
+        let mut open = app.stream(STREAM, &[]).await;
+        open.next_of("connection", WAIT).await.expect("connected");
+        let mut conn = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+        conn.write_all(
+            format!("GET {STREAM} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .expect("request");
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Up to the end of the body: the last chunk, or `Content-Length` bytes after the head.
+        let ended = |seen: &[u8]| {
+            let text = String::from_utf8_lossy(seen).to_ascii_lowercase();
+            let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                return false;
+            };
+            match head.split("\r\n").find_map(|line| line.strip_prefix("content-length: ")) {
+                Some(length) => body.len() >= length.trim().parse::<usize>().expect("length"),
+                None => body.ends_with("\r\n0\r\n\r\n"),
+            }
+        };
+        while !ended(&seen) {
+            let n = tokio::time::timeout(WAIT, conn.read(&mut buf))
+                .await
+                .expect("the refusal ends")
+                .expect("read");
+            assert!(n > 0, "closed before the end: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+        assert!(text.starts_with("http/1.1 200"), "{text}");
+        assert!(text.contains("event: unavailable"), "{text}");
+        // What comes next on the connection: the answer to a second request, or the end.
+        conn.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .ok();
+        let mut next = Vec::new();
+        while let Ok(Ok(n)) = tokio::time::timeout(WAIT, conn.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            next.extend_from_slice(&buf[..n]);
+            if next.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+        if text.contains("\r\nconnection: close\r\n") {
+            assert!(next.is_empty(), "closed as announced: {}", String::from_utf8_lossy(&next));
+        } else {
+            assert!(
+                next.starts_with(b"HTTP/1.1 200"),
+                "a connection not announced as closing must serve the next request; head was {text:?}, then {:?}",
+                String::from_utf8_lossy(&next)
+            );
+        }
+    }
+}
+
+on_both_paths! {
     async fn the_stream_limit_answers_503_with_retry_after(lean) {
         let app = spawn_on_path(lean, |s| s.server.as_mut().expect("server").max_streams = 2).await;
         let mut open = Vec::new();
