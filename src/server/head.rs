@@ -53,8 +53,10 @@ pub fn classify(buf: &[u8]) -> Head {
         return Head::Other;
     }
     let mut request = Request::new(Body::empty());
-    // Sized once for the headers it gets (grown header by header, it was reallocated).
-    *request.headers_mut() = HeaderMap::with_capacity(parsed.headers.len());
+    // Sized once for the headers it gets and the request id the layers add when it has none
+    // (grown header by header, it was reallocated; sized for its own headers only, the id's
+    // insert grew it).
+    *request.headers_mut() = HeaderMap::with_capacity(parsed.headers.len() + 1);
     *request.method_mut() = Method::GET;
     *request.version_mut() = Version::HTTP_11;
     match path.parse() {
