@@ -10,6 +10,10 @@
 #        SERVERS="buoycast nchan" scripts/bench/run.sh live-1k-20
 # BC=PATH benchmarks another buoycast binary (e.g. an earlier build, for before/after figures);
 # BC_ARGS="…" adds arguments to each buoycast `run` (e.g. BC_ARGS="--worker-threads 1").
+# SERVER_CPUS=0 LOADGEN_CPUS=1 pins the servers (and everything they start) and the load
+# generator to separate CPUs (`taskset -c` lists), so that neither takes the other's CPU: the
+# nearest this one machine comes to clients on another host. A server pinned to one CPU runs as
+# one worker (buoycast's default is a thread per CPU it may use; nginx runs one worker).
 # Needs: a release build (`cargo build --release -p buoycast -p buoycast-loadgen`), and the peers
 # (`scripts/bench/peers.sh install`). Targets loopback only.
 set -euo pipefail
@@ -20,6 +24,11 @@ OUT=${OUT:-$root/target/bench/$(date -u +%Y%m%d-%H%M%S)}
 SERVERS=${SERVERS:-"buoycast nchan pushpin"}
 LG="$root/target/release/buoycast-loadgen"
 BC=${BC:-"$root/target/release/buoycast"}
+# The commands servers and the load generator run under (empty: no pinning).
+server_cpus=()
+[ -n "${SERVER_CPUS:-}" ] && server_cpus=(taskset -c "$SERVER_CPUS")
+loadgen_cpus=()
+[ -n "${LOADGEN_CPUS:-}" ] && loadgen_cpus=(taskset -c "$LOADGEN_CPUS")
 TOKEN=bench-token
 mkdir -p "$OUT"
 work=$(mktemp -d /tmp/buoycast-bench.XXXXXX)
@@ -67,7 +76,7 @@ start_server() { # NAME [PROCS [BUOYCAST ARGS…]]
             # CPU (with --reuse-port it would get one thread).
             [ "$procs" -gt 1 ] && reuse=(--reuse-port)
             for i in $(seq "$procs"); do
-                "$BC" run --listen 127.0.0.1:8090 "${reuse[@]}" "${extra[@]}" "${bc_args[@]}" --source none \
+                "${server_cpus[@]}" "$BC" run --listen 127.0.0.1:8090 "${reuse[@]}" "${extra[@]}" "${bc_args[@]}" --source none \
                     --database-url "sqlite://$work/srv/b$i.db" --publish-token "$TOKEN" \
                     --max-streams-per-client 0 "${conn_cap[@]}" --max-replay 50000 \
                     >"$work/srv/buoycast-$i.log" 2>&1 &
@@ -76,8 +85,8 @@ start_server() { # NAME [PROCS [BUOYCAST ARGS…]]
             wait_health
             sleep 0.5
             ;;
-        nchan) mapfile -t pids < <("$here/peers.sh" start nchan "$work/srv" "$procs") ;;
-        pushpin) mapfile -t pids < <("$here/peers.sh" start pushpin "$work/srv") ;;
+        nchan) mapfile -t pids < <("${server_cpus[@]}" "$here/peers.sh" start nchan "$work/srv" "$procs") ;;
+        pushpin) mapfile -t pids < <("${server_cpus[@]}" "$here/peers.sh" start pushpin "$work/srv") ;;
     esac
 }
 # Distributed mode: PostgreSQL and Redis (Debian's postgresql and redis-server) on loopback,
@@ -164,7 +173,7 @@ loadgen() { # SERVER SCENARIO ARGS…
     for p in "${pids[@]}"; do pid_args+=(--server-pid "$p"); done
     echo "== $s $name ($(uptime | sed 's/.*load average/load average/'))"
     target_args "$s"
-    timeout 170 "$LG" --label "$s" "${targs[@]}" "${pid_args[@]}" \
+    timeout 170 "${loadgen_cpus[@]}" "$LG" --label "$s" "${targs[@]}" "${pid_args[@]}" \
         --json "$OUT/$name.$s.json" "$@" | tee "$OUT/$name.$s.txt" || echo "($s $name failed: $?)"
 }
 
