@@ -3,9 +3,13 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderName;
 use axum::http::request::Parts;
 
 use super::{ApiError, AppState};
+
+/// Made once (a name given as text is parsed at every use).
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The TCP peer of a request's connection, which the front door inserts into every request as
 /// `ConnectInfo<PeerAddr>`.
@@ -36,7 +40,7 @@ impl FromRequestParts<AppState> for ClientAddr {
         // (a line that is not text gives one entry that is not an address, ending the walk).
         let forwarded = parts
             .headers
-            .get_all("x-forwarded-for")
+            .get_all(X_FORWARDED_FOR)
             .iter()
             .rev()
             .flat_map(|line| line.to_str().unwrap_or("").rsplit(','));

@@ -163,7 +163,10 @@ impl ApiError {
             HeaderValue::from_static("text/event-stream"),
         );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        h.insert(
+            super::stream::X_ACCEL_BUFFERING,
+            HeaderValue::from_static("no"),
+        );
         h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         response
     }

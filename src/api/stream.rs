@@ -3,7 +3,7 @@
 //! What a stream sends is the hub's stream engine ([`crate::hub::stream`]).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -14,9 +14,14 @@ use super::limits::Refused;
 use super::observations::StationsQuery;
 use super::query::{EventId, Kinds, RawQuery, Stations, Time};
 use super::raw_chunks::RawChunks;
+use super::request_id::X_REQUEST_ID;
 use super::{ApiError, AppState};
 use crate::domain::{KindSet, Seq, StationFilter};
 use crate::hub::stream::{LiveStream, Resume, StreamEngine};
+
+/// Header names of the stream, made once (a name given as text is parsed at every use).
+pub(super) const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+pub(super) const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 
 /// The stream's `GET` with its description; `HEAD` and `OPTIONS` answer at the same path.
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -27,6 +32,10 @@ fn check_accept(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(accept) = headers.get(header::ACCEPT) else {
         return Ok(());
     };
+    // What every `EventSource` sends, without taking the list apart.
+    if is_event_stream(accept.as_bytes()) {
+        return Ok(());
+    }
     let accept = accept
         .to_str()
         .map_err(|_| ApiError::BadRequest("Accept header is not valid text".into()))?;
@@ -64,7 +73,7 @@ struct StreamRequest {
 /// Where the stream starts, which stations and which kinds it carries, from `Last-Event-ID` and
 /// the query.
 fn read_request(headers: &HeaderMap, query: &RawQuery) -> Result<StreamRequest, ApiError> {
-    let header_id = match headers.get("last-event-id") {
+    let header_id = match headers.get(LAST_EVENT_ID) {
         None => None,
         Some(v) => {
             let raw = v
@@ -129,7 +138,7 @@ fn sse_headers(response: &mut Response) {
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    h.insert(X_ACCEL_BUFFERING, HeaderValue::from_static("no"));
 }
 
 fn check_serving(state: &AppState) -> Result<(), ApiError> {
@@ -242,10 +251,18 @@ async fn stream(
     }
 }
 
+/// Whether an `Accept` value is exactly `text/event-stream` (in any case), as `EventSource` sends.
+fn is_event_stream(value: &[u8]) -> bool {
+    value.eq_ignore_ascii_case(b"text/event-stream")
+}
+
 /// Whether `Accept` names `text/event-stream` (as every SSE client sends; curl's `*/*` does not).
 pub fn names_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
+    let accept = headers.get_all(header::ACCEPT);
+    if accept.iter().any(|v| is_event_stream(v.as_bytes())) {
+        return true;
+    }
+    accept
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -279,7 +296,7 @@ async fn open_stream(
         });
     }
     let request_id = headers
-        .get("x-request-id")
+        .get(X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let guard = match state.streams.acquire(client.ip(), request_id) {
@@ -340,7 +357,7 @@ mod tests {
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_str(v).unwrap());
+            h.append(*k, HeaderValue::from_str(v).unwrap());
         }
         h
     }
@@ -360,6 +377,31 @@ mod tests {
         assert!(check_accept(&HeaderMap::new()).is_ok());
         for bad in ["application/json", "text/html", "text/event-stream;q=0"] {
             assert!(check_accept(&headers(&[("accept", bad)])).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_event_stream_client_is_one_whose_accept_names_the_type() {
+        for named in [
+            &[("accept", "text/event-stream")][..],
+            &[("accept", "TEXT/Event-Stream")],
+            &[("accept", "application/json, text/event-stream;q=0.9")],
+            &[("accept", " text/event-stream ; charset=utf-8")],
+            &[
+                ("accept", "application/json"),
+                ("accept", "text/event-stream"),
+            ],
+        ] {
+            assert!(names_event_stream(&headers(named)), "{named:?}");
+        }
+        for not in [
+            &[][..],
+            &[("accept", "*/*")],
+            &[("accept", "text/*")],
+            &[("accept", "text/event-streams")],
+            &[("accept", "application/json")],
+        ] {
+            assert!(!names_event_stream(&headers(not)), "{not:?}");
         }
     }
 
