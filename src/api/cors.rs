@@ -7,11 +7,14 @@
 
 use std::time::Duration;
 
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderValue, Method, header};
 use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+
+use super::request_id::X_REQUEST_ID;
+use super::stream::LAST_EVENT_ID;
 
 /// The `Vary` of every response when cross-origin access is allowed: the request headers a
 /// CORS answer depends on. Written once here; tower-http's layer would join the names into a new
@@ -85,28 +88,15 @@ impl CorsOrigins {
         // `Authorization` carries subscriber tokens (a cross-origin read sends it without
         // cookies: no credentials are allowed here).
         let base = CorsLayer::new()
-            .allow_headers([
-                header::CONTENT_TYPE,
-                header::AUTHORIZATION,
-                HeaderName::from_static("last-event-id"),
-            ])
-            .expose_headers([
-                HeaderName::from_static("x-request-id"),
-                header::RETRY_AFTER,
-                header::WWW_AUTHENTICATE,
-            ])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, LAST_EVENT_ID])
+            .expose_headers([X_REQUEST_ID, header::RETRY_AFTER, header::WWW_AUTHENTICATE])
             .max_age(Duration::from_secs(600));
         match self {
             Self::SameOrigin => None,
             Self::AnyRead => Some(base.allow_origin(AllowOrigin::any()).allow_methods(read)),
             Self::List(origins) => Some(
                 base.allow_origin(AllowOrigin::list(origins.clone()))
-                    .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS, Method::POST])
-                    .allow_headers([
-                        header::CONTENT_TYPE,
-                        header::AUTHORIZATION,
-                        HeaderName::from_static("last-event-id"),
-                    ]),
+                    .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS, Method::POST]),
             ),
         }
     }
@@ -133,6 +123,62 @@ mod tests {
         assert!(matches!(list, CorsOrigins::List(ref v) if v.len() == 2));
         assert!(CorsOrigins::parse(Some("a.example"), true).is_err());
         assert!(CorsOrigins::parse(Some("https://a.example/"), true).is_err());
+    }
+
+    /// A preflight may send the stream's and the token's headers, and a cross-origin reader
+    /// sees the request id, under both policies.
+    #[tokio::test]
+    async fn preflights_allow_the_resume_and_token_headers() {
+        use axum::body::Body;
+        use axum::http::{Request, Response};
+        use tower::{ServiceExt, service_fn};
+
+        let inner = service_fn(|_: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
+        });
+        for policy in [
+            CorsOrigins::AnyRead,
+            CorsOrigins::parse(Some("https://a.example"), false).expect("an origin list"),
+        ] {
+            let preflight = Request::builder()
+                .method(Method::OPTIONS)
+                .uri("/v1/observations/stream")
+                .header("origin", "https://a.example")
+                .header("access-control-request-method", "GET")
+                .header(
+                    "access-control-request-headers",
+                    "last-event-id, authorization",
+                )
+                .body(Body::empty())
+                .expect("a request");
+            let read = Request::builder()
+                .uri("/v1/observations/stream")
+                .header("origin", "https://a.example")
+                .body(Body::empty())
+                .expect("a request");
+            let layers = policy.layer().expect("a cross-origin policy");
+            let answer = layers.clone().service(inner).oneshot(preflight).await;
+            let answer = answer.expect("infallible");
+            let allowed = answer.headers()["access-control-allow-headers"]
+                .to_str()
+                .expect("text");
+            assert_eq!(
+                allowed, "content-type,authorization,last-event-id",
+                "{policy:?}"
+            );
+            let answer = layers
+                .service(inner)
+                .oneshot(read)
+                .await
+                .expect("infallible");
+            let exposed = answer.headers()["access-control-expose-headers"]
+                .to_str()
+                .expect("text");
+            assert_eq!(
+                exposed, "x-request-id,retry-after,www-authenticate",
+                "{policy:?}"
+            );
+        }
     }
 
     /// The layers answer exactly as tower-http's CORS layer with its default `Vary` does, for

@@ -19,7 +19,8 @@ use super::{ApiError, AppState};
 use crate::domain::{KindSet, Seq, StationFilter};
 use crate::hub::stream::{LiveStream, Resume, StreamEngine};
 
-/// Header names of the stream, made once (a name given as text is parsed at every use).
+/// Header names of the stream, made once (a name given as text is parsed at every use); the
+/// CORS policy allows `Last-Event-ID`.
 pub(super) const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 pub(super) const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 
