@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, header};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+use serde_json::Value;
 use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
@@ -91,6 +92,8 @@ enum Keys {
 #[derive(Clone)]
 pub struct JwtVerifier {
     keys: Arc<Keys>,
+    /// `--jwt-issuer` is set: `iss` must be that one string.
+    issuer_required: bool,
 }
 
 impl fmt::Debug for JwtVerifier {
@@ -99,12 +102,22 @@ impl fmt::Debug for JwtVerifier {
     }
 }
 
-/// The claims read beyond the registered ones (which [`Validation`] checks).
+/// The claims read beyond what [`Validation`] checks. A claim present with any value (`null`
+/// included) is `Some`; only an absent one is `None`.
 #[derive(serde::Deserialize)]
 struct Claims {
     /// Station ids the token may read; absent: every station.
-    #[serde(default)]
-    stations: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    stations: Option<Value>,
+    /// The issuer: [`Validation`] also takes an array that contains the configured issuer,
+    /// which RFC 7519 does not allow (`iss` is one string).
+    #[serde(default, deserialize_with = "present")]
+    iss: Option<Value>,
+}
+
+/// A claim that is present, whatever its value (`null` too).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    <Value as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 /// What a request may read.
@@ -168,6 +181,7 @@ impl JwtVerifier {
         };
         Ok(Self {
             keys: Arc::new(keys),
+            issuer_required: config.issuer.is_some(),
         })
     }
 
@@ -177,8 +191,8 @@ impl JwtVerifier {
         let key = match self.keys.as_ref() {
             Keys::One(key) => key,
             Keys::ByKid { keys, default } => {
-                let header =
-                    jsonwebtoken::decode_header(token).map_err(|e| invalid_token(e.kind()))?;
+                let header = jsonwebtoken::decode_header(token)
+                    .map_err(|e| invalid_token(e.kind(), token))?;
                 match header.kid {
                     Some(kid) => keys.get(&kid).ok_or_else(|| {
                         ApiError::InvalidToken("the token's kid names no key of this server".into())
@@ -191,23 +205,44 @@ impl JwtVerifier {
                 }
             }
         };
-        let data = jsonwebtoken::decode::<Claims>(token, &key.key, &key.validation)
-            .map_err(|e| invalid_token(e.kind()))?;
-        let Some(stations) = data.claims.stations else {
-            return Ok(None);
-        };
-        if stations.len() > MAX_FILTER_STATIONS {
-            return Err(ApiError::InvalidToken(format!(
-                "the stations claim names more than {MAX_FILTER_STATIONS} stations"
-            )));
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &key.validation)
+            .map_err(|e| invalid_token(e.kind(), token))?
+            .claims;
+        if self.issuer_required && !matches!(claims.iss, Some(Value::String(_))) {
+            return Err(ApiError::InvalidToken(
+                "the token's iss claim is malformed (one string is required)".into(),
+            ));
         }
-        stations
-            .iter()
-            .map(|s| StationId::parse(s))
-            .collect::<Result<StationFilter, _>>()
-            .map(Some)
-            .map_err(|e| ApiError::InvalidToken(format!("the stations claim: {e}")))
+        granted_stations(claims.stations)
     }
+}
+
+/// The stations a `stations` claim grants: `None` (every station) only when the claim is absent.
+/// Anything but an array of station ids — `null` included — is refused, never read as "every
+/// station".
+fn granted_stations(claim: Option<Value>) -> Result<Option<StationFilter>, ApiError> {
+    let Some(claim) = claim else {
+        return Ok(None);
+    };
+    let malformed =
+        || ApiError::InvalidToken("the stations claim must be an array of station ids".into());
+    let Value::Array(items) = claim else {
+        return Err(malformed());
+    };
+    if items.len() > MAX_FILTER_STATIONS {
+        return Err(ApiError::InvalidToken(format!(
+            "the stations claim names more than {MAX_FILTER_STATIONS} stations"
+        )));
+    }
+    items
+        .iter()
+        .map(|item| {
+            let id = item.as_str().ok_or_else(malformed)?;
+            StationId::parse(id)
+                .map_err(|e| ApiError::InvalidToken(format!("the stations claim: {e}")))
+        })
+        .collect::<Result<StationFilter, _>>()
+        .map(Some)
 }
 
 /// The algorithms a key of this family may verify.
@@ -302,8 +337,10 @@ fn jwks_keys(
     Ok(Keys::ByKid { keys, default })
 }
 
-/// Why a token was rejected, for the 401's message (never the token itself).
-fn invalid_token(kind: &ErrorKind) -> ApiError {
+/// Why a token was rejected, for the 401's message (never the token itself). The token is
+/// read again only to tell a malformed registered claim from a missing one (the verifier reports
+/// both as missing).
+fn invalid_token(kind: &ErrorKind, token: &str) -> ApiError {
     let message = match kind {
         ErrorKind::ExpiredSignature => "the token has expired".to_owned(),
         ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".to_owned(),
@@ -313,7 +350,15 @@ fn invalid_token(kind: &ErrorKind) -> ApiError {
         ErrorKind::InvalidAlgorithm => {
             "the token's algorithm (alg) is not one this server's key accepts".to_owned()
         }
-        ErrorKind::MissingRequiredClaim(claim) => format!("the token has no {claim} claim"),
+        ErrorKind::MissingRequiredClaim(claim) => {
+            let present = jsonwebtoken::dangerous::insecure_decode_claims::<Value>(token)
+                .is_ok_and(|claims| claims.get(claim).is_some_and(|v| !v.is_null()));
+            if present {
+                format!("the token's {claim} claim is malformed")
+            } else {
+                format!("the token has no {claim} claim")
+            }
+        }
         ErrorKind::InvalidClaimFormat(claim) => format!("the token's {claim} claim is malformed"),
         _ => "the token is malformed".to_owned(),
     };
@@ -402,10 +447,21 @@ impl Access {
                 }
                 Ok(Some(requested))
             }
-            None if granted.is_empty() => Err(ApiError::StationNotGranted(
+            None => {
+                self.grants_some()?;
+                Ok(Some(granted.clone()))
+            }
+        }
+    }
+
+    /// `403` if the token grants no station at all (an empty `stations` claim): every read is
+    /// refused, listings included.
+    pub fn grants_some(&self) -> Result<(), ApiError> {
+        match &self.granted {
+            Some(granted) if granted.is_empty() => Err(ApiError::StationNotGranted(
                 "this token grants no station".into(),
             )),
-            None => Ok(Some(granted.clone())),
+            _ => Ok(()),
         }
     }
 

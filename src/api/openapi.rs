@@ -52,7 +52,7 @@ pub struct StationForbidden;
 impl<'r> ToResponse<'r> for StationForbidden {
     fn response() -> (&'r str, RefOr<Response>) {
         let response = error_response(
-            "The token is valid but its `stations` claim does not grant a station the request names.",
+            "The token is valid but its `stations` claim does not grant a station the request names, or grants none.",
         )
         .build();
         ("StationForbidden", response.into())

@@ -28,9 +28,11 @@ pub struct Stations {
     responses(
         (status = 200, description = "Stations by id", body = Stations),
         (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::StationForbidden),
         (status = 503, description = "Store unavailable", body = super::ErrorBody),
     ))]
 async fn list(State(state): State<AppState>, access: Access) -> Result<Json<Stations>, ApiError> {
+    access.grants_some()?;
     let mut stations = state.store.stations().await?;
     stations.retain(|s| access.allows(&s.id));
     Ok(Json(Stations { stations }))

@@ -214,6 +214,26 @@ async fn bad_tokens_are_401_invalid_token() {
             hs256(&with(json!({"stations": ["44009;"]}))),
         ),
         ("garbage", "not-a-jwt".to_owned()),
+        (
+            "stations null",
+            hs256(&{
+                let mut c = with(json!({}));
+                c["stations"] = Value::Null;
+                c
+            }),
+        ),
+        (
+            "stations of numbers",
+            hs256(&with(json!({"stations": [44009]}))),
+        ),
+        (
+            "iss an array holding the issuer",
+            hs256(&with(
+                json!({"iss": ["https://evil.example", "https://issuer.example"]}),
+            )),
+        ),
+        ("exp negative", hs256(&with(json!({"exp": -1})))),
+        ("exp a string", hs256(&with(json!({"exp": "tomorrow"})))),
     ];
     for (what, token) in &cases {
         for path in ["/v1/observations", "/v1/observations/stream"] {
@@ -227,6 +247,34 @@ async fn bad_tokens_are_401_invalid_token() {
                 "the token is never echoed"
             );
         }
+    }
+    // The message says which claim is wrong, and how.
+    for (what, says) in [
+        (
+            "stations null",
+            "the stations claim must be an array of station ids",
+        ),
+        (
+            "stations of numbers",
+            "the stations claim must be an array of station ids",
+        ),
+        (
+            "iss an array holding the issuer",
+            "the token's iss claim is malformed",
+        ),
+        ("exp negative", "the token's exp claim is malformed"),
+        ("exp a string", "the token's exp claim is malformed"),
+        ("no exp", "the token has no exp claim"),
+    ] {
+        let token = &cases.iter().find(|(w, _)| *w == what).expect("case").1;
+        let (_, _, body) = get(
+            &app,
+            "/v1/observations",
+            &[("authorization", &bearer(token))],
+        )
+        .await;
+        let message = body["error"]["message"].as_str().expect("message");
+        assert!(message.contains(says), "{what}: {message}");
     }
     // The same claims, correctly signed, pass.
     let (status, _, body) = get(
@@ -480,6 +528,20 @@ async fn the_stations_claim_limits_the_stream_and_every_rest_read() {
     assert_eq!(stations_of(&stations["stations"]), [A]);
     let (status, _, station) = get(&app, "/v1/stations/44009", &h).await;
     assert_eq!((status, station["id"].as_str()), (200, Some(A)));
+
+    // An empty claim grants nothing: every read is 403, the list of stations too.
+    let none = bearer(&hs256(&claims(json!({"stations": []}))));
+    for path in [
+        "/v1/stations",
+        "/v1/stations/44009",
+        "/v1/observations",
+        "/v1/observations/latest",
+        "/v1/observations/stream",
+    ] {
+        let (status, _, body) = get(&app, path, &[("authorization", &none)]).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "forbidden", "{path}");
+    }
 
     // A token without the claim reads every station.
     let everything = bearer(&hs256(&claims(json!({}))));
