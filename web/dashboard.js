@@ -164,9 +164,12 @@ function onStateChange(clientState) {
     polling: "polling (fallback)",
     disconnected: "disconnected",
   };
-  $("conn-text").textContent = labels[clientState] ?? clientState;
-  // The client keeps its last failure across reconnects: why it is reconnecting or polling.
+  // The client keeps its last failure across reconnects: why it is reconnecting or polling, or
+  // why the server refused it (then it stops, and the page says why).
   const error = state.client?.lastError;
+  $("conn-text").textContent = clientState === "disconnected" && error
+    ? `stopped: ${error}`
+    : labels[clientState] ?? clientState;
   conn.title = `client state: ${clientState}` +
     (error ? `; last error at ${state.client.lastErrorAt}: ${error}` : "");
   announce("state", { state: clientState });

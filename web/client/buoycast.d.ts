@@ -6,7 +6,7 @@ export type ConnectionState =
   | "connected" // the SSE stream is open (its first event has arrived)
   | "reconnecting" // the stream failed; waiting (backoff with jitter) before opening it again
   | "polling" // the stream failed repeatedly; polling GET /v1/observations, retrying the stream
-  | "disconnected"; // close() was called
+  | "disconnected"; // close() was called, or the server refused the token (401/403: lastError says why; setToken() connects again)
 
 /**
  * Who holds the stream (docs/STREAMING.md, "Tab sharing"):
@@ -293,6 +293,11 @@ export declare class BuoycastClient {
    * moves to the group of the new filter (a leader hands its old group's stream to another tab).
    */
   setStations(stations: string[] | string | null | undefined): void;
+  /**
+   * Replaces the subscriber token (a fresh one before the old expires, or after the server
+   * refused it) and reconnects, resuming after the current id. `null` or "" removes it.
+   */
+  setToken(token: string | null | undefined): void;
   /** Closes for good (a leader hands the stream to another tab); the state becomes "disconnected". */
   close(): void;
 }

@@ -14,7 +14,8 @@
 // - States: connecting → connected; on a stream failure reconnecting (exponential backoff with
 //   jitter, resuming after the last id with `?lastEventId=`); after `maxSseFailures` failures in a
 //   row, polling `GET /v1/observations?after=` every `pollIntervalMs` while retrying the stream
-//   every `sseRetryIntervalMs`, back to connected when it works; disconnected after close().
+//   every `sseRetryIntervalMs`, back to connected when it works; disconnected after close() or a
+//   refused token.
 // - Every observation is delivered once: ids are increasing integers and any id at or below the
 //   last one seen is dropped.
 // - The resume point is the last id of any event: `connection` and `heartbeat` carry the stream's
@@ -28,6 +29,11 @@
 //   and never answers — is a failure like any other; so is a poll that has not answered within
 //   `requestTimeoutMs`. A transient refusal (`event: unavailable`) is a failure too, retried no
 //   sooner than the server asks.
+// - A refused token is not retried for ever. An EventSource does not say why a stream was
+//   refused, so a refused stream is retried like any failure; but a poll (the fallback, after
+//   `maxSseFailures` failures) answered 401 or 403 puts the client in `disconnected` with the
+//   server's reason in `lastError`, until `setToken()` (a fresh token) or `setStations()`
+//   connects it again.
 // - One stream per browser, not per tab (`shareAcrossTabs`, on by default): the clients of one
 //   origin with the same base URL, station filter and token form a group. One of them, the
 //   leader, holds a Web Lock named after the group, opens the stream and shares everything it
@@ -134,6 +140,12 @@ export class BuoycastClient {
   #fetch;
   /** Subscriber token (JWT), or null: sent as `access_token` to the stream, `Authorization` to polls. */
   #token = null;
+  /**
+   * Set while the server has refused this client (401/403): the tab-sharing APIs of the group it
+   * left (null when it had none), for setToken() or setStations() to join again.
+   * @type {{ apis: ShareApis | null } | null}
+   */
+  #refusal = null;
 
   /** @type {ConnectionState} */
   #state = "connecting";
@@ -342,6 +354,10 @@ export class BuoycastClient {
     if (this.#closed || sameList(next, this.#stations)) return;
     this.#stations = next;
     this.#log("info", `station filter ${next ? next.join(",") : "(all)"}`);
+    if (this.#refusal) {
+      this.#restart("station filter changed");
+      return;
+    }
     if (this.#group) {
       // Another filter is another group: leave this one (its next tab takes the stream over)
       // and join the group of the new filter, or lead it.
@@ -356,6 +372,59 @@ export class BuoycastClient {
     this.#clearTimer("reconnect");
     this.#emitState("connecting", "station filter changed");
     this.#openStream();
+  }
+
+  /**
+   * Replaces the subscriber token — a fresh one before the old expires, or after the server
+   * refused it — and reconnects, resuming after the current id.
+   * @param {string | null | undefined} token
+   */
+  setToken(token) {
+    if (this.#closed) return;
+    const next = token === undefined || token === null || token === "" ? null : token;
+    if (next !== null && typeof next !== "string") throw new TypeError(`${LOG_PREFIX} token must be a string`);
+    if (next === this.#token && !this.#refusal) return;
+    this.#token = next;
+    this.#log("info", next ? "new token" : "token removed");
+    this.#restart("token changed");
+  }
+
+  /**
+   * Opens the stream again from the current resume point: in the tab group of the current
+   * parameters when sharing, else alone.
+   * @param {string} reason
+   */
+  #restart(reason) {
+    const apis = this.#group?.apis ?? this.#refusal?.apis ?? null;
+    this.#refusal = null;
+    if (apis) {
+      this.#leaveGroup();
+      this.#emitState("connecting", reason);
+      this.#joinGroup(apis);
+      return;
+    }
+    this.#stopStreaming();
+    this.#emitState("connecting", reason);
+    this.#openStream();
+  }
+
+  /**
+   * The server refused this client's token (401) or what it asked for (403): retrying would be
+   * refused again, so the client stops, with the server's reason in lastError, until
+   * setToken() or setStations().
+   * @param {number} status
+   * @param {string} message the server's message, if it gave one
+   */
+  #refused(status, message) {
+    const what = status === 401 ? "the server refused the token" : "the token does not grant this request";
+    const text = `${what} (HTTP ${status})${message ? `: ${message}` : ""}`;
+    this.#setError(text);
+    this.#log("error", `${text}; not retrying (setToken() or setStations() connects again)`);
+    this.#refusal = { apis: this.#group?.apis ?? null };
+    this.#leaveGroup();
+    this.#endCatchUp();
+    this.#stopStreaming();
+    this.#emitState("disconnected", text);
   }
 
   /** Closes the connection for good; no callback is called afterwards. */
@@ -644,6 +713,10 @@ export class BuoycastClient {
     } catch (error) {
       if (!abort.signal.aborted) {
         this.#stats.pollFailures += 1;
+        if (isRefusal(error)) {
+          this.#refused(error.status, error.serverMessage);
+          return;
+        }
         this.#setError(`poll failed: ${errorText(error)}`);
         this.#log("warn", "poll failed:", errorText(error));
       }
@@ -729,7 +802,13 @@ export class BuoycastClient {
     const timer = setTimeout(stop, this.#opts.requestTimeoutMs);
     try {
       const response = await this.#fetch(url.href, { signal: limit.signal, headers });
-      if (!response.ok) throw new Error(`${url.pathname}: HTTP ${response.status}`);
+      if (!response.ok) {
+        const message = await serverMessage(response);
+        throw Object.assign(new Error(`${url.pathname}: HTTP ${response.status}${message ? `: ${message}` : ""}`), {
+          status: response.status,
+          serverMessage: message,
+        });
+      }
       return await response.json();
     } catch (error) {
       if (limit.signal.aborted && !signal.aborted) {
@@ -917,6 +996,10 @@ export class BuoycastClient {
       } catch (error) {
         if (signal.aborted) return;
         this.#stats.pollFailures += 1;
+        if (isRefusal(error)) {
+          this.#refused(error.status, error.serverMessage);
+          return;
+        }
         this.#setError(`catching up failed: ${errorText(error)}`);
         this.#log("warn", "catching up failed:", errorText(error));
         await new Promise((resolve) => setTimeout(resolve, this.#opts.pollIntervalMs));
@@ -1482,4 +1565,28 @@ function parseJson(text) {
 /** @param {unknown} error */
 function errorText(error) {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * A 401 or 403 from the server: the token is refused, or does not grant what was asked.
+ * @param {unknown} error
+ * @returns {error is Error & { status: number, serverMessage: string }}
+ */
+function isRefusal(error) {
+  const status = /** @type {any} */ (error)?.status;
+  return status === 401 || status === 403;
+}
+
+/**
+ * The message of the server's JSON error body (`{"error":{"message"}}`), or "".
+ * @param {Response} response
+ */
+async function serverMessage(response) {
+  try {
+    const body = await response.json();
+    const message = body?.error?.message;
+    return typeof message === "string" ? message.slice(0, 300) : "";
+  } catch {
+    return "";
+  }
 }
