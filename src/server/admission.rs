@@ -1,11 +1,12 @@
 //! Which connections the front door takes: a total cap below the open-file limit, a cap per
 //! client address, and room for new requests under a flood of idle sockets.
 //!
-//! A connection that has not finished its first request head is *waiting*. When the total cap
-//! is reached, a new connection is still accepted and the oldest waiting connection is closed
-//! to make room: a flood of silent or slow sockets can hold places only until real requests
-//! arrive, so `/health`, streams and REST reads keep working. Only when every place holds a
-//! connection that has sent a request is a new one refused.
+//! A connection that has not finished its first request head is *waiting*, and so is a
+//! keep-alive connection between two requests (no request in flight). When the total cap is
+//! reached, a new connection is still accepted and the connection that has waited longest is
+//! closed to make room: a flood of silent, slow or idle keep-alive sockets can hold places only
+//! until real requests arrive, so `/health`, streams and REST reads keep working. Only when
+//! every place holds a request in flight (or an open stream) is a new one refused.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -51,8 +52,9 @@ struct Inner {
 struct State {
     open: usize,
     per_address: HashMap<IpAddr, usize>,
-    /// Connections still waiting for their first request head, oldest first, by admission
-    /// number: closing one cancels its token.
+    /// Connections waiting (for their first request head, or idle between requests), longest
+    /// waiting first, by the number given when they began to wait: closing one cancels its
+    /// token.
     waiting: BTreeMap<u64, CancellationToken>,
     next: u64,
 }
@@ -140,8 +142,24 @@ impl Ticket {
 
     /// The connection has sent a complete request head: it no longer makes room for others.
     pub fn request_started(&mut self) {
-        self.admission.lock().waiting.remove(&self.id);
-        self.evicted = None;
+        if self.evicted.take().is_some() {
+            self.admission.lock().waiting.remove(&self.id);
+        }
+    }
+
+    /// A keep-alive connection has no request in flight: it waits again (the newest of those
+    /// waiting) and may be closed to make room, until its next request starts. Nothing if it
+    /// is waiting already.
+    pub fn waiting_again(&mut self) {
+        if self.evicted.is_some() {
+            return;
+        }
+        let token = CancellationToken::new();
+        let mut state = self.admission.lock();
+        self.id = state.next;
+        state.next += 1;
+        state.waiting.insert(self.id, token.clone());
+        self.evicted = Some(token);
     }
 }
 
@@ -187,6 +205,35 @@ mod tests {
         assert_eq!(admission.admit(ip(3)).err(), Some(Refusal::Full));
         drop(a);
         assert!(admission.admit(ip(3)).is_ok());
+    }
+
+    #[test]
+    fn an_idle_keep_alive_connection_makes_room_and_a_busy_one_does_not() {
+        let admission = Admission::new(2, 0);
+        let mut a = admission.admit(ip(1)).expect("a");
+        let mut b = admission.admit(ip(1)).expect("b");
+        a.request_started();
+        b.request_started();
+        // b answered its request and idles; a's request is still in flight.
+        b.waiting_again();
+        b.waiting_again(); // no second place in the queue
+        let mut c = admission
+            .admit(ip(2))
+            .expect("the idle connection makes room");
+        assert!(b.evicted().expect("waiting").is_cancelled());
+        assert!(a.evicted().is_none());
+        drop(b);
+        // a idles, then its next request starts before anyone needs its place.
+        a.waiting_again();
+        a.request_started();
+        c.request_started();
+        assert_eq!(admission.admit(ip(3)).err(), Some(Refusal::Full));
+        // The longest waiting goes first: c idled before a.
+        c.waiting_again();
+        a.waiting_again();
+        let _d = admission.admit(ip(3)).expect("d");
+        assert!(c.evicted().expect("waiting").is_cancelled());
+        assert!(!a.evicted().expect("waiting").is_cancelled());
     }
 
     #[test]

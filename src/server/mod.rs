@@ -16,6 +16,7 @@ mod fanout;
 pub mod fdtable;
 mod h2_stream;
 pub mod head;
+mod in_flight;
 mod lean;
 pub mod socket;
 pub mod tls;
@@ -50,6 +51,7 @@ use crate::hub::Hub;
 use admission::{Admission, Ticket};
 use fanout::Fanout;
 use head::{Head, MAX_HEAD, MAX_HEADERS};
+use in_flight::{InFlight, Tracked};
 use lean::{LeanStreams, OpenStream};
 use socket::TimedStream;
 pub use socket::bind;
@@ -415,19 +417,53 @@ async fn serve_hyper(
     ticket: Ticket,
     context: ConnectionContext,
 ) {
+    let mut ticket = ticket;
     let router = context.router;
+    let (activity, mut requests) = in_flight::channel();
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let router = router.clone();
-        async move { Ok::<_, Infallible>(route(router, peer, request).await) }
+        let guard = InFlight::start(activity.clone());
+        async move {
+            let (parts, body) = route(router, peer, request).await.into_parts();
+            Ok::<_, Infallible>(Response::from_parts(parts, Tracked::body(body, guard)))
+        }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(context.head_timeout)
         .max_headers(MAX_HEADERS)
         .max_header_size(MAX_HEAD);
-    let connection = http.serve_connection(TokioIo::new(io), service);
-    if let Err(e) = context.watcher.watch(connection).await {
-        tracing::debug!(event = "http_connection_ended", error = %e, "connection ended");
+    let connection = context
+        .watcher
+        .watch(http.serve_connection(TokioIo::new(io), service));
+    tokio::pin!(connection);
+    // While no request is in flight the connection waits for its place again: a full house
+    // closes it to make room (an idle keep-alive connection; hyper's own timer closes it after
+    // the head timeout otherwise).
+    let mut watching = true;
+    loop {
+        tokio::select! {
+            biased;
+            ended = &mut connection => {
+                if let Err(e) = ended {
+                    tracing::debug!(event = "http_connection_ended", error = %e, "connection ended");
+                }
+                break;
+            }
+            // Counted where it was chosen.
+            () = evicted(&ticket) => break,
+            changed = requests.changed(), if watching => {
+                if changed.is_err() {
+                    watching = false;
+                    continue;
+                }
+                if requests.borrow_and_update().in_flight == 0 {
+                    ticket.waiting_again();
+                } else {
+                    ticket.request_started();
+                }
+            }
+        }
     }
     drop(ticket);
 }

@@ -15,9 +15,7 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -25,13 +23,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response, Version};
 use axum::response::IntoResponse;
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http_body::Body as HttpBody;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -39,6 +34,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
 
 use super::head::{MAX_HEAD, MAX_HEADERS};
+use super::in_flight::{self, InFlight, Tracked};
 use super::{Connection, ConnectionContext, h2_stream, refuse, route};
 use crate::api::ApiError;
 use crate::api::raw_chunks::{self, RawChunks};
@@ -169,8 +165,7 @@ pub(super) async fn serve(connection: Connection, context: ConnectionContext, tl
         }
     };
 
-    let (activity, mut requests) = watch::channel(Requests::default());
-    let activity = Arc::new(activity);
+    let (activity, mut requests) = in_flight::channel();
     let service = {
         let router = context.router.clone();
         let write_timeout = context.write_timeout;
@@ -202,8 +197,8 @@ pub(super) async fn serve(connection: Connection, context: ConnectionContext, tl
         .watch(http.serve_connection(TokioIo::new(stream), service));
     tokio::pin!(connection);
 
-    // Waiting (evictable, bounded by the head deadline) until the first request; then closed
-    // once no request has been in flight for the head timeout.
+    // Waiting (evictable, bounded by the head deadline) until the first request; then, whenever
+    // no request is in flight, waiting again (evictable) and closed after the head timeout.
     let mut started = false;
     let mut idle_until: Option<Instant> = None;
     let mut watching = true;
@@ -220,6 +215,8 @@ pub(super) async fn serve(connection: Connection, context: ConnectionContext, tl
                 closed_before_request("evicted");
                 break;
             }
+            // Idle, and closed to make room (counted where it was chosen).
+            () = super::evicted(&ticket), if started => break,
             () = tokio::time::sleep_until(deadline), if !started => {
                 closed_before_request("head_timeout");
                 break;
@@ -230,9 +227,15 @@ pub(super) async fn serve(connection: Connection, context: ConnectionContext, tl
                     continue;
                 }
                 let now = *requests.borrow_and_update();
-                if now.started > 0 && !started {
+                if now.started > 0 {
                     started = true;
-                    ticket.request_started();
+                }
+                if started {
+                    if now.in_flight == 0 {
+                        ticket.waiting_again();
+                    } else {
+                        ticket.request_started();
+                    }
                 }
                 idle_until = (now.in_flight == 0).then(|| Instant::now() + context.head_timeout);
             }
@@ -249,33 +252,6 @@ async fn sleep_until_some(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Requests of one connection: started so far, and in flight (their responses not yet done).
-#[derive(Debug, Default, Clone, Copy)]
-struct Requests {
-    started: u64,
-    in_flight: usize,
-}
-
-/// A request in flight, from its head to the end (or drop) of its response body.
-struct InFlight(Arc<watch::Sender<Requests>>);
-
-impl InFlight {
-    fn start(activity: Arc<watch::Sender<Requests>>) -> Self {
-        activity.send_modify(|r| {
-            r.started += 1;
-            r.in_flight += 1;
-        });
-        Self(activity)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0
-            .send_modify(|r| r.in_flight = r.in_flight.saturating_sub(1));
     }
 }
 
@@ -302,36 +278,7 @@ async fn respond(
     let (parts, body) = response.into_parts();
     let body = match raw {
         Some(stream) => h2_stream::body(raw_chunks::chunks(stream), write_timeout, guard),
-        None => Body::new(Tracked {
-            inner: body,
-            _in_flight: guard,
-        }),
+        None => Tracked::body(body, guard),
     };
     Response::from_parts(parts, body)
-}
-
-/// A response body that keeps its request counted as in flight until it is done or dropped.
-struct Tracked {
-    inner: Body,
-    _in_flight: InFlight,
-}
-
-impl HttpBody for Tracked {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
-        HttpBody::poll_frame(Pin::new(&mut self.get_mut().inner), cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        HttpBody::is_end_stream(&self.inner)
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        HttpBody::size_hint(&self.inner)
-    }
 }

@@ -366,15 +366,16 @@ impl Drop for Killed {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_connection_flood_cannot_stop_health_an_open_stream_or_a_rest_read() {
+/// A server limited to 400 open files, up and answering; a client that opens a connection per
+/// request.
+async fn flood_server() -> (Killed, tempfile::TempDir, SocketAddr, reqwest::Client) {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let _server = Killed(start_with_file_limit(
+    let server = Killed(start_with_file_limit(
         400,
         port,
         &dir.path().join("flood.db"),
@@ -389,6 +390,65 @@ async fn an_idle_connection_flood_cannot_stop_health_an_open_stream_or_a_rest_re
         assert!(Instant::now() < deadline, "the server did not come up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    (server, dir, addr, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_cannot_stop_health_a_new_stream_or_a_rest_read() {
+    let (_server, _dir, addr, client) = flood_server().await;
+    // More connections than the process may open files, all from one address, each after one
+    // answered request: idle keep-alive connections, not silent ones.
+    let mut idle = Vec::new();
+    for _ in 0..500u32 {
+        let Ok(mut conn) = TcpStream::connect(addr).await else {
+            continue;
+        };
+        if conn
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        let mut buf = [0u8; 1024];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), conn.read(&mut buf)).await
+            && n > 0
+        {
+            idle.push(conn);
+        }
+    }
+    assert!(
+        idle.len() > 300,
+        "idle keep-alive connections: {}",
+        idle.len()
+    );
+    for round in 0..5 {
+        assert_eq!(
+            get(&client, addr, "/health").await.ok(),
+            Some(200),
+            "round {round}: /health"
+        );
+        assert_eq!(
+            get(&client, addr, "/v1/observations?after=0").await.ok(),
+            Some(200),
+            "round {round}: a REST read"
+        );
+    }
+    let mut stream = TcpStream::connect(addr).await.expect("stream");
+    stream
+        .write_all(
+            format!("GET {STREAM} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .expect("stream request");
+    read_until(&mut stream, b"event: connection").await;
+    drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_flood_cannot_stop_health_an_open_stream_or_a_rest_read() {
+    let (_server, _dir, addr, client) = flood_server().await;
     // A stream opened before the flood.
     let mut stream = TcpStream::connect(addr).await.expect("stream");
     stream
