@@ -24,6 +24,10 @@ pub enum Head {
     /// Framing that request smuggling relies on (`Content-Length` with `Transfer-Encoding`):
     /// refused with 400 and the connection closed, whatever the path.
     Ambiguous,
+    /// An HTTP/1.1 stream `GET` with a body, or with bytes after its head (a pipelined
+    /// request): a stream reads nothing after its request (its response never ends, so nothing
+    /// after it would be answered), so it is refused with 400 and the connection closed.
+    StreamWithBody,
 }
 
 /// Reads a request head: a complete HTTP/1.1 `GET` of the stream path with a `Host`, no body
@@ -49,8 +53,11 @@ pub fn classify(buf: &[u8]) -> Head {
     let (Some("GET"), Some(1), Some(path)) = (parsed.method, parsed.version, parsed.path) else {
         return Head::Other;
     };
-    if len != buf.len() || path.split('?').next() != Some(STREAM_PATH) {
+    if path.split('?').next() != Some(STREAM_PATH) {
         return Head::Other;
+    }
+    if len != buf.len() {
+        return Head::StreamWithBody;
     }
     let mut request = Request::new(Body::empty());
     // Sized once for the headers it gets and the request id the layers add when it has none
@@ -71,7 +78,7 @@ pub fn classify(buf: &[u8]) -> Head {
             return Head::Other;
         };
         if name == TRANSFER_ENCODING || (name == CONTENT_LENGTH && value != "0") {
-            return Head::Other; // a body: not a plain stream request
+            return Head::StreamWithBody;
         }
         request.headers_mut().append(name, value);
     }
@@ -99,9 +106,7 @@ mod tests {
             b"HEAD /v1/observations/stream HTTP/1.1\r\nHost: x\r\n\r\n",
             b"POST /v1/observations/stream HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
             b"GET /v1/observations/stream HTTP/1.0\r\n\r\n",
-            b"GET /v1/observations/stream HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
-            b"GET /v1/observations/stream HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n1",
-            b"GET /v1/observations/stream HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+            b"GET /v1/observations HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n\r\n",
             b"garbage\r\n\r\n",
             b"GET /v1/observations/stream HTTP/1.1\r\nAccept: */*\r\n\r\n",
         ] {
@@ -111,6 +116,28 @@ mod tests {
                 String::from_utf8_lossy(other)
             );
         }
+    }
+
+    #[test]
+    fn a_stream_get_with_a_body_or_bytes_after_it_is_refused() {
+        for head in [
+            &b"GET /v1/observations/stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            b"GET /v1/observations/stream HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n",
+            b"GET /v1/observations/stream HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n1",
+            b"GET /v1/observations/stream HTTP/1.1\r\nHost: x\r\n\r\nX",
+            b"GET /v1/observations/stream HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+        ] {
+            assert!(
+                matches!(classify(head), Head::StreamWithBody),
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+        }
+        let empty = b"GET /v1/observations/stream HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+        assert!(
+            matches!(classify(empty), Head::Stream(_)),
+            "an empty body is no body"
+        );
     }
 
     #[test]

@@ -383,6 +383,12 @@ fn classified(buf: &mut BytesMut) -> Option<FirstHead> {
             );
             Some(FirstHead::Refused("ambiguous_framing", error))
         }
+        Head::StreamWithBody => {
+            let error = ApiError::BadRequest(
+                "a stream request has no body, and nothing may follow it on its connection".into(),
+            );
+            Some(FirstHead::Refused("stream_with_body", error))
+        }
         head => Some(FirstHead::Read(std::mem::take(buf), head)),
     }
 }

@@ -233,6 +233,39 @@ async fn a_stream_client_that_uploads_after_its_request_is_disconnected() {
 }
 
 #[tokio::test]
+async fn a_stream_get_with_bytes_in_the_same_write_is_refused_and_closed() {
+    let app = spawn_app_with(|_| {}).await;
+    for extra in [
+        "\r\nX",
+        "Content-Length: 5\r\n\r\nhello",
+        "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        "\r\nGET /v1/stations HTTP/1.1\r\nHost: x\r\n\r\n",
+    ] {
+        let mut conn = TcpStream::connect(app.addr).await.expect("connect");
+        // The head and what follows it in one write: they arrive together.
+        conn.write_all(
+            format!("GET {STREAM} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{extra}")
+                .as_bytes(),
+        )
+        .await
+        .expect("send");
+        // Then it goes on uploading: the server must not keep the connection for it.
+        let _ = conn.write_all(&[b'x'; 4096]).await;
+        let seen = read_until_closed(&mut conn, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|seen| panic!("still open: {}", String::from_utf8_lossy(&seen)));
+        let text = String::from_utf8_lossy(&seen);
+        assert!(text.starts_with("HTTP/1.1 400"), "{extra:?}: {text}");
+        assert!(text.contains("nothing may follow it"), "{extra:?}: {text}");
+        assert_eq!(
+            count(&seen, b"HTTP/1.1 "),
+            1,
+            "{extra:?}: a second response: {text}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn one_address_holds_at_most_its_share_of_connections() {
     let app = spawn_app_with(|s| {
         let server = s.server.as_mut().expect("server");
