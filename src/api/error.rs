@@ -66,6 +66,9 @@ pub enum ApiError {
     /// The body is not of a supported type.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The body did not arrive within its time.
+    #[error("{0}")]
+    BodyTimeout(String),
     /// The front door refuses a new connection: its address holds its share of connections, or
     /// every place holds a request. Written without routing the request (as an event stream to an
     /// event-stream client whose head arrives at once, else as `503`).
@@ -185,6 +188,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::HeadTooLarge => (
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "request_header_fields_too_large",

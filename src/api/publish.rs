@@ -6,9 +6,10 @@
 //! ingest applies (times at most [`MAX_AHEAD`](crate::domain::MAX_AHEAD) ahead). Valid batches
 //! are stored, then broadcast like ingested data; re-publishing the same (station, timestamp) with the same values stores nothing.
 
+use std::time::Duration;
+
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -28,6 +29,9 @@ use crate::ingest::store_and_publish_entries;
 pub const MAX_BATCH: usize = 1000;
 /// Largest request body, bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The whole body must arrive within this time of the handler starting to read it (1 MiB at
+/// ~35 KB/s), so that a slow upload holds no connection and no memory for long.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -225,6 +229,44 @@ pub enum PublishBody {
     Many(Vec<serde_json::Value>),
 }
 
+/// Whether the request has one `Content-Type`, and it is `application/json` (any case, with or
+/// without parameters such as `charset`).
+fn is_json(headers: &HeaderMap) -> bool {
+    let mut types = headers.get_all(header::CONTENT_TYPE).iter();
+    let (Some(value), None) = (types.next(), types.next()) else {
+        return false;
+    };
+    value.to_str().is_ok_and(|v| {
+        v.split(';')
+            .next()
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+    })
+}
+
+/// The whole body, at most [`MAX_BODY_BYTES`] (else `413`), within [`BODY_TIMEOUT`] (else `408`).
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    let read = axum::body::to_bytes(body, MAX_BODY_BYTES);
+    match tokio::time::timeout(BODY_TIMEOUT, read).await {
+        Err(_) => Err(ApiError::BodyTimeout(format!(
+            "the body did not arrive within {} s",
+            BODY_TIMEOUT.as_secs()
+        ))),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            let too_large =
+                std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .any(|e| e.is::<http_body_util::LengthLimitError>());
+            Err(if too_large {
+                ApiError::PayloadTooLarge(format!("the body may be at most {MAX_BODY_BYTES} bytes"))
+            } else {
+                ApiError::BadRequest(format!("could not read the body: {e}"))
+            })
+        }
+    }
+}
+
 /// Publish observations (authenticated): validated, stored, then streamed to every client.
 #[utoipa::path(post, path = "/v1/observations", tag = "observations",
     request_body(content = PublishBody, description = "One observation or an array of at most 1000 (SPEC field names; `stationId` and `timestamp` required)", content_type = "application/json"),
@@ -234,6 +276,7 @@ pub enum PublishBody {
         (status = 200, description = "Everything was already stored with these values", body = Published),
         (status = 400, description = "Malformed JSON or batch", body = super::ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = super::ErrorBody),
+        (status = 408, description = "The body did not arrive within 30 s", body = super::ErrorBody),
         (status = 403, description = "Publishing is disabled (no token configured)", body = super::ErrorBody),
         (status = 413, description = "Body larger than 1 MiB", body = super::ErrorBody),
         (status = 415, description = "Not application/json", body = super::ErrorBody),
@@ -244,27 +287,14 @@ async fn publish(
     State(state): State<AppState>,
     _authorized: Authorized,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::PayloadTooLarge(format!("the body may be at most {MAX_BODY_BYTES} bytes"))
-        }
-        _ => ApiError::BadRequest(format!("could not read the body: {e}")),
-    })?;
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        });
-    if !json {
+    if !is_json(&headers) {
         return Err(ApiError::UnsupportedMediaType(
             "send Content-Type: application/json".into(),
         ));
     }
+    let body = read_body(body).await?;
     let batch = parse_batch(&body)?;
     let stored =
         store_and_publish_entries(state.store.as_ref(), state.bus.as_ref(), &batch).await?;

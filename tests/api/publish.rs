@@ -188,6 +188,94 @@ async fn invalid_bodies_get_field_level_errors() {
 }
 
 #[tokio::test]
+async fn only_application_json_is_taken() {
+    let app = app_with_token().await;
+    let post = |content_types: &[&str], minute: u32| {
+        let mut request = app
+            .client
+            .post(app.url("/v1/observations"))
+            .bearer_auth(TOKEN)
+            .body(observation(minute).to_string());
+        for content_type in content_types {
+            request = request.header("content-type", *content_type);
+        }
+        request.send()
+    };
+    for refused in [
+        &["application/jsonx"][..],
+        &["application/jsonp"],
+        &["application/json-patch+json"],
+        &["application/json, text/plain"],
+        &["application/json", "text/plain"],
+        &["text/json"],
+        &[""],
+        &[],
+    ] {
+        let response = post(refused, 1).await.expect("post");
+        assert_eq!(response.status(), 415, "{refused:?}");
+    }
+    assert_eq!(app.store.max_seq().await.expect("seq").get(), 0);
+    for (minute, taken) in [
+        "application/json",
+        "Application/JSON",
+        "application/json; charset=utf-8",
+        " application/json ;charset=UTF-8",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let response = post(&[taken], minute as u32).await.expect("post");
+        assert_eq!(response.status(), 201, "{taken:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = app_with_token().await;
+    let mut conn = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    conn.write_all(
+        format!(
+            "POST /v1/observations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n["
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("send");
+    // One byte a second: the body would take a day.
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while started.elapsed() < Duration::from_secs(45) {
+        let _ = conn.write_all(b" ").await;
+        match tokio::time::timeout(Duration::from_secs(1), conn.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                answer.extend_from_slice(&buf[..n]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.starts_with("HTTP/1.1 408"),
+        "after {:?}: {text}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(29),
+        "answered after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn times_more_than_an_hour_ahead_are_refused() {
     let app = app_with_token().await;
     let post = |minutes_ahead: i64| {
