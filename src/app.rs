@@ -402,6 +402,7 @@ impl Application {
                     send_buffer: server_settings.send_buffer,
                     max_connections,
                     max_connections_per_address: server_settings.max_connections_per_address,
+                    trusted_proxies: Arc::new(server_settings.trusted_proxies.clone()),
                     lean_streams: server_settings.lean_streams,
                     shutdown_grace: server_settings.shutdown_grace,
                     tls,

@@ -328,7 +328,8 @@ pub struct ServerArgs {
     /// connection that has not sent a request is closed to make room.
     #[arg(long, env = "BUOYCAST_MAX_CONNECTIONS", default_value_t = 0)]
     pub max_connections: usize,
-    /// Most connections one client address may hold (streams or not); 0 = no limit.
+    /// Most connections one client address may hold (streams or not); 0 = no limit. Trusted
+    /// proxies (--trusted-proxies) are exempt.
     #[arg(
         long,
         env = "BUOYCAST_MAX_CONNECTIONS_PER_CLIENT",

@@ -88,13 +88,17 @@ impl Admission {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Admits a new connection from `address`, closing the oldest waiting connection when the
+    /// Admits a new connection from `address`, closing the longest-waiting connection when the
     /// total cap is reached. The place is held until the returned ticket drops; the connection
-    /// counts as waiting until [`Ticket::request_started`].
-    pub fn admit(&self, address: IpAddr) -> Result<Ticket, Refusal> {
+    /// counts as waiting until [`Ticket::request_started`]. A trusted proxy (`proxy`) carries
+    /// many clients: the per-address cap does not apply to it (the per-client stream cap then
+    /// counts the client it names).
+    pub fn admit(&self, address: IpAddr, proxy: bool) -> Result<Ticket, Refusal> {
         let mut state = self.lock();
-        let of_address = state.per_address.get(&address).copied().unwrap_or(0);
-        if self.inner.max_per_address > 0 && of_address >= self.inner.max_per_address {
+        let capped = self.inner.max_per_address > 0 && !proxy;
+        if capped
+            && state.per_address.get(&address).copied().unwrap_or(0) >= self.inner.max_per_address
+        {
             return Err(Refusal::PerAddress);
         }
         if state.open >= self.inner.max_total {
@@ -109,14 +113,16 @@ impl Admission {
             }
         }
         state.open += 1;
-        *state.per_address.entry(address).or_insert(0) += 1;
+        if capped {
+            *state.per_address.entry(address).or_insert(0) += 1;
+        }
         let id = state.next;
         state.next += 1;
         let evicted = CancellationToken::new();
         state.waiting.insert(id, evicted.clone());
         Ok(Ticket {
             admission: self.clone(),
-            address,
+            address: capped.then_some(address),
             id,
             evicted: Some(evicted),
         })
@@ -127,7 +133,8 @@ impl Admission {
 #[derive(Debug)]
 pub struct Ticket {
     admission: Admission,
-    address: IpAddr,
+    /// The address whose connections it counts in (`None`: not counted, no per-address cap).
+    address: Option<IpAddr>,
     id: u64,
     /// Cancelled to close the connection while it waits; dropped once its request started, so
     /// that an open stream holds nothing but its place.
@@ -168,10 +175,12 @@ impl Drop for Ticket {
         let mut state = self.admission.lock();
         state.open = state.open.saturating_sub(1);
         state.waiting.remove(&self.id);
-        if let Some(n) = state.per_address.get_mut(&self.address) {
+        if let Some(address) = self.address
+            && let Some(n) = state.per_address.get_mut(&address)
+        {
             *n -= 1;
             if *n == 0 {
-                state.per_address.remove(&self.address);
+                state.per_address.remove(&address);
             }
         }
     }
@@ -188,13 +197,13 @@ mod tests {
     #[test]
     fn a_full_house_closes_the_oldest_waiting_connection() {
         let admission = Admission::new(3, 0);
-        let mut a = admission.admit(ip(1)).expect("a");
-        let b = admission.admit(ip(1)).expect("b");
-        let mut c = admission.admit(ip(1)).expect("c");
+        let mut a = admission.admit(ip(1), false).expect("a");
+        let b = admission.admit(ip(1), false).expect("b");
+        let mut c = admission.admit(ip(1), false).expect("c");
         a.request_started();
         assert!(a.evicted().is_none(), "a started request holds no token");
         // Full: b is the oldest still waiting, so it makes room.
-        let mut d = admission.admit(ip(2)).expect("d");
+        let mut d = admission.admit(ip(2), false).expect("d");
         assert!(b.evicted().expect("waiting").is_cancelled());
         assert!(!c.evicted().expect("waiting").is_cancelled());
         drop(b);
@@ -202,23 +211,23 @@ mod tests {
         c.request_started();
         d.request_started();
         // Every place holds a request now: refused.
-        assert_eq!(admission.admit(ip(3)).err(), Some(Refusal::Full));
+        assert_eq!(admission.admit(ip(3), false).err(), Some(Refusal::Full));
         drop(a);
-        assert!(admission.admit(ip(3)).is_ok());
+        assert!(admission.admit(ip(3), false).is_ok());
     }
 
     #[test]
     fn an_idle_keep_alive_connection_makes_room_and_a_busy_one_does_not() {
         let admission = Admission::new(2, 0);
-        let mut a = admission.admit(ip(1)).expect("a");
-        let mut b = admission.admit(ip(1)).expect("b");
+        let mut a = admission.admit(ip(1), false).expect("a");
+        let mut b = admission.admit(ip(1), false).expect("b");
         a.request_started();
         b.request_started();
         // b answered its request and idles; a's request is still in flight.
         b.waiting_again();
         b.waiting_again(); // no second place in the queue
         let mut c = admission
-            .admit(ip(2))
+            .admit(ip(2), false)
             .expect("the idle connection makes room");
         assert!(b.evicted().expect("waiting").is_cancelled());
         assert!(a.evicted().is_none());
@@ -227,11 +236,11 @@ mod tests {
         a.waiting_again();
         a.request_started();
         c.request_started();
-        assert_eq!(admission.admit(ip(3)).err(), Some(Refusal::Full));
+        assert_eq!(admission.admit(ip(3), false).err(), Some(Refusal::Full));
         // The longest waiting goes first: c idled before a.
         c.waiting_again();
         a.waiting_again();
-        let _d = admission.admit(ip(3)).expect("d");
+        let _d = admission.admit(ip(3), false).expect("d");
         assert!(c.evicted().expect("waiting").is_cancelled());
         assert!(!a.evicted().expect("waiting").is_cancelled());
     }
@@ -239,14 +248,27 @@ mod tests {
     #[test]
     fn one_address_holds_at_most_its_share() {
         let admission = Admission::new(100, 2);
-        let first = admission.admit(ip(1)).expect("first");
-        let _second = admission.admit(ip(1)).expect("second");
-        assert_eq!(admission.admit(ip(1)).err(), Some(Refusal::PerAddress));
+        let first = admission.admit(ip(1), false).expect("first");
+        let _second = admission.admit(ip(1), false).expect("second");
+        assert_eq!(
+            admission.admit(ip(1), false).err(),
+            Some(Refusal::PerAddress)
+        );
         assert!(
-            admission.admit(ip(2)).is_ok(),
+            admission.admit(ip(2), false).is_ok(),
             "other addresses are not affected"
         );
         drop(first);
-        assert!(admission.admit(ip(1)).is_ok(), "a place of its own freed");
+        assert!(
+            admission.admit(ip(1), false).is_ok(),
+            "a place of its own freed"
+        );
+        // A trusted proxy is not held to one address's share.
+        let proxied: Vec<_> = (0..5)
+            .map(|_| admission.admit(ip(9), true).expect("through the proxy"))
+            .collect();
+        assert_eq!(admission.open(), 6, "the second, and the proxy's five");
+        drop(proxied);
+        assert_eq!(admission.open(), 1);
     }
 }

@@ -47,6 +47,7 @@ use tower::ServiceExt;
 
 use crate::api::stream::names_event_stream;
 use crate::api::{ApiError, PeerAddr};
+use crate::domain::TrustedProxies;
 use crate::hub::Hub;
 use admission::{Admission, Ticket};
 use fanout::Fanout;
@@ -69,8 +70,10 @@ pub struct FrontDoor {
     pub send_buffer: Option<usize>,
     /// Most connections open at once (kept below the open-file limit).
     pub max_connections: usize,
-    /// Most connections from one client address (0: no cap).
+    /// Most connections from one client address (0: no cap); trusted proxies are exempt.
     pub max_connections_per_address: usize,
+    /// Proxies (`--trusted-proxies`): many clients behind one address.
+    pub trusted_proxies: Arc<TrustedProxies>,
     /// Serve stream requests with the lean writer instead of hyper.
     pub lean_streams: bool,
     /// Time hyper's connections get to finish on shutdown.
@@ -114,7 +117,7 @@ pub async fn serve(
                 continue;
             }
         };
-        let ticket = match admission.admit(peer.ip()) {
+        let ticket = match admission.admit(peer.ip(), door.trusted_proxies.contains(peer.ip())) {
             Ok(ticket) => ticket,
             Err(refusal) => {
                 metrics::counter!("http_connections_refused_total", "reason" => refusal.code())

@@ -288,6 +288,59 @@ async fn one_address_holds_at_most_its_share_of_connections() {
 }
 
 #[tokio::test]
+async fn a_trusted_proxy_is_not_held_to_one_address_share_of_connections() {
+    let app = spawn_app_with(|s| {
+        let server = s.server.as_mut().expect("server");
+        server.max_connections_per_address = 3;
+        server.trusted_proxies =
+            buoycast::domain::TrustedProxies::parse("127.0.0.2/32").expect("ranges");
+    })
+    .await;
+    let from = |last: u8| async move {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, last], 0)))
+            .expect("bind a source address");
+        socket.connect(app.addr).await.expect("connect")
+    };
+    // Six connections of the proxy, each for another client, all open at once.
+    let mut proxied = Vec::new();
+    for i in 0..6u8 {
+        let mut conn = from(2).await;
+        conn.write_all(
+            format!("GET /health HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.{i}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .expect("send");
+        let answer = read_until(&mut conn, b"\r\n\r\n").await;
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200"),
+            "connection {i} through the proxy: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        proxied.push(conn);
+    }
+    // An address that is not a proxy still gets its share only.
+    let mut own = Vec::new();
+    for _ in 0..3 {
+        own.push(from(3).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fourth = from(3).await;
+    fourth
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("send");
+    let refused = read_until(&mut fourth, b"\r\n\r\n").await;
+    assert!(
+        refused.starts_with(b"HTTP/1.1 503"),
+        "{}",
+        String::from_utf8_lossy(&refused)
+    );
+}
+
+#[tokio::test]
 async fn an_event_stream_client_refused_at_the_door_is_told_to_come_back() {
     let app = spawn_app_with(|s| {
         let server = s.server.as_mut().expect("server");
