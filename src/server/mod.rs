@@ -94,6 +94,10 @@ pub async fn serve(
     tasks: TaskTracker,
     shutdown: CancellationToken,
 ) {
+    // Accepted sockets take `TCP_NODELAY` from the listener (Linux), whoever bound it.
+    if let Err(e) = socket::send_without_delay(&listener) {
+        tracing::warn!(event = "listener_nodelay_failed", error = %e, "TCP_NODELAY not set on the listener");
+    }
     let admission = Admission::new(door.max_connections, door.max_connections_per_address);
     let graceful = GracefulShutdown::new();
     // The shard writers end once the last lean connection holding them has.

@@ -21,20 +21,24 @@ const BACKLOG: u32 = 4096;
 
 /// Binds a listener on `addr`. With `reuse_port`, several processes may bind the same address
 /// (`SO_REUSEPORT`) and the kernel spreads new connections over them: how one box runs more
-/// streams than one process may hold files for. The listener has `TCP_NODELAY`, which Linux
-/// gives every socket it accepts (one system call fewer per connection).
+/// streams than one process may hold files for.
 pub fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     let socket = match addr {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
     };
     socket.set_reuseaddr(true)?;
-    socket.set_nodelay(true)?;
     if reuse_port {
         socket.set_reuseport(true)?;
     }
     socket.bind(addr)?;
     socket.listen(BACKLOG)
+}
+
+/// Sets `TCP_NODELAY` on a listener: Linux gives it to every socket the listener accepts, one
+/// system call fewer per connection than setting it on each.
+pub fn send_without_delay(listener: &TcpListener) -> io::Result<()> {
+    socket2::SockRef::from(listener).set_tcp_nodelay(true)
 }
 
 /// A TCP stream whose writes fail with `TimedOut` after being blocked for the write timeout.
@@ -279,7 +283,9 @@ mod tests {
 
     #[tokio::test]
     async fn accepted_sockets_send_without_delay() {
-        let listener = bind("127.0.0.1:0".parse().unwrap(), false).unwrap();
+        // Bound by someone else, as a test or an embedding application does.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        send_without_delay(&listener).unwrap();
         let _client = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
