@@ -156,9 +156,12 @@ async fn poll(
             kinds: Kinds::set(query.kinds),
         };
         let observations = state.store.entries_after(&query).await?;
+        // Not full: the head, also when `after` is beyond it (a cursor from a log that was
+        // reset, or from another deployment): the client then starts again from the head
+        // instead of skipping everything up to its cursor.
         let last_seq = match observations.last() {
             Some(last) if observations.len() == limit as usize => last.seq,
-            _ => head.max(after),
+            _ => head,
         };
         let Some(rx) = position.as_mut().filter(|_| observations.is_empty()) else {
             return Ok(Json(Page {

@@ -94,8 +94,16 @@ fn read_request(headers: &HeaderMap, query: &RawQuery) -> Result<StreamRequest, 
     };
     // The header (sent by EventSource on reconnect, with the URL it first used) wins: the query is
     // then read as a station and kind filter only, so a stale or bad `lastEventId` or `since`
-    // there cannot make a reconnection fail.
-    if let Some(after) = header_id {
+    // there cannot make a reconnection fail. A resume id in the query likewise makes `since`
+    // ignored, unread.
+    let resume_id = match header_id {
+        Some(id) => Some(id),
+        None => query
+            .read::<ResumeIdQuery>()?
+            .last_event_id
+            .map(|EventId(seq)| seq),
+    };
+    if let Some(after) = resume_id {
         let StationsQuery { stations, kinds } = query.read()?;
         return Ok(StreamRequest {
             resume: Resume {
@@ -107,22 +115,16 @@ fn read_request(headers: &HeaderMap, query: &RawQuery) -> Result<StreamRequest, 
         });
     }
     let StreamQuery {
-        last_event_id,
         since,
         stations,
         kinds,
+        ..
     } = query.read()?;
-    let after = last_event_id.map(|EventId(seq)| seq);
-    let resume = Resume {
-        after,
-        since: if after.is_some() {
-            None
-        } else {
-            since.map(|Time(t)| t)
-        },
-    };
     Ok(StreamRequest {
-        resume,
+        resume: Resume {
+            after: None,
+            since: since.map(|Time(t)| t),
+        },
         stations: Stations::filter(stations),
         kinds: Kinds::set(kinds),
     })
@@ -176,6 +178,13 @@ async fn options() -> Response {
     response
 }
 
+/// The query's resume id alone: with one, `since` is not read at all.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResumeIdQuery {
+    last_event_id: Option<EventId>,
+}
+
 /// Query of the stream. Its parameters are checked in this order; with a `Last-Event-ID`
 /// header only `stations` is read ([`StationsQuery`]).
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -184,6 +193,10 @@ async fn options() -> Response {
 pub struct StreamQuery {
     /// Resume after this event id, for clients that cannot send `Last-Event-ID`.
     #[param(value_type = Option<i64>, minimum = 0, maximum = 9223372036854775807i64)]
+    #[expect(
+        dead_code,
+        reason = "documents the parameter; `ResumeIdQuery` reads it"
+    )]
     last_event_id: Option<EventId>,
     /// Replay observations measured at or after this time, then go live (ignored with a resume id).
     #[param(value_type = Option<String>, format = DateTime)]
@@ -468,5 +481,14 @@ mod tests {
         let q = RawQuery::parse("since=2025-11-15T12:00:00Z").unwrap();
         let r = read_request(&HeaderMap::new(), &q).unwrap().resume;
         assert!(r.after.is_none() && r.since.is_some());
+        // With a resume id, `since` is ignored, however it is written (as under the header).
+        let q = RawQuery::parse("lastEventId=5&since=yesterday").unwrap();
+        let r = read_request(&HeaderMap::new(), &q).unwrap().resume;
+        assert_eq!((r.after, r.since), (Some(Seq::new(5)), None));
+        let q = RawQuery::parse("lastEventId=x&since=2025-11-15T12:00:00Z").unwrap();
+        assert!(
+            read_request(&HeaderMap::new(), &q).is_err(),
+            "a bad id alone is a 400"
+        );
     }
 }

@@ -40,6 +40,10 @@ async fn polling_pages_through_the_log_in_seq_order() {
         .await;
     assert_eq!(page["observations"].as_array().unwrap().len(), 0);
     assert_eq!(page["lastSeq"], 25);
+    // A cursor beyond the head (a log that was reset) is given the head back.
+    let (_, page) = app.get_json("/v1/observations?after=999999").await;
+    assert_eq!(page["observations"].as_array().unwrap().len(), 0);
+    assert_eq!(page["lastSeq"], 25);
     let (_, page) = app
         .get_json("/v1/observations?after=0&stations=46042&limit=1000")
         .await;
