@@ -501,9 +501,10 @@ async fn route(router: Router, peer: SocketAddr, mut request: Request<Incoming>)
         Ok(response) => response,
         Err(never) => match never {},
     };
-    if closing || version == Version::HTTP_2 {
-        // hyper answers `close` itself; a handler's `keep-alive` would contradict it. HTTP/2 has
-        // no connection-specific header fields at all (RFC 9113 §8.2.2).
+    if closing || version < Version::HTTP_11 || version == Version::HTTP_2 {
+        // hyper answers `close` itself; a handler's `keep-alive` would contradict it. Over
+        // HTTP/1.0 hyper decides (a body without a length, such as a stream's, ends with the
+        // connection). HTTP/2 has no connection-specific header fields at all (RFC 9113 §8.2.2).
         let headers = response.headers_mut();
         headers.remove(header::CONNECTION);
         if version == Version::HTTP_2 {

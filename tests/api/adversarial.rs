@@ -288,6 +288,26 @@ async fn one_address_holds_at_most_its_share_of_connections() {
 }
 
 #[tokio::test]
+async fn an_http_1_0_stream_is_not_announced_as_kept_alive() {
+    for lean_streams in [true, false] {
+        let app = spawn_app_with(|s| s.server.as_mut().expect("server").lean_streams = lean_streams)
+            .await;
+        let response = raw_request(
+            app.addr,
+            format!("GET {STREAM} HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n").as_bytes(),
+        )
+        .await;
+        assert_eq!(response.status, 200);
+        let connection = response.header("connection");
+        assert!(
+            connection.iter().all(|v| !v.eq_ignore_ascii_case(b"keep-alive")),
+            "lean {lean_streams}: an HTTP/1.0 body without a length ends with the connection: {connection:?}"
+        );
+        assert!(response.header("transfer-encoding").is_empty(), "no chunked in HTTP/1.0");
+    }
+}
+
+#[tokio::test]
 async fn a_trusted_proxy_is_not_held_to_one_address_share_of_connections() {
     let app = spawn_app_with(|s| {
         let server = s.server.as_mut().expect("server");
