@@ -82,10 +82,33 @@ pub fn classify(buf: &[u8]) -> Head {
         }
         request.headers_mut().append(name, value);
     }
-    if !request.headers().contains_key(axum::http::header::HOST) {
-        return Head::Other;
+    if host_problem(request.headers(), Version::HTTP_11).is_some() {
+        return Head::Other; // hyper's side answers it with 400
     }
     Head::Stream(Box::new(request))
+}
+
+/// Why a request's `Host` is refused (RFC 9112 §3.2), if it is: an HTTP/1.1 request needs one,
+/// no request may have two, and its value is a host with an optional port (no path, no
+/// user, no spaces); empty is allowed (a target without an authority).
+pub fn host_problem(headers: &HeaderMap, version: Version) -> Option<&'static str> {
+    let mut hosts = headers.get_all(axum::http::header::HOST).iter();
+    let Some(host) = hosts.next() else {
+        return (version == Version::HTTP_11).then_some("an HTTP/1.1 request needs a Host header");
+    };
+    if hosts.next().is_some() {
+        return Some("a request has one Host header, not several");
+    }
+    let valid = host.is_empty()
+        || (!host.as_bytes().contains(&b'@')
+            && axum::http::uri::Authority::try_from(host.as_bytes()).is_ok_and(|a| {
+                // A port is digits (a name after the colon parses as an authority too).
+                a.as_str()
+                    .rsplit_once(':')
+                    .filter(|(_, port)| !port.contains(']'))
+                    .is_none_or(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            }));
+    (!valid).then_some("the Host header is not a host and port")
 }
 
 #[cfg(test)]
@@ -137,6 +160,49 @@ mod tests {
         assert!(
             matches!(classify(empty), Head::Stream(_)),
             "an empty body is no body"
+        );
+    }
+
+    #[test]
+    fn hosts_are_one_host_and_port() {
+        let headers = |hosts: &[&str]| {
+            let mut map = HeaderMap::new();
+            for h in hosts {
+                map.append(axum::http::header::HOST, HeaderValue::from_str(h).unwrap());
+            }
+            map
+        };
+        for ok in [
+            &["x"][..],
+            &["example.com:8080"],
+            &["[::1]:80"],
+            &["10.0.0.1"],
+            &[""],
+        ] {
+            assert_eq!(host_problem(&headers(ok), Version::HTTP_11), None, "{ok:?}");
+        }
+        for bad in [
+            &["a", "b"][..],
+            &["a b"],
+            &["a/b"],
+            &["x@evil"],
+            &["a:port"],
+            &[],
+        ] {
+            assert!(
+                host_problem(&headers(bad), Version::HTTP_11).is_some(),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            host_problem(&headers(&[]), Version::HTTP_10),
+            None,
+            "HTTP/1.0 may omit it"
+        );
+        let two = b"GET /v1/observations/stream HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n";
+        assert!(
+            matches!(classify(two), Head::Other),
+            "left to hyper's side, which refuses it"
         );
     }
 

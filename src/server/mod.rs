@@ -488,9 +488,10 @@ async fn serve_hyper(
 async fn route(router: Router, peer: SocketAddr, mut request: Request<Incoming>) -> Response<Body> {
     let version = request.version();
     let headers = request.headers();
-    if request.version() == Version::HTTP_11 && !headers.contains_key(header::HOST) {
-        return ApiError::BadRequest("an HTTP/1.1 request needs a Host header".into())
-            .into_response();
+    if version != Version::HTTP_2
+        && let Some(problem) = head::host_problem(headers, version)
+    {
+        return ApiError::BadRequest(problem.into()).into_response();
     }
     let closing = headers
         .get(header::CONNECTION)

@@ -140,12 +140,30 @@ async fn heads_over_8_kib_and_too_many_headers_get_431_on_both_paths() {
 }
 
 #[tokio::test]
-async fn a_request_without_host_is_refused_on_both_paths() {
+async fn a_request_without_host_or_with_a_bad_one_is_refused_on_both_paths() {
     let app = spawn_app_with(|_| {}).await;
     for path in [STREAM, "/health"] {
-        let request = format!("GET {path} HTTP/1.1\r\nAccept: */*\r\n\r\n");
+        for hosts in [
+            "",
+            "Host: a\r\nHost: b\r\n",
+            "Host: a b\r\n",
+            "Host: a/b\r\n",
+            "Host: x@evil\r\n",
+        ] {
+            let request =
+                format!("GET {path} HTTP/1.1\r\n{hosts}Accept: */*\r\nConnection: close\r\n\r\n");
+            let response = raw_request(app.addr, request.as_bytes()).await;
+            assert_eq!(response.status, 400, "{path} with {hosts:?}");
+            let body = String::from_utf8_lossy(&response.body);
+            assert!(
+                body.contains("\"bad_request\""),
+                "{path} with {hosts:?}: {body}"
+            );
+        }
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: example.com:8080\r\nConnection: close\r\n\r\n");
         let response = raw_request(app.addr, request.as_bytes()).await;
-        assert_eq!(response.status, 400, "{path}");
+        assert_eq!(response.status, 200, "{path} with a host and port");
     }
 }
 
@@ -290,8 +308,9 @@ async fn one_address_holds_at_most_its_share_of_connections() {
 #[tokio::test]
 async fn an_http_1_0_stream_is_not_announced_as_kept_alive() {
     for lean_streams in [true, false] {
-        let app = spawn_app_with(|s| s.server.as_mut().expect("server").lean_streams = lean_streams)
-            .await;
+        let app =
+            spawn_app_with(|s| s.server.as_mut().expect("server").lean_streams = lean_streams)
+                .await;
         let response = raw_request(
             app.addr,
             format!("GET {STREAM} HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n").as_bytes(),
@@ -300,10 +319,15 @@ async fn an_http_1_0_stream_is_not_announced_as_kept_alive() {
         assert_eq!(response.status, 200);
         let connection = response.header("connection");
         assert!(
-            connection.iter().all(|v| !v.eq_ignore_ascii_case(b"keep-alive")),
+            connection
+                .iter()
+                .all(|v| !v.eq_ignore_ascii_case(b"keep-alive")),
             "lean {lean_streams}: an HTTP/1.0 body without a length ends with the connection: {connection:?}"
         );
-        assert!(response.header("transfer-encoding").is_empty(), "no chunked in HTTP/1.0");
+        assert!(
+            response.header("transfer-encoding").is_empty(),
+            "no chunked in HTTP/1.0"
+        );
     }
 }
 
