@@ -75,7 +75,7 @@ pub enum ApiError {
     #[error("too many connections; try again")]
     TooManyConnections,
     /// The request head is larger than the front door accepts.
-    #[error("the request head is larger than 8 KiB")]
+    #[error("the request head is larger than 8 KiB or has more than 64 headers")]
     HeadTooLarge,
     /// The body is well-formed but its content is invalid; one entry per problem.
     #[error("{} invalid field(s)", .0.len())]

@@ -13,7 +13,7 @@ pub use client_addr::PeerAddr;
 mod publish;
 mod query;
 pub mod raw_chunks;
-mod request_id;
+pub mod request_id;
 mod stations;
 pub mod stream;
 

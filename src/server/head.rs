@@ -24,6 +24,11 @@ pub enum Head {
     /// Framing that request smuggling relies on (`Content-Length` with `Transfer-Encoding`):
     /// refused with 400 and the connection closed, whatever the path.
     Ambiguous,
+    /// More headers than [`MAX_HEADERS`]: refused with 431 and the connection closed.
+    TooManyHeaders,
+    /// Not an HTTP/1.x request head (a malformed line, name or version): refused with 400 and
+    /// the connection closed.
+    Malformed,
     /// An HTTP/1.1 stream `GET` with a body, or with bytes after its head (a pipelined
     /// request): a stream reads nothing after its request (its response never ends, so nothing
     /// after it would be answered), so it is refused with 400 and the connection closed.
@@ -39,7 +44,8 @@ pub fn classify(buf: &[u8]) -> Head {
     let len = match parsed.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Head::Incomplete,
-        Err(_) => return Head::Other,
+        Err(httparse::Error::TooManyHeaders) => return Head::TooManyHeaders,
+        Err(_) => return Head::Malformed,
     };
     let has = |name: &str| {
         parsed
@@ -130,7 +136,6 @@ mod tests {
             b"POST /v1/observations/stream HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
             b"GET /v1/observations/stream HTTP/1.0\r\n\r\n",
             b"GET /v1/observations HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n\r\n",
-            b"garbage\r\n\r\n",
             b"GET /v1/observations/stream HTTP/1.1\r\nAccept: */*\r\n\r\n",
         ] {
             assert!(
@@ -161,6 +166,25 @@ mod tests {
             matches!(classify(empty), Head::Stream(_)),
             "an empty body is no body"
         );
+    }
+
+    #[test]
+    fn malformed_heads_and_too_many_headers_are_told_apart() {
+        for malformed in [
+            &b"garbage\r\n\r\n"[..],
+            b"GET / HTTP/1.2\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nno colon\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHo\x00st: x\r\n\r\n",
+        ] {
+            assert!(
+                matches!(classify(malformed), Head::Malformed),
+                "{}",
+                String::from_utf8_lossy(malformed)
+            );
+        }
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: y\r\n")).collect();
+        let head = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+        assert!(matches!(classify(head.as_bytes()), Head::TooManyHeaders));
     }
 
     #[test]

@@ -30,7 +30,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{Request, Response, Version, header};
+use axum::http::{HeaderValue, Request, Response, Version, header};
 use axum::response::IntoResponse;
 use bytes::BytesMut;
 use futures_util::FutureExt;
@@ -45,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use crate::api::request_id::X_REQUEST_ID;
 use crate::api::stream::names_event_stream;
 use crate::api::{ApiError, PeerAddr};
 use crate::domain::TrustedProxies;
@@ -216,7 +217,11 @@ async fn refuse_connection(mut io: TimedStream, refusals: Arc<Semaphore>) {
 
 /// Answers a connection with `answer` and closes it. With `linger`, a bounded amount of what the
 /// client still sends is read and discarded first, so that it reads the answer, not a reset.
-async fn refuse(mut io: TimedStream, answer: Response<Body>, linger: bool) {
+async fn refuse(mut io: TimedStream, mut answer: Response<Body>, linger: bool) {
+    // Every response carries a request id; these never reach the layer that sets one.
+    if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        answer.headers_mut().insert(X_REQUEST_ID, id);
+    }
     if lean::write_response(&mut io, answer).await.is_ok() && linger {
         self::linger(&mut io).await;
     }
@@ -390,6 +395,14 @@ fn classified(buf: &mut BytesMut) -> Option<FirstHead> {
             );
             Some(FirstHead::Refused("ambiguous_framing", error))
         }
+        Head::TooManyHeaders => Some(FirstHead::Refused(
+            "too_many_headers",
+            ApiError::HeadTooLarge,
+        )),
+        Head::Malformed => Some(FirstHead::Refused(
+            "malformed_head",
+            ApiError::BadRequest("the request head is not valid HTTP/1.1".into()),
+        )),
         Head::StreamWithBody => {
             let error = ApiError::BadRequest(
                 "a stream request has no body, and nothing may follow it on its connection".into(),

@@ -136,6 +136,47 @@ async fn heads_over_8_kib_and_too_many_headers_get_431_on_both_paths() {
         let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{many}\r\n");
         let response = raw_request(app.addr, request.as_bytes()).await;
         assert_eq!(response.status, 431, "{path}: 100 headers");
+        let body = String::from_utf8_lossy(&response.body);
+        assert!(
+            body.contains("request_header_fields_too_large"),
+            "{path}: {body}"
+        );
+        assert_eq!(
+            response.header("x-request-id").len(),
+            1,
+            "{path}: a request id"
+        );
+    }
+    // A malformed head gets the JSON error too, and a request id; and both are counted.
+    for malformed in [
+        &b"GET / HTTP/1.2\r\nHost: x\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+    ] {
+        let response = raw_request(app.addr, malformed).await;
+        assert_eq!(
+            response.status,
+            400,
+            "{}",
+            String::from_utf8_lossy(malformed)
+        );
+        let body = String::from_utf8_lossy(&response.body);
+        assert!(body.contains("\"bad_request\""), "{body}");
+        assert_eq!(response.header("x-request-id").len(), 1);
+    }
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for reason in ["too_many_headers", "malformed_head", "head_too_large"] {
+        assert!(
+            metrics.contains(&format!("reason=\"{reason}\"")),
+            "{reason} is counted: {metrics}"
+        );
     }
 }
 
