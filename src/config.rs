@@ -324,8 +324,9 @@ pub struct ServerArgs {
     #[arg(long, env = "BUOYCAST_HEAD_TIMEOUT_SECS", default_value_t = 10, allow_negative_numbers = true, value_parser = seconds(1, 300))]
     pub head_timeout_secs: u64,
     /// Most connections open at once; 0 = as many as the open-file limit allows, less
-    /// descriptors kept for the store, the bus and new requests. When full, the oldest
-    /// connection that has not sent a request is closed to make room.
+    /// descriptors kept for the store, the bus and new requests. When full, the connection that
+    /// has waited longest (no request sent yet, or idle between keep-alive requests) is closed
+    /// to make room.
     #[arg(long, env = "BUOYCAST_MAX_CONNECTIONS", default_value_t = 0)]
     pub max_connections: usize,
     /// Most connections one client address may hold (streams or not); 0 = no limit. Trusted

@@ -102,8 +102,9 @@ impl Admission {
             return Err(Refusal::PerAddress);
         }
         if state.open >= self.inner.max_total {
-            // The oldest connection that has not sent a request makes room; its place frees
-            // when its task sees the token and ends (at once: it is only reading).
+            // The connection that has waited longest (for its first request, or idle between
+            // two) makes room; its place frees when its task sees the token and ends (at once:
+            // it has no request in flight).
             match state.waiting.pop_first() {
                 Some((_, idle)) => {
                     idle.cancel();
