@@ -440,10 +440,9 @@ async fn evicted(ticket: &Ticket) {
 async fn serve_hyper(
     io: TimedStream,
     peer: SocketAddr,
-    ticket: Ticket,
+    mut ticket: Ticket,
     context: ConnectionContext,
 ) {
-    let mut ticket = ticket;
     let router = context.router;
     let (activity, mut requests) = in_flight::channel();
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
