@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use chrono::Utc;
 use subtle::ConstantTimeEq;
-use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiError, AppState, FieldError};
@@ -34,8 +34,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(publish).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)))
+    OpenApiRouter::new().routes(routes!(publish))
 }
 
 /// Response of a publish.
@@ -276,8 +275,8 @@ async fn read_body(body: Body) -> Result<Bytes, ApiError> {
         (status = 200, description = "Everything was already stored with these values", body = Published),
         (status = 400, description = "Malformed JSON or batch", body = super::ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = super::ErrorBody),
-        (status = 408, description = "The body did not arrive within 30 s", body = super::ErrorBody),
         (status = 403, description = "Publishing is disabled (no token configured)", body = super::ErrorBody),
+        (status = 408, description = "The body did not arrive within 30 s", body = super::ErrorBody),
         (status = 413, description = "Body larger than 1 MiB", body = super::ErrorBody),
         (status = 415, description = "Not application/json", body = super::ErrorBody),
         (status = 422, description = "Invalid fields; `details` lists each", body = super::ErrorBody),

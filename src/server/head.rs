@@ -35,9 +35,11 @@ pub enum Head {
     StreamWithBody,
 }
 
-/// Reads a request head: a complete HTTP/1.1 `GET` of the stream path with a `Host`, no body
-/// and nothing after the head becomes a request for the router; anything else (a missing
-/// `Host` too, which hyper's side answers with 400) goes to hyper.
+/// Reads a request head: a complete HTTP/1.1 `GET` of the stream path with one valid `Host`, no
+/// body and nothing after the head becomes a request for the router; the same with a body or
+/// bytes after it is [`Head::StreamWithBody`]; a head httparse refuses is
+/// [`Head::TooManyHeaders`] or [`Head::Malformed`]; anything else (a bad `Host` too, which
+/// hyper's side answers with 400) goes to hyper.
 pub fn classify(buf: &[u8]) -> Head {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);

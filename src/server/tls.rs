@@ -211,12 +211,14 @@ pub(super) async fn serve(connection: Connection, context: ConnectionContext, tl
                 }
                 break;
             }
-            () = evicted.cancelled(), if !started => {
-                closed_before_request("evicted");
+            // Closed to make room: before the first request (counted here as such), or idle
+            // between two.
+            () = super::evicted(&ticket) => {
+                if !started {
+                    closed_before_request("evicted");
+                }
                 break;
             }
-            // Idle, and closed to make room (counted where it was chosen).
-            () = super::evicted(&ticket), if started => break,
             () = tokio::time::sleep_until(deadline), if !started => {
                 closed_before_request("head_timeout");
                 break;
