@@ -370,6 +370,45 @@ async fn shutdown_ends_h2_streams_with_a_final_event_and_stops_the_server() {
 
 /// HTTP/2 has no idle timeout of its own: a connection with no request in flight for the head
 /// timeout is closed, and one with an open stream is not, however quiet.
+/// One `GET /health` over `conn`; the response head.
+async fn health_over(conn: &mut TlsStream<TcpStream>) -> String {
+    conn.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("send");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(WAIT, conn.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        assert!(n > 0, "closed before an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_tls_connection_makes_room_for_a_new_one() {
+    let app = spawn_tls_app_with(|s| s.server.as_mut().expect("server").max_connections = 3).await;
+    // Every place holds a connection that has been answered and now idles.
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        let mut conn = tls_connect(&app, &[b"http/1.1"]).await;
+        assert!(health_over(&mut conn).await.starts_with("HTTP/1.1 200"));
+        idle.push(conn);
+    }
+    // A new connection is served: the idle one that waited longest is closed for it.
+    let mut fresh = tls_connect(&app, &[b"http/1.1"]).await;
+    assert!(health_over(&mut fresh).await.starts_with("HTTP/1.1 200"));
+    let mut buf = [0u8; 16];
+    let first = tokio::time::timeout(WAIT, idle[0].read(&mut buf)).await;
+    assert!(
+        matches!(first, Ok(Ok(0) | Err(_))),
+        "the longest idle connection is closed: {first:?}"
+    );
+}
+
 #[tokio::test]
 async fn an_idle_h2_connection_is_closed_but_a_quiet_stream_is_not() {
     let app = spawn_tls_app_with(|s| {
